@@ -1,0 +1,120 @@
+// Build facts from the controller's mint call -> the claims snapshot stored
+// with the request token. The two instance claims come from the client record,
+// never from input; the exchange later copies this snapshot verbatim.
+import type { BuildClaimName } from './names.js';
+import { renderSub } from './sub.js';
+import { InputError, checkPositiveInt, checkText, checkUrl, truncate } from './text.js';
+
+export interface MintInput {
+  job: string;
+  build_number: string;
+  build_url: string;
+  ref?: string;
+  commit?: string;
+  repository?: string;
+  pull_request?: string;
+  triggered_by?: string;
+}
+
+export interface ClientFacts {
+  name: string;
+  jenkinsUrl: string;
+  subClaims: readonly BuildClaimName[];
+}
+
+export type RefType = 'branch' | 'tag' | 'pull_request';
+
+export interface BuildClaims {
+  sub: string;
+  jenkins_instance: string;
+  jenkins_url: string;
+  job: string;
+  build_number: number;
+  build_url: string;
+  ref?: string;
+  ref_type?: RefType;
+  commit?: string;
+  repository?: string;
+  pull_request?: string;
+  triggered_by?: string;
+}
+
+/** Limits on mint parameters (documented in the README). */
+export const LIMITS = {
+  job: 512,
+  ref: 255,
+  repository: 512,
+  pull_request: 64,
+  triggered_by: 255,
+} as const;
+
+const REF_TYPES: [string, RefType][] = [
+  ['refs/heads/', 'branch'],
+  ['refs/tags/', 'tag'],
+  ['refs/pull/', 'pull_request'],
+  ['refs/merge-requests/', 'pull_request'],
+  ['refs/pull-requests/', 'pull_request'],
+];
+
+export function checkJob(job: string): string {
+  checkText('job', job, LIMITS.job);
+  if (job.startsWith('/') || job.endsWith('/') || job.includes('//')) {
+    throw new InputError('job', 'must be a Jenkins full job name such as folder/pipeline/main (no empty path segments)');
+  }
+  if (job.split('/').some((segment) => segment === '.' || segment === '..')) {
+    throw new InputError('job', 'must not contain "." or ".." path segments');
+  }
+  return job;
+}
+
+/** build_url must lie under the client's registered Jenkins URL (same origin, path below it). */
+export function checkBuildUrl(value: string, jenkinsUrl: string): string {
+  const url = checkUrl('build_url', value);
+  const base = new URL(jenkinsUrl);
+  const basePath = base.pathname.endsWith('/') ? base.pathname : `${base.pathname}/`;
+  if (url.origin !== base.origin || !url.pathname.startsWith(basePath) || url.pathname === basePath) {
+    throw new InputError('build_url', `must lie under this client's Jenkins URL ${jenkinsUrl}, got "${truncate(url.href, 80)}"`);
+  }
+  return url.href;
+}
+
+export function refTypeOf(ref: string): RefType {
+  const match = REF_TYPES.find(([prefix]) => ref.startsWith(prefix) && ref.length > prefix.length);
+  if (!match) {
+    throw new InputError('ref', `must be a full Git ref such as refs/heads/main, refs/tags/v1.0 or refs/pull/12/head, got "${truncate(ref)}"`);
+  }
+  return match[1];
+}
+
+export function buildClaims(input: MintInput, client: ClientFacts): BuildClaims {
+  const claims: Omit<BuildClaims, 'sub'> = {
+    jenkins_instance: client.name,
+    jenkins_url: client.jenkinsUrl,
+    job: checkJob(input.job),
+    build_number: checkPositiveInt('build_number', input.build_number),
+    build_url: checkBuildUrl(input.build_url, client.jenkinsUrl),
+  };
+  if (input.ref !== undefined) {
+    claims.ref = checkText('ref', input.ref, LIMITS.ref);
+    claims.ref_type = refTypeOf(claims.ref);
+  }
+  if (input.pull_request !== undefined) {
+    claims.pull_request = checkText('pull_request', input.pull_request, LIMITS.pull_request);
+    if (!/^[A-Za-z0-9._/-]+$/.test(claims.pull_request)) {
+      throw new InputError('pull_request', 'must be a change request id of letters, digits and . _ / -');
+    }
+    if (claims.ref_type && claims.ref_type !== 'pull_request') {
+      throw new InputError('pull_request', `is set, but ref ${claims.ref} is a ${claims.ref_type}, not a pull request ref`);
+    }
+    claims.ref_type = 'pull_request';
+  }
+  if (input.commit !== undefined) {
+    if (!/^[0-9a-fA-F]{7,64}$/.test(input.commit)) {
+      throw new InputError('commit', `must be a hexadecimal commit id of 7 to 64 characters, got "${truncate(input.commit)}"`);
+    }
+    claims.commit = input.commit.toLowerCase();
+  }
+  if (input.repository !== undefined) claims.repository = checkText('repository', input.repository, LIMITS.repository);
+  if (input.triggered_by !== undefined) claims.triggered_by = checkText('triggered_by', input.triggered_by, LIMITS.triggered_by);
+  return { sub: renderSub(client.subClaims, claims), ...claims };
+}

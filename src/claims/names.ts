@@ -1,0 +1,28 @@
+// The claims an ID token can carry, in the order they are written. Listed once
+// here: discovery's claims_supported, the `sub` key check and the docs use it.
+export const STANDARD_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti'] as const;
+
+/** Facts about the build: from the client record (first two) or the controller's mint call. */
+export const BUILD_CLAIMS = [
+  'jenkins_instance',
+  'jenkins_url',
+  'job',
+  'build_number',
+  'build_url',
+  'ref',
+  'ref_type',
+  'commit',
+  'repository',
+  'pull_request',
+  'triggered_by',
+] as const;
+
+export type BuildClaimName = (typeof BUILD_CLAIMS)[number];
+
+export const ALL_CLAIMS = [...STANDARD_CLAIMS, ...BUILD_CLAIMS];
+
+export const DEFAULT_SUB_CLAIMS: BuildClaimName[] = ['jenkins_instance', 'job'];
+
+export function isBuildClaim(name: string): name is BuildClaimName {
+  return (BUILD_CLAIMS as readonly string[]).includes(name);
+}

@@ -1,0 +1,25 @@
+// `sub` is what an AWS trust policy matches (`<issuer>:sub`), so each client
+// chooses which claims make it up, in order. Rendering follows GitHub Actions'
+// customisable subject: `key:value` pairs joined by `:`, with `:` inside a
+// value escaped as `%3A` so a value can never forge an extra pair. A claim the
+// build did not carry renders as an empty value, which no pattern naming a
+// concrete value can match.
+import type { BuildClaimName } from './names.js';
+import { InputError } from './text.js';
+
+/** AWS `SubjectFromWebIdentityToken` is 6-255 characters. */
+export const SUB_MIN = 6;
+export const SUB_MAX = 255;
+
+export function renderSub(keys: readonly BuildClaimName[], claims: Partial<Record<BuildClaimName, string | number>>): string {
+  const sub = keys.map((key) => `${key}:${String(claims[key] ?? '').replaceAll(':', '%3A')}`).join(':');
+  if (sub.length > SUB_MAX) {
+    throw new InputError(
+      'sub',
+      `the subject rendered from this client's sub claim keys (${keys.join(',')}) is ${sub.length} characters; AWS accepts at most ${SUB_MAX}. ` +
+        'Use fewer or shorter claims: jenkins-oidc clients update NAME --sub-claims ...',
+    );
+  }
+  if (sub.length < SUB_MIN) throw new InputError('sub', `the rendered subject "${sub}" is shorter than the ${SUB_MIN} characters AWS requires`);
+  return sub;
+}

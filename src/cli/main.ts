@@ -1,0 +1,257 @@
+#!/usr/bin/env node
+// The server-side CLI, `jenkins-oidc`: one declaration of every command. Each
+// command is a plain async function from its concept folder that returns
+// data; this file parses flags, opens the database, prints, and is the only
+// place that sets the exit code.
+import { Command, Option } from 'commander';
+import { listAudit } from '../audit/audit.js';
+import { InputError } from '../claims/text.js';
+import { BUILD_CLAIMS } from '../claims/names.js';
+import {
+  listClients,
+  registerClient,
+  removeClient,
+  rotateClientSecret,
+  setClientEnabled,
+  showClient,
+  updateClient,
+  type ClientView,
+} from '../clients/commands.js';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { DomainError } from '../errors.js';
+import { createLogger } from '../logger.js';
+import { startService } from '../server/service.js';
+import { openDatabase } from '../store/database.js';
+import { migrate, readMigrations } from '../store/migrate.js';
+import type { Db } from '../store/prisma.js';
+import { note, printJson, printRecord, printTable } from './output.js';
+
+const list = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+const seconds = (value: string) => {
+  if (!/^\d+$/.test(value)) throw new InputError('--max-ttl', `must be whole seconds, got "${value}"`);
+  return Number(value);
+};
+
+/** Runs a command against the configured database, applying migrations first where that is safe. */
+async function withDb<T>(fn: (db: Db, config: Config) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  if (config.mode === 'embedded') note(`using the embedded database in ${config.dataDir}`);
+  const database = await openDatabase(config, 'cli');
+  try {
+    if (config.mode === 'embedded') {
+      await migrate(database.url);
+    } else {
+      const applied = await database.db.$queryRaw<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name = '_prisma_migrations'`;
+      if (applied[0]?.n === 0) throw new DomainError('the database has no jenkins-oidc tables yet', 'run: jenkins-oidc migrate');
+    }
+    return await fn(database.db, config);
+  } finally {
+    await database.close();
+  }
+}
+
+function showClientView(c: ClientView): void {
+  printRecord({
+    name: c.name,
+    jenkins_url: c.jenkinsUrl,
+    audiences: c.audiences,
+    sub_claims: c.subClaims,
+    max_request_token_ttl: c.maxRequestTokenTtl,
+    enabled: c.enabled,
+    secret: c.secretHint,
+    secret_rotated_at: c.secretRotatedAt,
+    created_at: c.createdAt,
+  });
+}
+
+function showSecretOnce(name: string, secret: string): void {
+  process.stdout.write(`client_id      ${name}\nclient_secret  ${secret}\n`);
+  note('\nStore the client secret now, in a SYSTEM-scoped Jenkins credential: it is shown only this once.');
+}
+
+export function buildCli(): Command {
+  const program = new Command('jenkins-oidc')
+    .description('OpenID Connect token service for Jenkins: builds assume AWS roles with short-lived signed ID tokens.')
+    .addHelpText('after', `
+Configuration comes from environment variables (see README): with no DATABASE_URL every
+command uses the embedded PostgreSQL in DATA_DIR (default ./.data), shared with a running serve.
+
+Getting started:
+  jenkins-oidc serve                                   start the service
+  jenkins-oidc clients add ci-main --jenkins-url https://jenkins.example.com
+  jenkins-oidc audit list --since 1h`);
+
+  program.command('serve').description('run the token service (migrates first unless MIGRATE_ON_START=false)').action(async () => {
+    const config = loadConfig();
+    const logger = createLogger(config.logLevel);
+    if (config.mode === 'embedded') note(`starting with the embedded PostgreSQL in ${config.dataDir} (set DATABASE_URL for production)`);
+    const service = await startService(config, logger);
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      service.close().then(
+        () => process.exit(0),
+        (err) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+
+  program
+    .command('migrate')
+    .description('apply pending database migrations (safe to run from several replicas at once)')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const config = loadConfig();
+      const database = await openDatabase(config, 'cli');
+      try {
+        const result = await migrate(database.url, { onProgress: (m) => !opts.json && note(m) });
+        if (opts.json) return printJson({ ...result, available: readMigrations().map((m) => m.name) });
+        process.stdout.write(result.applied.length ? `applied ${result.applied.length} migration(s): ${result.applied.join(', ')}\n` : 'database is up to date\n');
+        if (result.modified.length) note(`warning: applied migrations changed since: ${result.modified.join(', ')}`);
+      } finally {
+        await database.close();
+      }
+    });
+
+  const clients = program.command('clients').description('Jenkins controllers registered as OAuth clients');
+  const subHelp = `ordered claim names that make up sub (default jenkins_instance,job); from: ${BUILD_CLAIMS.join(', ')}`;
+
+  clients
+    .command('add <name>')
+    .description('register a Jenkins controller; prints its client secret once')
+    .requiredOption('--jenkins-url <url>', 'root URL of the controller; every build_url must lie under it')
+    .option('--audience <aud>', 'allowed audience, repeatable or comma-separated (default sts.amazonaws.com)', list)
+    .option('--sub-claims <claims>', subHelp, list)
+    .option('--max-ttl <seconds>', 'longest request-token lifetime this controller may ask for (default REQUEST_TOKEN_MAX_TTL)', seconds)
+    .option('--json', 'machine-readable output (includes the secret)')
+    .action(async (name: string, opts: { jenkinsUrl: string; audience?: string[]; subClaims?: string[]; maxTtl?: number; json?: boolean }) => {
+      const { client, secret } = await withDb((db, config) =>
+        registerClient(db, { name, jenkinsUrl: opts.jenkinsUrl, audiences: opts.audience, subClaims: opts.subClaims, maxRequestTokenTtl: opts.maxTtl }, config.requestTokenMaxTtl),
+      );
+      if (opts.json) return printJson({ client, client_id: client.name, client_secret: secret });
+      showClientView(client);
+      process.stdout.write('\n');
+      showSecretOnce(client.name, secret);
+    });
+
+  clients
+    .command('list')
+    .description('list registered controllers')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const rows = await withDb((db) => listClients(db));
+      if (opts.json) return printJson(rows);
+      printTable(rows.map((c) => ({ ...c, enabled: c.enabled ? 'yes' : 'no' })), ['name', 'jenkinsUrl', 'audiences', 'subClaims', 'enabled', 'secretHint']);
+    });
+
+  clients
+    .command('show <name>')
+    .description('show one controller')
+    .option('--json', 'machine-readable output')
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const client = await withDb((db) => showClient(db, name));
+      if (opts.json) return printJson(client);
+      showClientView(client);
+    });
+
+  clients
+    .command('update <name>')
+    .description('change a controller; tokens minted later use the new settings')
+    .option('--jenkins-url <url>', 'root URL of the controller')
+    .option('--audience <aud>', 'allowed audiences (replaces the list), repeatable or comma-separated', list)
+    .option('--sub-claims <claims>', subHelp, list)
+    .option('--max-ttl <seconds>', 'longest request-token lifetime', seconds)
+    .option('--json', 'machine-readable output')
+    .action(async (name: string, opts: { jenkinsUrl?: string; audience?: string[]; subClaims?: string[]; maxTtl?: number; json?: boolean }) => {
+      const client = await withDb((db, config) =>
+        updateClient(db, name, { jenkinsUrl: opts.jenkinsUrl, audiences: opts.audience, subClaims: opts.subClaims, maxRequestTokenTtl: opts.maxTtl }, config.requestTokenMaxTtl),
+      );
+      if (opts.json) return printJson(client);
+      showClientView(client);
+    });
+
+  clients
+    .command('rotate-secret <name>')
+    .description('issue a new client secret (printed once); the old one stops working at once')
+    .option('--json', 'machine-readable output (includes the secret)')
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const { client, secret } = await withDb((db) => rotateClientSecret(db, name));
+      if (opts.json) return printJson({ client, client_id: client.name, client_secret: secret });
+      showSecretOnce(client.name, secret);
+    });
+
+  for (const [verb, enabled, text] of [
+    ['disable', false, 'stop a controller: no minting, and its live request tokens stop working at once'],
+    ['enable', true, 'allow a disabled controller again'],
+  ] as const) {
+    clients
+      .command(`${verb} <name>`)
+      .description(text)
+      .option('--json', 'machine-readable output')
+      .action(async (name: string, opts: { json?: boolean }) => {
+        const client = await withDb((db) => setClientEnabled(db, name, enabled));
+        if (opts.json) return printJson(client);
+        process.stdout.write(`client ${client.name} ${enabled ? 'enabled' : 'disabled'}\n`);
+      });
+  }
+
+  clients
+    .command('remove <name>')
+    .description('delete a controller and its request tokens (audit rows stay)')
+    .option('--yes', 'confirm the removal (required)')
+    .option('--json', 'machine-readable output')
+    .action(async (name: string, opts: { yes?: boolean; json?: boolean }) => {
+      if (!opts.yes) throw new DomainError(`not removing "${name}" without --yes`, `to stop it reversibly instead: jenkins-oidc clients disable ${name}`);
+      const result = await withDb((db) => removeClient(db, name));
+      if (opts.json) return printJson(result);
+      process.stdout.write(`removed client ${result.name} and ${result.requestTokensRemoved} request token(s)\n`);
+    });
+
+  const audit = program.command('audit').description('the audit trail of issued tokens, revocations and refusals');
+  audit
+    .command('list')
+    .description('newest first')
+    .option('--client <name>', 'only this controller')
+    .option('--job <job>', 'only this job (full name)')
+    .option('--since <when>', 'ISO time or a duration back from now: 30m, 12h, 7d')
+    .addOption(new Option('--limit <n>', 'at most this many rows').default(100).argParser((v) => Number(v)))
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { client?: string; job?: string; since?: string; limit: number; json?: boolean }) => {
+      if (!Number.isInteger(opts.limit) || opts.limit < 1 || opts.limit > 10000) throw new InputError('--limit', 'must be between 1 and 10000');
+      const rows = await withDb((db) => listAudit(db, opts));
+      if (opts.json) return printJson(rows);
+      printTable(rows, ['at', 'event', 'client', 'job', 'buildNumber', 'audience', 'kid', 'remoteAddr']);
+    });
+
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      note(`jenkins-oidc: ${err.message}`);
+      process.exitCode = 2;
+    } else if (err instanceof DomainError) {
+      note(`error: ${err.message}${err.advice ? `\n  ${err.advice}` : ''}`);
+      process.exitCode = 1;
+    } else if (err instanceof InputError) {
+      note(`error: ${err.message}`);
+      process.exitCode = 1;
+    } else {
+      note(`error: ${(err as Error).message ?? String(err)}`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+await main();

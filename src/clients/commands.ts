@@ -1,0 +1,125 @@
+// Jenkins controllers as registered clients: the verbs the CLI calls (and that
+// an HTTP admin API could call with the same typed input). Each returns data;
+// printing is the CLI's business.
+import type { Db } from '../store/prisma.js';
+import { DomainError, NotFoundError } from '../errors.js';
+import { CLIENT_SECRET_PREFIX, generateSecret, hashSecret } from '../secrets/bearer-secrets.js';
+import { DEFAULT_AUDIENCES, DEFAULT_SUB_CLAIMS, checkAudiences, checkJenkinsUrl, checkMaxTtl, checkName, checkSubClaims } from './validation.js';
+
+export interface ClientView {
+  name: string;
+  jenkinsUrl: string;
+  audiences: string[];
+  subClaims: string[];
+  maxRequestTokenTtl: number;
+  enabled: boolean;
+  /** e.g. "jocs_…Ab3x": enough for a human to recognise, useless to an attacker. */
+  secretHint: string;
+  secretRotatedAt: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface RegisterClientInput {
+  name: string;
+  jenkinsUrl: string;
+  audiences?: string[];
+  subClaims?: string[];
+  maxRequestTokenTtl?: number;
+}
+
+export interface UpdateClientInput {
+  jenkinsUrl?: string;
+  audiences?: string[];
+  subClaims?: string[];
+  maxRequestTokenTtl?: number;
+}
+
+type Row = NonNullable<Awaited<ReturnType<Db['client']['findUnique']>>>;
+
+function view(row: Row): ClientView {
+  return {
+    name: row.name,
+    jenkinsUrl: row.jenkinsUrl,
+    audiences: row.audiences,
+    subClaims: row.subClaims,
+    maxRequestTokenTtl: row.maxRequestTokenTtl,
+    enabled: row.enabled,
+    secretHint: `${row.secretPrefix}…${row.secretLast4}`,
+    secretRotatedAt: row.secretRotatedAt.toISOString(),
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+function secretFields(secret: string) {
+  return { secretHash: hashSecret(secret), secretPrefix: CLIENT_SECRET_PREFIX, secretLast4: secret.slice(-4), secretRotatedAt: new Date() };
+}
+
+async function find(db: Db, name: string): Promise<Row> {
+  const row = await db.client.findUnique({ where: { name } });
+  if (!row) throw new NotFoundError(`client "${name}"`, 'list registered clients with: jenkins-oidc clients list');
+  return row;
+}
+
+export async function registerClient(db: Db, input: RegisterClientInput, maxTtlCeiling: number): Promise<{ client: ClientView; secret: string }> {
+  const data = {
+    name: checkName(input.name),
+    jenkinsUrl: checkJenkinsUrl(input.jenkinsUrl),
+    audiences: checkAudiences(input.audiences ?? DEFAULT_AUDIENCES),
+    subClaims: checkSubClaims(input.subClaims ?? DEFAULT_SUB_CLAIMS),
+    maxRequestTokenTtl: checkMaxTtl(input.maxRequestTokenTtl ?? maxTtlCeiling, maxTtlCeiling),
+  };
+  if (await db.client.findUnique({ where: { name: data.name } })) {
+    throw new DomainError(`client "${data.name}" already exists`, `change it with: jenkins-oidc clients update ${data.name} ...`);
+  }
+  const secret = generateSecret(CLIENT_SECRET_PREFIX);
+  const row = await db.client.create({ data: { ...data, ...secretFields(secret) } });
+  return { client: view(row), secret };
+}
+
+export async function listClients(db: Db): Promise<ClientView[]> {
+  return (await db.client.findMany({ orderBy: { name: 'asc' } })).map(view);
+}
+
+export async function showClient(db: Db, name: string): Promise<ClientView> {
+  return view(await find(db, name));
+}
+
+export async function updateClient(db: Db, name: string, input: UpdateClientInput, maxTtlCeiling: number): Promise<ClientView> {
+  await find(db, name);
+  const data = {
+    ...(input.jenkinsUrl !== undefined && { jenkinsUrl: checkJenkinsUrl(input.jenkinsUrl) }),
+    ...(input.audiences !== undefined && { audiences: checkAudiences(input.audiences) }),
+    ...(input.subClaims !== undefined && { subClaims: checkSubClaims(input.subClaims) }),
+    ...(input.maxRequestTokenTtl !== undefined && { maxRequestTokenTtl: checkMaxTtl(input.maxRequestTokenTtl, maxTtlCeiling) }),
+  };
+  if (Object.keys(data).length === 0) {
+    throw new DomainError('nothing to update', 'give at least one of --jenkins-url, --audience, --sub-claims, --max-ttl');
+  }
+  return view(await db.client.update({ where: { name }, data: { ...data, updatedAt: new Date() } }));
+}
+
+/** The old secret stops working at once; request tokens already minted keep working. */
+export async function rotateClientSecret(db: Db, name: string): Promise<{ client: ClientView; secret: string }> {
+  await find(db, name);
+  const secret = generateSecret(CLIENT_SECRET_PREFIX);
+  const row = await db.client.update({ where: { name }, data: { ...secretFields(secret), updatedAt: new Date() } });
+  return { client: view(row), secret };
+}
+
+/** A disabled client can neither mint nor exchange: its live request tokens die at once. */
+export async function setClientEnabled(db: Db, name: string, enabled: boolean): Promise<ClientView> {
+  await find(db, name);
+  return view(await db.client.update({ where: { name }, data: { enabled, updatedAt: new Date() } }));
+}
+
+/** Removes the client and its request tokens; audit rows stay (they name the client as text). */
+export async function removeClient(db: Db, name: string): Promise<{ name: string; requestTokensRemoved: number }> {
+  await find(db, name);
+  return db.$transaction(async (tx) => {
+    const { count } = await tx.requestToken.deleteMany({ where: { clientName: name } });
+    await tx.client.delete({ where: { name } });
+    return { name, requestTokensRemoved: count };
+  });
+}

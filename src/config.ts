@@ -1,0 +1,184 @@
+// Every environment variable the service reads, validated once, documented in
+// place. Nothing else in src/ reads process.env for settings: a bad value is
+// refused at start with the variable's name and the reason, never discovered
+// later by a request.
+//
+// Two modes follow from DATABASE_URL:
+// - unset: "embedded" — the service runs a PostgreSQL of its own in DATA_DIR
+//   and generates a key-encryption key there. Meant for a laptop or a trial.
+// - set: "production" — nothing is generated: a key-encryption key must be
+//   given and the issuer must be https (AWS only trusts https issuers).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  /** Public issuer URL, exactly as registered in AWS IAM (no trailing slash). */
+  issuer: string;
+  /** Path part of the issuer ('' or '/jenkins'): every route is served under it. */
+  basePath: string;
+  host: string;
+  port: number;
+  /** undefined => embedded PostgreSQL in dataDir. */
+  databaseUrl: string | undefined;
+  mode: 'embedded' | 'production';
+  dataDir: string;
+  /** 32 bytes, or undefined in embedded mode until generated into dataDir. */
+  keyEncryptionKey: Buffer | undefined;
+  idTokenTtl: number;
+  requestTokenTtl: number;
+  requestTokenMaxTtl: number;
+  trustProxy: boolean;
+  logLevel: LogLevel;
+  migrateOnStart: boolean;
+  allowInsecureIssuer: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Documentation of every variable; the README table is written from the same words. */
+export const VARIABLES = {
+  ISSUER: 'Public URL of the service, exactly as registered in AWS IAM (https, no port, may have a path). Default http://localhost:8080.',
+  HOST: 'Address to listen on. Default 127.0.0.1 (the Docker image sets 0.0.0.0).',
+  PORT: 'Port to listen on. Default 8080.',
+  DATABASE_URL: 'PostgreSQL connection URL. Unset: an embedded PostgreSQL runs in DATA_DIR. Set: production mode.',
+  DATA_DIR: 'Folder for the embedded PostgreSQL and its generated key-encryption key. Default ./.data.',
+  KEY_ENCRYPTION_KEY: '32 random bytes, base64 (openssl rand -base64 32). Encrypts signing keys at rest. Required in production mode.',
+  KEY_ENCRYPTION_KEY_FILE: 'File holding KEY_ENCRYPTION_KEY (for Docker/Kubernetes secrets). Use one of the two.',
+  ID_TOKEN_TTL: 'ID token lifetime in seconds (60-3600). Default 300.',
+  REQUEST_TOKEN_TTL: 'Default build request token lifetime in seconds. Default 3600.',
+  REQUEST_TOKEN_MAX_TTL: 'Upper bound for any request token lifetime, whatever a client asks. Default 86400.',
+  TRUST_PROXY: 'true behind a TLS-terminating proxy: X-Forwarded-For/-Proto are believed. Default false.',
+  LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent. Default info.',
+  MIGRATE_ON_START: 'serve applies pending migrations before listening. Default true.',
+  ALLOW_INSECURE_ISSUER: 'true lets production mode use an http issuer or one with a port (tests, private labs only). Default false.',
+} as const;
+
+const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const problems: string[] = [];
+  const read = (name: keyof typeof VARIABLES): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+
+  const int = (name: keyof typeof VARIABLES, fallback: number, min: number, max: number): number => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw)) {
+      problems.push(`${name}: must be a whole number of seconds or a port, got "${raw}"`);
+      return fallback;
+    }
+    const n = Number(raw);
+    if (n < min || n > max) {
+      problems.push(`${name}: must be between ${min} and ${max}, got ${n}`);
+      return fallback;
+    }
+    return n;
+  };
+
+  const bool = (name: keyof typeof VARIABLES, fallback: boolean): boolean => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    if (/^(true|1|yes)$/i.test(raw)) return true;
+    if (/^(false|0|no)$/i.test(raw)) return false;
+    problems.push(`${name}: must be true or false, got "${raw}"`);
+    return fallback;
+  };
+
+  const databaseUrl = read('DATABASE_URL');
+  const mode = databaseUrl ? 'production' : 'embedded';
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL: must start with postgres:// or postgresql://');
+  }
+  const allowInsecureIssuer = bool('ALLOW_INSECURE_ISSUER', false);
+
+  let issuer = read('ISSUER') ?? 'http://localhost:8080';
+  let basePath = '';
+  try {
+    const url = new URL(issuer);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('scheme');
+    if (url.search || url.hash || issuer.includes('?') || issuer.includes('#')) {
+      problems.push('ISSUER: must not have a query or fragment (AWS compares the issuer exactly)');
+    }
+    if (url.username || url.password) problems.push('ISSUER: must not contain credentials');
+    basePath = url.pathname.replace(/\/+$/, '');
+    issuer = `${url.protocol}//${url.host}${basePath}`;
+    if (mode === 'production' && !allowInsecureIssuer) {
+      if (url.protocol !== 'https:') {
+        problems.push(`ISSUER: production mode (DATABASE_URL is set) needs an https issuer, got "${issuer}". Set ISSUER=https://your-host, or ALLOW_INSECURE_ISSUER=true for a test lab`);
+      } else if (url.port) {
+        problems.push(`ISSUER: AWS IAM rejects issuers with a port, got "${issuer}". Serve on 443 behind a proxy, or set ALLOW_INSECURE_ISSUER=true for a test lab`);
+      }
+    }
+  } catch {
+    problems.push(`ISSUER: must be an absolute http(s) URL such as https://oidc.example.com, got "${issuer}"`);
+  }
+
+  let keyEncryptionKey: Buffer | undefined;
+  const kekInline = read('KEY_ENCRYPTION_KEY');
+  const kekFile = read('KEY_ENCRYPTION_KEY_FILE');
+  if (kekInline && kekFile) {
+    problems.push('KEY_ENCRYPTION_KEY and KEY_ENCRYPTION_KEY_FILE are both set: use one');
+  } else if (kekInline) {
+    keyEncryptionKey = parseKey('KEY_ENCRYPTION_KEY', kekInline, problems);
+  } else if (kekFile) {
+    try {
+      keyEncryptionKey = parseKey('KEY_ENCRYPTION_KEY_FILE', readFileSync(path.resolve(cwd, kekFile), 'utf8').trim(), problems);
+    } catch (err) {
+      problems.push(`KEY_ENCRYPTION_KEY_FILE: cannot read ${kekFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  } else if (mode === 'production') {
+    problems.push('KEY_ENCRYPTION_KEY: required in production mode (DATABASE_URL is set). Generate one with `openssl rand -base64 32` and set KEY_ENCRYPTION_KEY or KEY_ENCRYPTION_KEY_FILE');
+  }
+
+  const idTokenTtl = int('ID_TOKEN_TTL', 300, 60, 3600);
+  const requestTokenMaxTtl = int('REQUEST_TOKEN_MAX_TTL', 86400, 60, 7 * 86400);
+  const requestTokenTtl = int('REQUEST_TOKEN_TTL', 3600, 60, 7 * 86400);
+  if (requestTokenTtl > requestTokenMaxTtl) {
+    problems.push(`REQUEST_TOKEN_TTL: ${requestTokenTtl} is above REQUEST_TOKEN_MAX_TTL (${requestTokenMaxTtl})`);
+  }
+
+  const logLevel = (read('LOG_LEVEL') ?? 'info').toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  }
+
+  const config: Config = {
+    issuer,
+    basePath,
+    host: read('HOST') ?? '127.0.0.1',
+    port: int('PORT', 8080, 0, 65535),
+    databaseUrl,
+    mode,
+    dataDir: path.resolve(cwd, read('DATA_DIR') ?? '.data'),
+    keyEncryptionKey,
+    idTokenTtl,
+    requestTokenTtl,
+    requestTokenMaxTtl,
+    trustProxy: bool('TRUST_PROXY', false),
+    logLevel,
+    migrateOnStart: bool('MIGRATE_ON_START', true),
+    allowInsecureIssuer,
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+function parseKey(name: string, value: string, problems: string[]): Buffer | undefined {
+  const key = Buffer.from(value, 'base64');
+  if (key.length !== 32 || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(value)) {
+    problems.push(`${name}: must be 32 bytes in base64 (44 characters); generate one with \`openssl rand -base64 32\``);
+    return undefined;
+  }
+  return key;
+}

@@ -1,0 +1,12 @@
+// What a grant handler needs from the running service. Passed in explicitly so
+// grants never reach for globals, and tests can build them directly.
+import type { Config } from '../config.js';
+import type { Signer } from '../signing-keys/signer.js';
+import type { Db } from '../store/prisma.js';
+
+export interface GrantDeps {
+  config: Config;
+  db: Db;
+  /** The current signer; read per request because key rotation swaps it. */
+  signer(): Signer;
+}

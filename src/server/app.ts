@@ -1,0 +1,114 @@
+// The Koa application: our own routes (discovery, JWKS, /id-token, health)
+// served from memory, and oidc-provider mounted for exactly two endpoints —
+// the token endpoint and revocation. Everything else oidc-provider could
+// expose (authorization, userinfo, sessions, registration, ...) is unreachable:
+// unknown paths answer 404 before the provider ever sees them.
+//
+// Built by a factory so tests run it without listening, and so the same app
+// serves any issuer path prefix (ISSUER=https://host/jenkins).
+import Router from '@koa/router';
+import Koa, { type Context, type Middleware } from 'koa';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { Db } from '../store/prisma.js';
+import { PATHS, type OidcRuntimeHolder } from './provider.js';
+import { idTokenRoute } from './routes/id-token.js';
+import { healthRoutes } from './routes/health.js';
+import { wellKnownRoutes } from './routes/well-known.js';
+import { sendError } from './routes/errors.js';
+
+/** Documented limit for any request body (forms on /token are a few hundred bytes). */
+export const BODY_LIMIT_BYTES = 16 * 1024;
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  runtime: OidcRuntimeHolder;
+  logger: Logger;
+}
+
+function runMiddleware(middleware: Middleware[], ctx: Context): Promise<void> {
+  const dispatch = (i: number): Promise<void> =>
+    i < middleware.length ? Promise.resolve(middleware[i]!(ctx, () => dispatch(i + 1))) : Promise.resolve();
+  return dispatch(0);
+}
+
+/** Hands the request to the current oidc-provider, with the issuer path stripped as koa-mount would. */
+function delegateToProvider(deps: AppDeps): Middleware {
+  const prefix = deps.config.basePath;
+  return async function oidcProvider(ctx) {
+    const { provider } = deps.runtime.current;
+    const original = ctx.path;
+    ctx.path = original.slice(prefix.length) || '/';
+    try {
+      await runMiddleware(provider.middleware as Middleware[], ctx);
+    } finally {
+      ctx.path = original;
+    }
+  };
+}
+
+function limitBody(): Middleware {
+  return async function rejectOversizedBody(ctx, next) {
+    const length = Number(ctx.get('content-length') || 0);
+    if (length > BODY_LIMIT_BYTES) {
+      ctx.set('Connection', 'close');
+      return sendError(ctx, 413, 'invalid_request', `request body is ${length} bytes; the limit is ${BODY_LIMIT_BYTES}`);
+    }
+    return next();
+  };
+}
+
+/** One log line per request: route, client, outcome, latency. Never bodies, headers or query strings. */
+function logRequests(logger: Logger): Middleware {
+  return async function logRequest(ctx, next) {
+    const started = process.hrtime.bigint();
+    try {
+      await next();
+    } catch (err) {
+      logger.error({ err, route: ctx.state.route }, 'unexpected error');
+      sendError(ctx, 500, 'server_error', 'an unexpected error occurred; the operator can find it in the service log');
+    } finally {
+      const body = ctx.body as { error?: string } | undefined;
+      logger.info({
+        method: ctx.method,
+        route: ctx.state.route ?? 'unknown',
+        status: ctx.status,
+        client: ctx.state.client,
+        outcome: ctx.status < 400 ? 'ok' : (body && typeof body === 'object' && body.error) || 'error',
+        ms: Number(process.hrtime.bigint() - started) / 1e6,
+        ip: ctx.ip,
+      }, 'request');
+    }
+  };
+}
+
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa({ proxy: deps.config.trustProxy });
+  const router = new Router({ prefix: deps.config.basePath || undefined });
+  const named = (route: string): Middleware => async (ctx, next) => {
+    ctx.state.route = route;
+    await next();
+  };
+
+  wellKnownRoutes(router, deps, named);
+  router.get(PATHS.idToken, named('id-token'), idTokenRoute(deps));
+  router.post(PATHS.token, named('token'), limitBody(), delegateToProvider(deps));
+  router.post(PATHS.revocation, named('revocation'), limitBody(), delegateToProvider(deps));
+
+  const health = new Router();
+  healthRoutes(health, deps, named);
+  if (deps.config.basePath) healthRoutes(router, deps, named);
+
+  app.use(logRequests(deps.logger));
+  app.use(health.routes());
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: false }));
+  app.use(async function notFound(ctx) {
+    if (ctx.status === 405) {
+      return sendError(ctx, 405, 'invalid_request', `method ${ctx.method} is not allowed here (allowed: ${ctx.response.get('Allow')})`);
+    }
+    sendError(ctx, 404, 'not_found', 'no such endpoint; see the discovery document at ' + `${deps.config.issuer}${PATHS.discovery}`);
+  });
+  return app;
+}

@@ -1,0 +1,154 @@
+// The one factory that turns the signing keys in the database into a running
+// OIDC surface: an oidc-provider instance (token endpoint, client
+// authentication, revocation, OAuth error format), the signer grants use, and
+// the discovery document and JWKS rendered once into memory.
+//
+// Key rotation (a later issue) calls this again with the new key set and swaps
+// the result into the app's OidcRuntimeHolder; requests in flight keep the
+// runtime they started with.
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { ALL_CLAIMS } from '../claims/names.js';
+import { BUILD_CLIENT_ID } from '../clients/validation.js';
+import type { Config } from '../config.js';
+import * as exchange from '../grants/exchange.js';
+import type { GrantDeps } from '../grants/deps.js';
+import * as mint from '../grants/mint.js';
+import { revokeRequestToken } from '../request-tokens/store.js';
+import { matchesHash } from '../secrets/bearer-secrets.js';
+import type { LoadedKey } from '../signing-keys/keys.js';
+import { LocalKeySigner, type Signer } from '../signing-keys/signer.js';
+import { createAdapterFactory } from '../store/oidc-adapter.js';
+import type { Db } from '../store/prisma.js';
+
+export interface OidcRuntime {
+  provider: Provider;
+  signer: Signer;
+  /** Serialised once; served as-is from memory. */
+  discoveryJson: string;
+  jwksJson: string;
+  kids: string[];
+}
+
+export interface RuntimeInput {
+  config: Config;
+  db: Db;
+  keys: LoadedKey[];
+  onServerError?: (err: unknown) => void;
+}
+
+/** Swappable reference to the current runtime (see key rotation). */
+export class OidcRuntimeHolder {
+  constructor(public current: OidcRuntime) {}
+}
+
+export const PATHS = {
+  discovery: '/.well-known/openid-configuration',
+  jwks: '/jwks',
+  token: '/token',
+  revocation: '/token/revocation',
+  idToken: '/id-token',
+} as const;
+
+/** Sent to clients on every 4xx/5xx from oidc-provider: JSON, never its HTML error page. */
+function renderJsonError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }): void {
+  ctx.type = 'application/json';
+  ctx.body = out;
+}
+
+/**
+ * Who may revoke a request token: the controller that minted it (its client
+ * credentials), or the build holding it (as `jenkins-build`: possession of the
+ * token is the proof). The revocation itself is written here, where we know
+ * who asked and from where.
+ */
+function revocationPolicy(db: Db) {
+  return async function authorizeRevocation(ctx: KoaContextWithOIDC, client: { clientId: string }, token: { clientId?: string; jti: string }): Promise<boolean> {
+    if (client.clientId !== BUILD_CLIENT_ID && client.clientId !== token.clientId) {
+      throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+    }
+    await revokeRequestToken(db, token.jti, client.clientId, ctx.ip);
+    ctx.state.client = token.clientId;
+    return true;
+  };
+}
+
+export async function createOidcRuntime({ config, db, keys, onServerError }: RuntimeInput): Promise<OidcRuntime> {
+  const active = keys.find((k) => k.status === 'active');
+  if (!active) throw new Error('no active signing key: run `jenkins-oidc migrate` and start the service once to create one');
+  const signer = await LocalKeySigner.create(active.kid, active.alg, active.privateKey);
+  const published = keys.map((k) => k.publicJwk);
+
+  const configuration: Configuration = {
+    adapter: createAdapterFactory(db),
+    clients: [
+      {
+        client_id: BUILD_CLIENT_ID,
+        token_endpoint_auth_method: 'none',
+        grant_types: [exchange.grantType],
+        response_types: [],
+        redirect_uris: [],
+      },
+    ],
+    // oidc-provider signs nothing itself here (our grants sign through the
+    // Signer), but it wants a keystore; it gets the same private keys.
+    jwks: { keys: keys.map((k) => ({ ...(k.privateKey.export({ format: 'jwk' }) as object), kid: k.kid, alg: k.alg, use: 'sig' })) } as Configuration['jwks'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    extraClientMetadata: { properties: ['jenkins_url', 'allowed_audiences', 'sub_claims', 'max_request_token_ttl'] },
+    responseTypes: ['none'],
+    scopes: ['openid'],
+    claims: { openid: ['sub'] },
+    findAccount: async () => undefined,
+    renderError: renderJsonError as Configuration['renderError'],
+    features: {
+      devInteractions: { enabled: false },
+      dPoP: { enabled: false },
+      rpInitiatedLogout: { enabled: false },
+      pushedAuthorizationRequests: { enabled: false },
+      resourceIndicators: { enabled: false },
+      userinfo: { enabled: false },
+      introspection: { enabled: false },
+      registration: { enabled: false },
+      clientCredentials: { enabled: false },
+      revocation: { enabled: true, allowedPolicy: revocationPolicy(db) as never },
+    },
+    enabledJWA: { idTokenSigningAlgValues: ['RS256', 'ES256'] },
+    clockTolerance: 5,
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+
+  // Client secrets are stored as SHA-256 (client_secret holds that hash), so
+  // the comparison hashes the presented secret first, in constant time.
+  provider.Client.prototype.compareClientSecret = async function compareHashedSecret(this: { clientSecret?: string }, actual: string) {
+    return typeof this.clientSecret === 'string' && matchesHash(actual, this.clientSecret);
+  };
+
+  const deps: GrantDeps = { config, db, signer: () => signer };
+  provider.registerGrantType(mint.grantType, mint.handler(deps), [...mint.parameters], [...mint.allowDuplicates]);
+  provider.registerGrantType(exchange.grantType, exchange.handler(deps), [...exchange.parameters]);
+  if (onServerError) provider.on('server_error', (_ctx: unknown, err: unknown) => onServerError(err));
+
+  const discovery = {
+    issuer: config.issuer,
+    jwks_uri: `${config.issuer}${PATHS.jwks}`,
+    token_endpoint: `${config.issuer}${PATHS.token}`,
+    revocation_endpoint: `${config.issuer}${PATHS.revocation}`,
+    grant_types_supported: [mint.grantType, exchange.grantType],
+    response_types_supported: ['id_token'],
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: [...new Set(keys.map((k) => k.alg))],
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    scopes_supported: ['openid'],
+    claims_supported: ALL_CLAIMS,
+  };
+
+  return {
+    provider,
+    signer,
+    discoveryJson: JSON.stringify(discovery),
+    jwksJson: JSON.stringify({ keys: published }),
+    kids: keys.map((k) => k.kid),
+  };
+}

@@ -1,0 +1,77 @@
+// Starting and stopping the whole service: database (embedded or not),
+// migrations, signing key, OIDC runtime, HTTP server. `jenkins-oidc serve`
+// and the tests both go through startService.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { ensureSigningKey, loadSigningKeys } from '../signing-keys/keys.js';
+import { resolveKeyEncryptionKey } from '../signing-keys/key-encryption-key.js';
+import { openDatabase, type Database } from '../store/database.js';
+import { migrate } from '../store/migrate.js';
+import { createApp } from './app.js';
+import { createOidcRuntime, OidcRuntimeHolder } from './provider.js';
+
+export interface RunningService {
+  url: string;
+  server: http.Server;
+  database: Database;
+  runtime: OidcRuntimeHolder;
+  close(): Promise<void>;
+}
+
+export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  const database = await openDatabase(config, 'serve', (m) => logger.debug({ component: 'embedded-postgres' }, m));
+  try {
+    if (config.migrateOnStart) {
+      const result = await migrate(database.url, { onProgress: (m) => logger.info(m) });
+      if (result.applied.length) logger.info({ applied: result.applied }, 'migrations applied');
+      if (result.modified.length) logger.warn({ modified: result.modified }, 'applied migrations were modified since');
+    }
+    const kek = resolveKeyEncryptionKey(config);
+    const { created } = await ensureSigningKey(database.db, kek);
+    if (created) logger.info({ kid: created }, 'generated the first signing key (RS256)');
+    const keys = await loadSigningKeys(database.db, kek);
+    const runtime = new OidcRuntimeHolder(
+      await createOidcRuntime({ config, db: database.db, keys, onServerError: (err) => logger.error({ err }, 'oidc-provider server_error') }),
+    );
+    const app = createApp({ config, db: database.db, runtime, logger });
+    const server = http.createServer(app.callback());
+    // Longer than common load balancer idle timeouts (ALB: 60 s), so the
+    // balancer, not us, closes idle connections and never hits a closed socket.
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
+    server.requestTimeout = 30_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const { port } = server.address() as AddressInfo;
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    logger.info({ url, issuer: config.issuer, mode: config.mode, kid: runtime.current.signer.kid }, 'jenkins-oidc listening');
+
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      server,
+      database,
+      runtime,
+      close: () => {
+        closing ??= (async () => {
+          await new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeIdleConnections();
+          });
+          await database.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await database.close().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,89 @@
+// Signing keys in the database: created on first start, loaded (decrypted) at
+// every start. The private part only ever exists in clear in process memory.
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import type { Db } from '../store/prisma.js';
+import { decryptPrivateKey, encryptPrivateKey } from './encryption.js';
+
+export type KeyStatus = 'pending' | 'active' | 'retired';
+export type SigningAlg = 'RS256' | 'ES256';
+
+export interface PublicJwk {
+  kty: string;
+  kid: string;
+  alg: string;
+  use: 'sig';
+  n?: string;
+  e?: string;
+  crv?: string;
+  x?: string;
+  y?: string;
+}
+
+export interface LoadedKey {
+  kid: string;
+  alg: SigningAlg;
+  status: KeyStatus;
+  publicJwk: PublicJwk;
+  privateKey: KeyObject;
+}
+
+/** Arbitrary constant: "jenkins-oidc signing keys". */
+const KEY_LOCK = 727_001_002;
+
+export function publicJwkOf(kid: string, alg: SigningAlg, key: KeyObject): PublicJwk {
+  // Node exports `n` as base64url of the unsigned big-endian modulus without a
+  // leading zero byte, which is what AWS STS requires (the Jenkins plugin's bug).
+  const jwk = createPublicKey(key).export({ format: 'jwk' }) as Record<string, string>;
+  const { kty, n, e, crv, x, y } = jwk;
+  return { kty: kty!, kid, alg, use: 'sig', ...(n ? { n, e } : { crv, x, y }) };
+}
+
+export function generateKeyPair(alg: SigningAlg): KeyObject {
+  return alg === 'RS256'
+    ? generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 0x10001 }).privateKey
+    : generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+}
+
+export function newKid(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+/**
+ * Makes sure an active signing key exists. Replicas starting together on an
+ * empty database serialise on an advisory lock, so exactly one key is made.
+ */
+export async function ensureSigningKey(db: Db, kek: Buffer, alg: SigningAlg = 'RS256'): Promise<{ created?: string }> {
+  return db.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${KEY_LOCK})`;
+    const active = await tx.signingKey.findFirst({ where: { status: 'active', alg } });
+    if (active) return {};
+    const kid = newKid();
+    const privateKey = generateKeyPair(alg);
+    await tx.signingKey.create({
+      data: {
+        kid,
+        alg,
+        status: 'active',
+        activatedAt: new Date(),
+        publicJwk: publicJwkOf(kid, alg, privateKey) as object,
+        privateKeyEncrypted: encryptPrivateKey(kek, kid, privateKey.export({ format: 'der', type: 'pkcs8' })),
+      },
+    });
+    return { created: kid };
+  });
+}
+
+/** Loads every published key and decrypts its private part; a wrong KEK fails naming the kid. */
+export async function loadSigningKeys(db: Db, kek: Buffer): Promise<LoadedKey[]> {
+  const rows = await db.signingKey.findMany({ where: { status: { in: ['pending', 'active', 'retired'] } }, orderBy: { createdAt: 'asc' } });
+  return rows.map((row) => {
+    const der = decryptPrivateKey(kek, row.kid, row.privateKeyEncrypted);
+    return {
+      kid: row.kid,
+      alg: row.alg as SigningAlg,
+      status: row.status as KeyStatus,
+      publicJwk: row.publicJwk as unknown as PublicJwk,
+      privateKey: createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }),
+    };
+  });
+}

@@ -1,0 +1,33 @@
+// Opens the database a process works on: DATABASE_URL when set, otherwise the
+// embedded PostgreSQL in DATA_DIR (started here, or shared with a running
+// `serve`). Every command and the server go through this one function.
+import type { Config } from '../config.js';
+import { openEmbedded } from './embedded.js';
+import { createPrisma, type Db } from './prisma.js';
+
+export interface Database {
+  url: string;
+  db: Db;
+  close(): Promise<void>;
+}
+
+export async function openDatabase(
+  config: Config,
+  owner: 'serve' | 'cli',
+  log: (message: string) => void = () => undefined,
+): Promise<Database> {
+  if (config.databaseUrl) {
+    const db = createPrisma(config.databaseUrl);
+    return { url: config.databaseUrl, db, close: () => db.$disconnect() };
+  }
+  const embedded = await openEmbedded(config.dataDir, owner, log);
+  const db = createPrisma(embedded.url);
+  return {
+    url: embedded.url,
+    db,
+    close: async () => {
+      await db.$disconnect().catch(() => undefined);
+      await embedded.stop();
+    },
+  };
+}

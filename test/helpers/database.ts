@@ -1,0 +1,61 @@
+// A fresh, migrated database per test file, on the run's PostgreSQL server.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { migrate } from '../../src/store/migrate.js';
+import { createPrisma, type Db } from '../../src/store/prisma.js';
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  db: Db;
+  /** Runs SQL as-is (for asserting stored rows exactly). */
+  query<T extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  drop(): Promise<void>;
+}
+
+function adminUrl(): string {
+  const url = process.env.TEST_ADMIN_DATABASE_URL;
+  if (!url) throw new Error('TEST_ADMIN_DATABASE_URL is not set: run the suite with `npm test`');
+  return url;
+}
+
+export function databaseUrl(name: string): string {
+  const url = new URL(adminUrl());
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export async function createEmptyDatabase(): Promise<{ url: string; name: string; drop(): Promise<void> }> {
+  const name = `jo_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  return {
+    url: databaseUrl(name),
+    name,
+    drop: async () => {
+      const c = new pg.Client({ connectionString: adminUrl() });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const empty = await createEmptyDatabase();
+  await migrate(empty.url);
+  const db = createPrisma(empty.url, 4);
+  const pool = new pg.Pool({ connectionString: empty.url, max: 2 });
+  return {
+    ...empty,
+    db,
+    query: async (sql, params) => (await pool.query(sql, params as unknown[])).rows,
+    drop: async () => {
+      await db.$disconnect();
+      await pool.end();
+      await empty.drop();
+    },
+  };
+}
