@@ -50,6 +50,10 @@ function delegateToProvider(deps: AppDeps): Middleware {
 
 function limitBody(): Middleware {
   return async function rejectOversizedBody(ctx, next) {
+    // A body without Content-Length (chunked) could not be checked up front.
+    if (!ctx.get('content-length') && ctx.get('transfer-encoding')) {
+      return sendError(ctx, 411, 'invalid_request', 'send the form with a Content-Length header (chunked bodies are not accepted)');
+    }
     const length = Number(ctx.get('content-length') || 0);
     if (length > BODY_LIMIT_BYTES) {
       ctx.set('Connection', 'close');
@@ -101,14 +105,17 @@ export function createApp(deps: AppDeps): Koa {
   if (deps.config.basePath) healthRoutes(router, deps, named);
 
   app.use(logRequests(deps.logger));
+  app.use(async function answerUnmatched(ctx, next) {
+    await next();
+    // Runs after the routers (and allowedMethods) have had their say.
+    if (ctx.status === 405) {
+      sendError(ctx, 405, 'invalid_request', `method ${ctx.method} is not allowed here (allowed: ${ctx.response.get('Allow')})`);
+    } else if (ctx.status === 404 && ctx.body === undefined) {
+      sendError(ctx, 404, 'not_found', `no such endpoint; see the discovery document at ${deps.config.issuer}${PATHS.discovery}`);
+    }
+  });
   app.use(health.routes());
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: false }));
-  app.use(async function notFound(ctx) {
-    if (ctx.status === 405) {
-      return sendError(ctx, 405, 'invalid_request', `method ${ctx.method} is not allowed here (allowed: ${ctx.response.get('Allow')})`);
-    }
-    sendError(ctx, 404, 'not_found', 'no such endpoint; see the discovery document at ' + `${deps.config.issuer}${PATHS.discovery}`);
-  });
   return app;
 }

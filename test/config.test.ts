@@ -1,0 +1,83 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+const KEK = randomBytes(32).toString('base64');
+const PROD = { DATABASE_URL: 'postgres://u@db/x', KEY_ENCRYPTION_KEY: KEK, ISSUER: 'https://oidc.example.com' };
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env, '/srv');
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+}
+
+describe('configuration', () => {
+  test('defaults: embedded mode, localhost issuer, documented lifetimes', () => {
+    expect(loadConfig({}, '/srv')).toEqual({
+      issuer: 'http://localhost:8080',
+      basePath: '',
+      host: '127.0.0.1',
+      port: 8080,
+      databaseUrl: undefined,
+      mode: 'embedded',
+      dataDir: '/srv/.data',
+      keyEncryptionKey: undefined,
+      idTokenTtl: 300,
+      requestTokenTtl: 3600,
+      requestTokenMaxTtl: 86400,
+      trustProxy: false,
+      logLevel: 'info',
+      migrateOnStart: true,
+      allowInsecureIssuer: false,
+    });
+  });
+
+  test('production mode with an https issuer with a path', () => {
+    const c = loadConfig({ ...PROD, ISSUER: 'https://ci.example.com/jenkins/' }, '/srv');
+    expect(c).toMatchObject({ mode: 'production', issuer: 'https://ci.example.com/jenkins', basePath: '/jenkins' });
+    expect(c.keyEncryptionKey).toEqual(Buffer.from(KEK, 'base64'));
+  });
+
+  test('the key-encryption key can come from a file', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'jo-cfg-'));
+    writeFileSync(path.join(dir, 'kek'), `${KEK}\n`);
+    const c = loadConfig({ DATABASE_URL: PROD.DATABASE_URL, ISSUER: PROD.ISSUER, KEY_ENCRYPTION_KEY_FILE: path.join(dir, 'kek') });
+    expect(c.keyEncryptionKey).toEqual(Buffer.from(KEK, 'base64'));
+  });
+
+  test.each<[string, Record<string, string>, string[]]>([
+    ['production without a key-encryption key says what to set', { DATABASE_URL: PROD.DATABASE_URL, ISSUER: PROD.ISSUER },
+      ['KEY_ENCRYPTION_KEY: required in production mode (DATABASE_URL is set). Generate one with `openssl rand -base64 32` and set KEY_ENCRYPTION_KEY or KEY_ENCRYPTION_KEY_FILE']],
+    ['production with an http issuer is refused', { ...PROD, ISSUER: 'http://oidc.example.com' },
+      ['ISSUER: production mode (DATABASE_URL is set) needs an https issuer, got "http://oidc.example.com". Set ISSUER=https://your-host, or ALLOW_INSECURE_ISSUER=true for a test lab']],
+    ['production with a port in the issuer is refused (AWS rejects it)', { ...PROD, ISSUER: 'https://oidc.example.com:8443' },
+      ['ISSUER: AWS IAM rejects issuers with a port, got "https://oidc.example.com:8443". Serve on 443 behind a proxy, or set ALLOW_INSECURE_ISSUER=true for a test lab']],
+    ['an issuer with a query is refused', { ISSUER: 'https://oidc.example.com/?x=1' }, ['ISSUER: must not have a query or fragment (AWS compares the issuer exactly)']],
+    ['an issuer that is not a URL is refused', { ISSUER: 'oidc.example.com' }, ['ISSUER: must be an absolute http(s) URL such as https://oidc.example.com, got "oidc.example.com"']],
+    ['a short key is refused', { KEY_ENCRYPTION_KEY: 'c2hvcnQ=' }, ['KEY_ENCRYPTION_KEY: must be 32 bytes in base64 (44 characters); generate one with `openssl rand -base64 32`']],
+    ['both key sources at once are refused', { KEY_ENCRYPTION_KEY: KEK, KEY_ENCRYPTION_KEY_FILE: '/x' }, ['KEY_ENCRYPTION_KEY and KEY_ENCRYPTION_KEY_FILE are both set: use one']],
+    ['a non-numeric TTL names the variable', { ID_TOKEN_TTL: '5m' }, ['ID_TOKEN_TTL: must be a whole number of seconds or a port, got "5m"']],
+    ['an out-of-range TTL names the bounds', { ID_TOKEN_TTL: '30' }, ['ID_TOKEN_TTL: must be between 60 and 3600, got 30']],
+    ['a default request-token lifetime above the maximum is refused', { REQUEST_TOKEN_TTL: '7200', REQUEST_TOKEN_MAX_TTL: '3600' }, ['REQUEST_TOKEN_TTL: 7200 is above REQUEST_TOKEN_MAX_TTL (3600)']],
+    ['a bad boolean is refused', { TRUST_PROXY: 'maybe' }, ['TRUST_PROXY: must be true or false, got "maybe"']],
+    ['an unknown log level is refused', { LOG_LEVEL: 'verbose' }, ['LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"']],
+    ['a non-postgres DATABASE_URL is refused', { ...PROD, DATABASE_URL: 'mysql://x' }, ['DATABASE_URL: must start with postgres:// or postgresql://']],
+    ['a port out of range is refused', { PORT: '70000' }, ['PORT: must be between 0 and 65535, got 70000']],
+  ])('%s', (_name, env, expected) => {
+    expect(problems(env)).toEqual(expected);
+  });
+
+  test('ALLOW_INSECURE_ISSUER lets a test lab use http in production mode', () => {
+    expect(problems({ ...PROD, ISSUER: 'http://127.0.0.1:8080', ALLOW_INSECURE_ISSUER: 'true' })).toEqual([]);
+  });
+
+  test('every problem is reported at once', () => {
+    expect(problems({ PORT: 'x', LOG_LEVEL: 'y' })).toHaveLength(2);
+  });
+});

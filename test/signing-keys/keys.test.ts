@@ -1,0 +1,63 @@
+// Signing keys at rest: encrypted under the key-encryption key, never in
+// clear in the database, and a wrong key names the kid that failed.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
+import { decryptPrivateKey, encryptPrivateKey, KeyDecryptionError } from '../../src/signing-keys/encryption.js';
+import { ensureSigningKey, loadSigningKeys, publicJwkOf } from '../../src/signing-keys/keys.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+let d: TestDatabase;
+const kek = randomBytes(32);
+beforeAll(async () => {
+  d = await createTestDatabase();
+});
+afterAll(async () => d.drop());
+
+test('AES-256-GCM round trip, bound to the kid', () => {
+  const der = Buffer.from('private key bytes');
+  const stored = encryptPrivateKey(kek, 'kid-1', der);
+  expect(stored).toMatch(/^[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]+$/);
+  expect(decryptPrivateKey(kek, 'kid-1', stored)).toEqual(der);
+  expect(() => decryptPrivateKey(kek, 'kid-2', stored)).toThrow(new KeyDecryptionError('kid-2'));
+});
+
+test('the first start creates exactly one RS256 key, even when replicas race', async () => {
+  const results = await Promise.all([ensureSigningKey(d.db, kek), ensureSigningKey(d.db, kek), ensureSigningKey(d.db, kek)]);
+  expect(results.filter((r) => r.created)).toHaveLength(1);
+  const rows = await d.query('SELECT kid, alg, status FROM signing_keys');
+  expect(rows).toEqual([{ kid: results.find((r) => r.created)!.created, alg: 'RS256', status: 'active' }]);
+  const [key] = await loadSigningKeys(d.db, kek);
+  expect(key!.privateKey.asymmetricKeyDetails).toEqual({ modulusLength: 2048, publicExponent: 65537n });
+});
+
+test('a wrong key-encryption key fails naming the kid', async () => {
+  const [row] = await d.query<{ kid: string }>('SELECT kid FROM signing_keys');
+  await expect(loadSigningKeys(d.db, randomBytes(32))).rejects.toThrow(
+    `signing key ${row!.kid} could not be decrypted with the configured key-encryption key. Is KEY_ENCRYPTION_KEY (or KEY_ENCRYPTION_KEY_FILE) the one this database was created with?`,
+  );
+});
+
+test('a full dump of the database holds no private key parameter in clear', async () => {
+  const [key] = await loadSigningKeys(d.db, kek);
+  const jwk = key!.privateKey.export({ format: 'jwk' }) as Record<string, string>;
+  const tables = await d.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public'");
+  let dump = '';
+  for (const { tablename } of tables) dump += JSON.stringify(await d.query(`SELECT * FROM "${tablename}"`));
+  for (const param of ['d', 'p', 'q', 'dp', 'dq', 'qi']) {
+    expect(dump).not.toContain(jwk[param]!);
+    expect(dump).not.toContain(Buffer.from(jwk[param]!, 'base64url').toString('base64'));
+  }
+  expect(dump).not.toContain('PRIVATE KEY');
+  expect(dump).toContain(jwk.n!); // the public modulus is there, as it should be
+});
+
+test('JWK n is the unsigned big-endian modulus without a leading zero byte', () => {
+  for (let i = 0; i < 20; i += 1) {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const jwk = publicJwkOf('k', 'RS256', privateKey);
+    const n = Buffer.from(jwk.n!, 'base64url');
+    expect(n).toHaveLength(256);
+    expect(n[0]! & 0x80).toBe(0x80);
+    expect(createPublicKey({ key: { kty: 'RSA', n: jwk.n, e: jwk.e }, format: 'jwk' }).asymmetricKeyDetails?.modulusLength).toBe(2048);
+  }
+});
