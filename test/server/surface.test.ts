@@ -1,7 +1,7 @@
 // What the service exposes, and what it does not: discovery, JWKS, health,
 // an issuer with a path, a TLS-terminating proxy, and 404 for everything
 // oidc-provider would otherwise serve.
-import { addClient, mint, startTestService, type TestService } from '../helpers/service.js';
+import { addClient, startTestService, type TestService } from '../helpers/service.js';
 
 describe('OIDC surface at the root', () => {
   let t: TestService;
@@ -119,6 +119,5 @@ describe('issuer with a path, behind a TLS-terminating proxy', () => {
       { event: 'request_token.issued', remote_addr: '203.0.113.7' },
       { event: 'id_token.issued', remote_addr: '203.0.113.8' },
     ]);
-    void mint;
   });
 });
