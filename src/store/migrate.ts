@@ -74,6 +74,9 @@ export async function migrate(
 ): Promise<MigrateResult> {
   const migrations = readMigrations(options.dir);
   const client = new pg.Client({ connectionString: databaseUrl, application_name: 'jenkins-oidc migrate' });
+  // Errors surface through the queries below; an 'error' event on an idle
+  // connection (the server restarting) must not crash the process.
+  client.on('error', () => undefined);
   await client.connect();
   const result: MigrateResult = { applied: [], alreadyApplied: [], modified: [] };
   try {
