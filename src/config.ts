@@ -33,7 +33,22 @@ export interface Config {
   logLevel: LogLevel;
   migrateOnStart: boolean;
   allowInsecureIssuer: boolean;
+  /** Algorithm of new signing keys (the one that signs once they are active). */
+  signingAlg: 'RS256' | 'ES256';
+  /** Seconds an active key signs before the scheduler starts the next rotation. */
+  keyRotationInterval: number;
+  /** Seconds a new key is published in JWKS before it signs. */
+  keyPublishLead: number;
+  /** Seconds a retired key stays published (tokens it signed must still verify). */
+  keyRetiredRetention: number;
+  /** Seconds between schedule checks and key-set polls (LISTEN/NOTIFY is the fast path). */
+  keyCheckInterval: number;
+  /** Only for `keys rewrap`: the key-encryption key being replaced. */
+  previousKeyEncryptionKey: Buffer | undefined;
 }
+
+/** Tolerance for clocks that disagree between us and relying parties. */
+export const CLOCK_SKEW_SECONDS = 60;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -60,7 +75,21 @@ export const VARIABLES = {
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent. Default info.',
   MIGRATE_ON_START: 'serve applies pending migrations before listening. Default true.',
   ALLOW_INSECURE_ISSUER: 'true lets production mode use an http issuer or one with a port (tests, private labs only). Default false.',
+  SIGNING_ALG: 'Algorithm of new signing keys: RS256 (default, accepted everywhere) or ES256.',
+  KEY_ROTATION_INTERVAL: 'How long a key signs before the next rotation starts (30d, 12h, 90m or seconds). Default 30d.',
+  KEY_PUBLISH_LEAD: 'How long a new key is published before it signs. Default 1h.',
+  KEY_RETIRED_RETENTION: 'How long a retired key stays published; at least ID_TOKEN_TTL + 60 s. Default 1h.',
+  KEY_CHECK_INTERVAL: 'How often each replica checks the rotation schedule and polls for key changes. Default 2s.',
+  KEY_ENCRYPTION_KEY_PREVIOUS: 'Only for `jenkins-oidc keys rewrap`: the key-encryption key being replaced.',
 } as const;
+
+/** 30d, 12h, 90m, 45s or plain seconds. */
+export function parseDuration(value: string): number | undefined {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(value.trim());
+  if (!m) return undefined;
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
 
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -148,6 +177,37 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     problems.push(`REQUEST_TOKEN_TTL: ${requestTokenTtl} is above REQUEST_TOKEN_MAX_TTL (${requestTokenMaxTtl})`);
   }
 
+  const duration = (name: keyof typeof VARIABLES, fallback: number, min: number): number => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    const n = parseDuration(raw);
+    if (n === undefined) {
+      problems.push(`${name}: must be a duration such as 30d, 12h, 90m, 45s or a number of seconds, got "${raw}"`);
+      return fallback;
+    }
+    if (n < min) {
+      problems.push(`${name}: must be at least ${min} seconds, got ${n}`);
+      return fallback;
+    }
+    return n;
+  };
+  const signingAlg = (read('SIGNING_ALG') ?? 'RS256').toUpperCase();
+  if (signingAlg !== 'RS256' && signingAlg !== 'ES256') problems.push(`SIGNING_ALG: must be RS256 or ES256, got "${signingAlg}"`);
+  const keyRotationInterval = duration('KEY_ROTATION_INTERVAL', 30 * 86400, 60);
+  const keyPublishLead = duration('KEY_PUBLISH_LEAD', 3600, 0);
+  const keyRetiredRetention = duration('KEY_RETIRED_RETENTION', 3600, 0);
+  const keyCheckInterval = duration('KEY_CHECK_INTERVAL', 2, 1);
+  if (keyRetiredRetention < idTokenTtl + CLOCK_SKEW_SECONDS) {
+    problems.push(
+      `KEY_RETIRED_RETENTION: ${keyRetiredRetention} s would unpublish a key while tokens it signed are still valid; it must be at least ID_TOKEN_TTL + ${CLOCK_SKEW_SECONDS} s of clock skew (${idTokenTtl + CLOCK_SKEW_SECONDS} s)`,
+    );
+  }
+  if (keyRotationInterval <= keyPublishLead) {
+    problems.push(`KEY_ROTATION_INTERVAL: ${keyRotationInterval} s must be longer than KEY_PUBLISH_LEAD (${keyPublishLead} s)`);
+  }
+  const previousKekRaw = read('KEY_ENCRYPTION_KEY_PREVIOUS');
+  const previousKeyEncryptionKey = previousKekRaw ? parseKey('KEY_ENCRYPTION_KEY_PREVIOUS', previousKekRaw, problems) : undefined;
+
   const logLevel = (read('LOG_LEVEL') ?? 'info').toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
@@ -169,6 +229,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     logLevel,
     migrateOnStart: bool('MIGRATE_ON_START', true),
     allowInsecureIssuer,
+    signingAlg: signingAlg as Config['signingAlg'],
+    keyRotationInterval,
+    keyPublishLead,
+    keyRetiredRetention,
+    keyCheckInterval,
+    previousKeyEncryptionKey,
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

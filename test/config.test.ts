@@ -35,6 +35,12 @@ describe('configuration', () => {
       logLevel: 'info',
       migrateOnStart: true,
       allowInsecureIssuer: false,
+      signingAlg: 'RS256',
+      keyRotationInterval: 30 * 86400,
+      keyPublishLead: 3600,
+      keyRetiredRetention: 3600,
+      keyCheckInterval: 2,
+      previousKeyEncryptionKey: undefined,
     });
   });
 
@@ -69,12 +75,24 @@ describe('configuration', () => {
     ['an unknown log level is refused', { LOG_LEVEL: 'verbose' }, ['LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"']],
     ['a non-postgres DATABASE_URL is refused', { ...PROD, DATABASE_URL: 'mysql://x' }, ['DATABASE_URL: must start with postgres:// or postgresql://']],
     ['a port out of range is refused', { PORT: '70000' }, ['PORT: must be between 0 and 65535, got 70000']],
+    ['an unknown signing algorithm is refused', { SIGNING_ALG: 'HS256' }, ['SIGNING_ALG: must be RS256 or ES256, got "HS256"']],
+    ['a duration that is not one is refused', { KEY_PUBLISH_LEAD: 'soon' }, ['KEY_PUBLISH_LEAD: must be a duration such as 30d, 12h, 90m, 45s or a number of seconds, got "soon"']],
+    ['a retention shorter than the ID token lifetime plus skew is refused', { KEY_RETIRED_RETENTION: '5m', ID_TOKEN_TTL: '600' },
+      ['KEY_RETIRED_RETENTION: 300 s would unpublish a key while tokens it signed are still valid; it must be at least ID_TOKEN_TTL + 60 s of clock skew (660 s)']],
+    ['a rotation interval not longer than the publish lead is refused', { KEY_ROTATION_INTERVAL: '1h', KEY_PUBLISH_LEAD: '1h' },
+      ['KEY_ROTATION_INTERVAL: 3600 s must be longer than KEY_PUBLISH_LEAD (3600 s)']],
   ])('%s', (_name, env, expected) => {
     expect(problems(env)).toEqual(expected);
   });
 
   test('ALLOW_INSECURE_ISSUER lets a test lab use http in production mode', () => {
     expect(problems({ ...PROD, ISSUER: 'http://127.0.0.1:8080', ALLOW_INSECURE_ISSUER: 'true' })).toEqual([]);
+  });
+
+  test('durations take units', () => {
+    expect(loadConfig({ KEY_ROTATION_INTERVAL: '7d', KEY_PUBLISH_LEAD: '90m', KEY_RETIRED_RETENTION: '2h', KEY_CHECK_INTERVAL: '5' }, '/srv')).toMatchObject({
+      keyRotationInterval: 604800, keyPublishLead: 5400, keyRetiredRetention: 7200, keyCheckInterval: 5,
+    });
   });
 
   test('every problem is reported at once', () => {

@@ -23,6 +23,10 @@ import { createLogger } from '../logger.js';
 import { openDatabase } from '../store/database.js';
 import { migrate, readMigrations } from '../store/migrate.js';
 import type { Db } from '../store/prisma.js';
+import { listKeys, revokeKey, rewrapKeys, rotateKeys } from '../signing-keys/commands.js';
+import { resolveKeyEncryptionKey } from '../signing-keys/key-encryption-key.js';
+import type { Step } from '../signing-keys/lifecycle.js';
+import os from 'node:os';
 import { note, printJson, printRecord, printTable } from './output.js';
 
 const list = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
@@ -40,9 +44,14 @@ async function withDb<T>(fn: (db: Db, config: Config) => Promise<T>): Promise<T>
     if (config.mode === 'embedded') {
       await migrate(database.url);
     } else {
-      const applied = await database.db.$queryRaw<{ n: number }[]>`
+      const [table] = await database.db.$queryRaw<{ n: number }[]>`
         SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name = '_prisma_migrations'`;
-      if (applied[0]?.n === 0) throw new DomainError('the database has no jenkins-oidc tables yet', 'run: jenkins-oidc migrate');
+      if (table?.n === 0) throw new DomainError('the database has no jenkins-oidc tables yet', 'run: jenkins-oidc migrate');
+      const applied = new Set(
+        (await database.db.$queryRaw<{ name: string }[]>`SELECT migration_name AS name FROM _prisma_migrations WHERE finished_at IS NOT NULL`).map((r) => r.name),
+      );
+      const pending = readMigrations().filter((m) => !applied.has(m.name));
+      if (pending.length) throw new DomainError(`${pending.length} migration(s) pending: ${pending.map((m) => m.name).join(', ')}`, 'run: jenkins-oidc migrate');
     }
     return await fn(database.db, config);
   } finally {
@@ -214,6 +223,70 @@ Getting started:
       const result = await withDb((db) => removeClient(db, name));
       if (opts.json) return printJson(result);
       process.stdout.write(`removed client ${result.name} and ${result.requestTokensRemoved} request token(s)\n`);
+    });
+
+  const keys = program.command('keys').description('signing keys: list, rotate, revoke, rewrap (see docs/key-rotation.md)');
+  const actor = () => `admin:${os.userInfo().username}`;
+  const printSteps = (steps: Step[]) => {
+    for (const s of steps) process.stdout.write(`${s.kid}  ${s.from ?? '(new)'} -> ${s.to}  (${s.reason})\n`);
+  };
+  const algOption = () => new Option('--alg <alg>', 'algorithm of the new key (default SIGNING_ALG)').choices(['RS256', 'ES256']);
+
+  keys
+    .command('list')
+    .description('every key with its status and history, oldest first')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const rows = await withDb((db) => listKeys(db));
+      if (opts.json) return printJson(rows);
+      printTable(rows, ['kid', 'alg', 'status', 'createdAt', 'activatedAt', 'retiredAt', 'removedAt']);
+      process.stdout.write('\nhistory:\n');
+      const events = rows.flatMap((k) => k.history.map((e) => ({ ...e, kid: k.kid }))).sort((a, b) => a.at.localeCompare(b.at));
+      for (const e of events) process.stdout.write(`${e.at}  ${e.kid}  ${e.from ?? '(new)'} -> ${e.to}  by ${e.actor}${e.reason ? `: ${e.reason}` : ''}\n`);
+    });
+
+  keys
+    .command('rotate')
+    .description('start a planned rotation: publish a new key now, it signs after KEY_PUBLISH_LEAD')
+    .option('--now', 'emergency: the new key signs at once (the old one is retired, still published)')
+    .addOption(algOption())
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { now?: boolean; alg?: 'RS256' | 'ES256'; json?: boolean }) => {
+      const steps = await withDb((db, config) =>
+        rotateKeys(db, resolveKeyEncryptionKey(config), { alg: opts.alg ?? config.signingAlg, now: opts.now, actor: actor(), publishLead: config.keyPublishLead }),
+      );
+      if (opts.json) return printJson(steps);
+      printSteps(steps);
+    });
+
+  keys
+    .command('revoke <kid>')
+    .description('compromised key: out of JWKS at once on every replica; tokens it signed stop verifying')
+    .option('--rotate', 'required to revoke the key that signs now: a new key signs at once')
+    .addOption(algOption())
+    .option('--json', 'machine-readable output')
+    .action(async (kid: string, opts: { rotate?: boolean; alg?: 'RS256' | 'ES256'; json?: boolean }) => {
+      const steps = await withDb((db, config) =>
+        revokeKey(db, resolveKeyEncryptionKey(config), kid, { actor: actor(), rotate: opts.rotate, alg: opts.alg ?? config.signingAlg }),
+      );
+      if (opts.json) return printJson(steps);
+      printSteps(steps);
+    });
+
+  keys
+    .command('rewrap')
+    .description('re-encrypt every private key under KEY_ENCRYPTION_KEY, reading the old one from KEY_ENCRYPTION_KEY_PREVIOUS')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const result = await withDb(async (db, config) => {
+        if (!config.previousKeyEncryptionKey) {
+          throw new DomainError('KEY_ENCRYPTION_KEY_PREVIOUS is not set', 'set it to the key the service runs with today, and KEY_ENCRYPTION_KEY to the new one');
+        }
+        return rewrapKeys(db, config.previousKeyEncryptionKey, resolveKeyEncryptionKey(config), actor());
+      });
+      if (opts.json) return printJson(result);
+      process.stdout.write(`rewrapped ${result.rewrapped.length} key(s)${result.alreadyCurrent.length ? `, ${result.alreadyCurrent.length} already under the new key` : ''}\n`);
+      note('Restart every replica with the new KEY_ENCRYPTION_KEY; the previous key is no longer needed.');
     });
 
   const audit = program.command('audit').description('the audit trail of issued tokens, revocations and refusals');

@@ -5,7 +5,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { ensureSigningKey, loadSigningKeys } from '../signing-keys/keys.js';
+import { loadSigningKeys } from '../signing-keys/keys.js';
+import { ensureSigningKey, timingOf } from '../signing-keys/lifecycle.js';
+import { KeyWatcher, keySetFingerprint } from '../signing-keys/watcher.js';
 import { resolveKeyEncryptionKey } from '../signing-keys/key-encryption-key.js';
 import { openDatabase, type Database } from '../store/database.js';
 import { migrate } from '../store/migrate.js';
@@ -17,6 +19,7 @@ export interface RunningService {
   server: http.Server;
   database: Database;
   runtime: OidcRuntimeHolder;
+  watcher: KeyWatcher;
   close(): Promise<void>;
 }
 
@@ -29,12 +32,30 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       if (result.modified.length) logger.warn({ modified: result.modified }, 'applied migrations were modified since');
     }
     const kek = resolveKeyEncryptionKey(config);
-    const { created } = await ensureSigningKey(database.db, kek);
-    if (created) logger.info({ kid: created }, 'generated the first signing key (RS256)');
+    for (const step of await ensureSigningKey(database.db, kek, config.signingAlg, timingOf(config))) {
+      logger.info({ kid: step.kid, to: step.to, reason: step.reason }, 'signing key step');
+    }
+    const fingerprint = await keySetFingerprint(database.db);
     const keys = await loadSigningKeys(database.db, kek);
-    const runtime = new OidcRuntimeHolder(
-      await createOidcRuntime({ config, db: database.db, keys, onServerError: (err) => logger.error({ err }, 'oidc-provider server_error') }),
-    );
+    const build = (set: typeof keys) =>
+      createOidcRuntime({ config, db: database.db, keys: set, onServerError: (err) => logger.error({ err }, 'oidc-provider server_error') });
+    const runtime = new OidcRuntimeHolder(await build(keys));
+    // Key rotation: requests already running keep the runtime they started
+    // with; new ones get the rebuilt provider and signer.
+    const watcher = new KeyWatcher({
+      db: database.db,
+      databaseUrl: database.url,
+      kek,
+      alg: config.signingAlg,
+      timing: timingOf(config),
+      intervalSeconds: config.keyCheckInterval,
+      logger,
+      onKeysChanged: async (set) => {
+        runtime.current = await build(set);
+        logger.info({ kid: runtime.current.signer.kid, published: runtime.current.kids }, 'signing keys swapped');
+      },
+    });
+    await watcher.start(fingerprint);
     const app = createApp({ config, db: database.db, runtime, logger });
     const server = http.createServer(app.callback());
     // Longer than common load balancer idle timeouts (ALB: 60 s), so the
@@ -59,12 +80,14 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       server,
       database,
       runtime,
+      watcher,
       close: () => {
         closing ??= (async () => {
           await new Promise<void>((resolve) => {
             server.close(() => resolve());
             server.closeIdleConnections();
           });
+          await watcher.stop();
           await database.close();
         })();
         return closing;

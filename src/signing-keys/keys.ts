@@ -1,10 +1,11 @@
-// Signing keys in the database: created on first start, loaded (decrypted) at
-// every start. The private part only ever exists in clear in process memory.
+// Signing keys in the database: their shapes, generation, and loading
+// (decrypting) the published ones. The private part only ever exists in clear
+// in process memory. Lifecycle steps live in lifecycle.ts.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import type { Db } from '../store/prisma.js';
-import { decryptPrivateKey, encryptPrivateKey } from './encryption.js';
+import { decryptPrivateKey } from './encryption.js';
 
-export type KeyStatus = 'pending' | 'active' | 'retired';
+export type KeyStatus = 'pending' | 'active' | 'retired' | 'removed';
 export type SigningAlg = 'RS256' | 'ES256';
 
 export interface PublicJwk {
@@ -22,13 +23,10 @@ export interface PublicJwk {
 export interface LoadedKey {
   kid: string;
   alg: SigningAlg;
-  status: KeyStatus;
+  status: Exclude<KeyStatus, 'removed'>;
   publicJwk: PublicJwk;
   privateKey: KeyObject;
 }
-
-/** Arbitrary constant: "jenkins-oidc signing keys". */
-const KEY_LOCK = 727_001_002;
 
 export function publicJwkOf(kid: string, alg: SigningAlg, key: KeyObject): PublicJwk {
   // Node exports `n` as base64url of the unsigned big-endian modulus without a
@@ -48,40 +46,15 @@ export function newKid(): string {
   return randomBytes(12).toString('base64url');
 }
 
-/**
- * Makes sure an active signing key exists. Replicas starting together on an
- * empty database serialise on an advisory lock, so exactly one key is made.
- */
-export async function ensureSigningKey(db: Db, kek: Buffer, alg: SigningAlg = 'RS256'): Promise<{ created?: string }> {
-  return db.$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${KEY_LOCK})`;
-    const active = await tx.signingKey.findFirst({ where: { status: 'active', alg } });
-    if (active) return {};
-    const kid = newKid();
-    const privateKey = generateKeyPair(alg);
-    await tx.signingKey.create({
-      data: {
-        kid,
-        alg,
-        status: 'active',
-        activatedAt: new Date(),
-        publicJwk: publicJwkOf(kid, alg, privateKey) as object,
-        privateKeyEncrypted: encryptPrivateKey(kek, kid, privateKey.export({ format: 'der', type: 'pkcs8' })),
-      },
-    });
-    return { created: kid };
-  });
-}
-
-/** Loads every published key and decrypts its private part; a wrong KEK fails naming the kid. */
+/** Loads every published key (pending, active, retired) and decrypts its private part; a wrong KEK fails naming the kid. */
 export async function loadSigningKeys(db: Db, kek: Buffer): Promise<LoadedKey[]> {
   const rows = await db.signingKey.findMany({ where: { status: { in: ['pending', 'active', 'retired'] } }, orderBy: { createdAt: 'asc' } });
   return rows.map((row) => {
-    const der = decryptPrivateKey(kek, row.kid, row.privateKeyEncrypted);
+    const der = decryptPrivateKey(kek, row.kid, row.privateKeyEncrypted ?? '');
     return {
       kid: row.kid,
       alg: row.alg as SigningAlg,
-      status: row.status as KeyStatus,
+      status: row.status as LoadedKey['status'],
       publicJwk: row.publicJwk as unknown as PublicJwk,
       privateKey: createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }),
     };

@@ -3,7 +3,8 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
 import { decryptPrivateKey, encryptPrivateKey, KeyDecryptionError } from '../../src/signing-keys/encryption.js';
-import { ensureSigningKey, loadSigningKeys, publicJwkOf } from '../../src/signing-keys/keys.js';
+import { loadSigningKeys, publicJwkOf } from '../../src/signing-keys/keys.js';
+import { ensureSigningKey } from '../../src/signing-keys/lifecycle.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 let d: TestDatabase;
@@ -22,10 +23,15 @@ test('AES-256-GCM round trip, bound to the kid', () => {
 });
 
 test('the first start creates exactly one RS256 key, even when replicas race', async () => {
-  const results = await Promise.all([ensureSigningKey(d.db, kek), ensureSigningKey(d.db, kek), ensureSigningKey(d.db, kek)]);
-  expect(results.filter((r) => r.created)).toHaveLength(1);
+  const timing = { rotationInterval: 86400, publishLead: 3600, retiredRetention: 3600 };
+  const results = await Promise.all([1, 2, 3].map(() => ensureSigningKey(d.db, kek, 'RS256', timing)));
+  const created = results.flat();
+  expect(created).toEqual([{ kid: expect.any(String), from: null, to: 'active', reason: 'first key' }]);
   const rows = await d.query('SELECT kid, alg, status FROM signing_keys');
-  expect(rows).toEqual([{ kid: results.find((r) => r.created)!.created, alg: 'RS256', status: 'active' }]);
+  expect(rows).toEqual([{ kid: created[0]!.kid, alg: 'RS256', status: 'active' }]);
+  expect(await d.query('SELECT kid, from_status, to_status, actor, reason FROM signing_key_events')).toEqual([
+    { kid: created[0]!.kid, from_status: null, to_status: 'active', actor: 'startup', reason: 'first key' },
+  ]);
   const [key] = await loadSigningKeys(d.db, kek);
   expect(key!.privateKey.asymmetricKeyDetails).toEqual({ modulusLength: 2048, publicExponent: 65537n });
 });

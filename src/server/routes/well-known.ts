@@ -7,18 +7,26 @@ import type { Middleware } from 'koa';
 import type { AppDeps } from '../app.js';
 import { PATHS } from '../provider.js';
 
-/** Short enough that a newly published key is seen well within a rotation's publish lead. */
-export const WELL_KNOWN_CACHE_CONTROL = 'public, max-age=300';
+/**
+ * A relying party that cached JWKS just before a key was published must
+ * refetch before that key signs: so caches last at most half the publish lead
+ * (and never over 5 minutes, which also bounds how long a revoked key lingers
+ * in well-behaved caches).
+ */
+export function wellKnownCacheControl(publishLeadSeconds: number): string {
+  return `public, max-age=${Math.min(300, Math.floor(publishLeadSeconds / 2))}`;
+}
 
 export function wellKnownRoutes(router: Router, deps: AppDeps, named: (route: string) => Middleware): void {
+  const cacheControl = wellKnownCacheControl(deps.config.keyPublishLead);
   router.get(PATHS.discovery, named('discovery'), function discovery(ctx) {
     ctx.type = 'application/json';
-    ctx.set('Cache-Control', WELL_KNOWN_CACHE_CONTROL);
+    ctx.set('Cache-Control', cacheControl);
     ctx.body = deps.runtime.current.discoveryJson;
   });
   router.get(PATHS.jwks, named('jwks'), function jwks(ctx) {
     ctx.type = 'application/json';
-    ctx.set('Cache-Control', WELL_KNOWN_CACHE_CONTROL);
+    ctx.set('Cache-Control', cacheControl);
     ctx.body = deps.runtime.current.jwksJson;
   });
 }

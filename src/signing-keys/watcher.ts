@@ -1,0 +1,117 @@
+// Propagation: every replica runs the rotation schedule and notices key
+// changes made anywhere (another replica's scheduler, an admin command) within
+// seconds, then swaps in a provider rebuilt from the new key set.
+//
+// Fast path: LISTEN on a dedicated connection; every key change NOTIFYs.
+// Fallback: every KEY_CHECK_INTERVAL the replica compares a fingerprint of the
+// key set (kid:status of the published keys), so a lost notification or a
+// dropped connection delays a swap by one interval, never forever.
+import pg from 'pg';
+import type { Logger } from '../logger.js';
+import type { Db } from '../store/prisma.js';
+import { loadSigningKeys, type LoadedKey, type SigningAlg } from './keys.js';
+import { KEYS_CHANNEL, runSchedule, type Timing } from './lifecycle.js';
+
+export interface WatcherOptions {
+  db: Db;
+  databaseUrl: string;
+  kek: Buffer;
+  alg: SigningAlg;
+  timing: Timing;
+  intervalSeconds: number;
+  logger: Logger;
+  /** Called with the new key set; the caller rebuilds and swaps its runtime. */
+  onKeysChanged(keys: LoadedKey[]): Promise<void>;
+}
+
+export async function keySetFingerprint(db: Db): Promise<string> {
+  const [row] = await db.$queryRaw<{ f: string }[]>`
+    SELECT coalesce(string_agg(kid || ':' || status, ',' ORDER BY kid), '') AS f FROM signing_keys WHERE status <> 'removed'`;
+  return row?.f ?? '';
+}
+
+export class KeyWatcher {
+  private timer: NodeJS.Timeout | undefined;
+  private listener: pg.Client | undefined;
+  private fingerprint = '';
+  private checking: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(private readonly opts: WatcherOptions) {}
+
+  async start(initialFingerprint?: string): Promise<void> {
+    this.fingerprint = initialFingerprint ?? (await keySetFingerprint(this.opts.db));
+    await this.listen();
+    this.timer = setInterval(() => void this.tick(), this.opts.intervalSeconds * 1000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    const l = this.listener;
+    this.listener = undefined;
+    await l?.end().catch(() => undefined);
+    await this.checking;
+  }
+
+  /** One scheduler run and one fingerprint check; exposed for tests. */
+  async tick(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const steps = await runSchedule(this.opts.db, this.opts.kek, this.opts.timing, this.opts.alg);
+      for (const s of steps) this.opts.logger.info({ kid: s.kid, from: s.from, to: s.to, reason: s.reason }, 'signing key step');
+    } catch (err) {
+      this.opts.logger.error({ err }, 'key schedule failed; retrying at the next check');
+    }
+    if (!this.listener && !this.stopped) await this.listen();
+    await this.check();
+  }
+
+  /** Reloads and swaps when the key set changed; concurrent calls coalesce. */
+  check(): Promise<void> {
+    if (this.checking) {
+      this.again = true;
+      return this.checking;
+    }
+    this.checking = (async () => {
+      do {
+        this.again = false;
+        try {
+          const current = await keySetFingerprint(this.opts.db);
+          if (current !== this.fingerprint) {
+            const keys = await loadSigningKeys(this.opts.db, this.opts.kek);
+            await this.opts.onKeysChanged(keys);
+            this.fingerprint = current;
+            this.opts.logger.info({ keys: current }, 'signing keys reloaded');
+          }
+        } catch (err) {
+          this.opts.logger.error({ err }, 'signing key reload failed; keeping the current keys');
+        }
+      } while (this.again && !this.stopped);
+    })().finally(() => {
+      this.checking = undefined;
+    });
+    return this.checking;
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: 'jenkins-oidc key watcher' });
+    client.on('error', (err) => {
+      // The polling fallback keeps working; the next tick reconnects.
+      this.opts.logger.warn({ err: err.message }, 'key change listener lost its connection');
+      if (this.listener === client) this.listener = undefined;
+      void client.end().catch(() => undefined);
+    });
+    client.on('notification', () => void this.check());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${KEYS_CHANNEL}`);
+      this.listener = client;
+    } catch (err) {
+      this.opts.logger.warn({ err: (err as Error).message }, 'could not LISTEN for key changes; polling only');
+      await client.end().catch(() => undefined);
+    }
+  }
+}
