@@ -96,22 +96,30 @@ Getting started:
     // Loaded here only: the other commands need no HTTP server nor oidc-provider.
     const { startService } = await import('../server/service.js');
     if (config.mode === 'embedded') note(`starting with the embedded PostgreSQL in ${config.dataDir} (set DATABASE_URL for production)`);
-    const service = await startService(config, logger);
+    // Signal handlers go in before anything starts: a SIGTERM during start-up
+    // (a fast rolling update) must still end with PostgreSQL stopped cleanly.
+    let service: Awaited<ReturnType<typeof startService>> | undefined;
     let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'shutting down');
-      service.close().then(
+    const finish = () =>
+      service!.close().then(
         () => process.exit(0),
         (err) => {
           logger.error({ err }, 'shutdown failed');
           process.exit(1);
         },
       );
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      if (service) void finish();
+      // Start-up stuck (an unreachable database, say): do not outlive the signal by long.
+      else setTimeout(() => process.exit(1), 10_000).unref();
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+    service = await startService(config, logger);
+    if (stopping) await finish();
   });
 
   program
