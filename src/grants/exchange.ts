@@ -32,6 +32,8 @@ export function handler(deps: GrantDeps) {
     checkExchangeParams(params);
     const outcome = await issueIdToken(deps, { token: params.subject_token!, audience: params.audience, remoteAddr: ctx.ip, event: 'id_token' });
     ctx.state.client = outcome.client;
+    // issueIdToken recorded the outcome either way.
+    ctx.state.audited = true;
     if (!outcome.ok) {
       // CustomOIDCProviderError: oidc-provider's InvalidGrant hides its description.
       throw new errors.CustomOIDCProviderError(outcome.error, outcome.description);

@@ -60,6 +60,7 @@ export function handler(deps: GrantDeps) {
     } catch (err) {
       const oauth = err instanceof InputError ? new errors.InvalidRequest(err.message) : err;
       if (oauth instanceof errors.OIDCProviderError) {
+        ctx.state.audited = true;
         await recordRefusal(deps.db, {
           event: 'request_token.refused',
           error: oauth.error,

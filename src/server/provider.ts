@@ -13,6 +13,7 @@ import type { Config } from '../config.js';
 import * as exchange from '../grants/exchange.js';
 import type { GrantDeps } from '../grants/deps.js';
 import * as mint from '../grants/mint.js';
+import { recordRefusal } from '../audit/audit.js';
 import { revokeRequestToken } from '../request-tokens/store.js';
 import { matchesHash } from '../secrets/bearer-secrets.js';
 import type { LoadedKey } from '../signing-keys/keys.js';
@@ -128,6 +129,22 @@ export async function createOidcRuntime({ config, db, keys, onServerError }: Run
   provider.registerGrantType(mint.grantType, mint.handler(deps), [...mint.parameters], [...mint.allowDuplicates]);
   provider.registerGrantType(exchange.grantType, exchange.handler(deps), [...exchange.parameters]);
   if (onServerError) provider.on('server_error', (_ctx: unknown, err: unknown) => onServerError(err));
+  // Refusals our grants did not already record (client authentication,
+  // unsupported grant types, duplicated parameters...) still reach the audit trail.
+  for (const event of ['grant.error', 'revocation.error'] as const) {
+    // (typed loosely: @types/oidc-provider does not list these two events)
+    provider.on(event as never, ((ctx: KoaContextWithOIDC, err: errors.OIDCProviderError) => {
+      if (ctx.state.audited) return;
+      const params = (ctx.oidc?.params ?? {}) as Record<string, unknown>;
+      recordRefusal(db, {
+        event: event === 'grant.error' ? 'token.refused' : 'revocation.refused',
+        error: err.error ?? 'server_error',
+        description: err.error_description ?? 'unexpected error',
+        clientName: typeof params.client_id === 'string' ? params.client_id.slice(0, 63) : ctx.oidc?.client?.clientId,
+        remoteAddr: ctx.ip,
+      }).catch((cause) => onServerError?.(cause));
+    }) as never);
+  }
 
   const discovery = {
     issuer: config.issuer,
