@@ -1,0 +1,66 @@
+package io.jenkinsoidc
+
+import com.cloudbees.groovy.cps.NonCPS
+import hudson.slaves.EnvironmentVariablesNodeProperty
+import jenkins.model.Jenkins
+
+/**
+ * Where the token service is and which credential holds this controller's
+ * client secret. Read from the controller's configuration — the global
+ * properties an admin sets under Manage Jenkins > System, read through the
+ * Jenkins API, never from the build's environment, which a Jenkinsfile can
+ * change — then from the library's defaults.
+ *
+ * A step may name another service URL only if the admin listed it in
+ * JENKINS_OIDC_ALLOWED_URLS: the client secret is sent to that URL, so
+ * pipeline code must not be able to choose an arbitrary one.
+ */
+class Settings implements Serializable {
+  static final String DEFAULT_CREDENTIALS_ID = 'jenkins-oidc-client'
+
+  final String serviceUrl
+  final String credentialsId
+
+  Settings(String serviceUrl, String credentialsId) {
+    this.serviceUrl = serviceUrl.replaceAll('/+$', '')
+    this.credentialsId = credentialsId
+  }
+
+  @NonCPS
+  static Map<String, String> controllerProperties() {
+    Map<String, String> out = [:]
+    Jenkins.get().globalNodeProperties.each { prop ->
+      if (prop instanceof EnvironmentVariablesNodeProperty) out.putAll(prop.envVars)
+    }
+    return out
+  }
+
+  /** defaults: the parsed resources/io/jenkinsoidc/defaults.properties of the library. */
+  @NonCPS
+  static Settings resolve(Map args, Map<String, String> defaults) {
+    Map<String, String> props = controllerProperties()
+    String configured = props.JENKINS_OIDC_URL ?: defaults.serviceUrl
+    if (!configured) {
+      throw new JenkinsOidcException('no token service URL configured: set the global property JENKINS_OIDC_URL (Manage Jenkins > System > Global properties) or serviceUrl in the library\'s resources/io/jenkinsoidc/defaults.properties')
+    }
+    String url = configured
+    if (args.serviceUrl && args.serviceUrl != configured) {
+      List<String> allowed = (props.JENKINS_OIDC_ALLOWED_URLS ?: defaults.allowedUrls ?: '').split(',')*.trim().findAll { it }
+      if (!allowed.contains(args.serviceUrl)) {
+        throw new JenkinsOidcException("serviceUrl ${args.serviceUrl} is not allowed: the controller's client secret would be sent there. An admin can list it in JENKINS_OIDC_ALLOWED_URLS")
+      }
+      url = args.serviceUrl
+    }
+    String credentialsId = args.credentialsId ?: props.JENKINS_OIDC_CREDENTIALS_ID ?: defaults.credentialsId ?: DEFAULT_CREDENTIALS_ID
+    return new Settings(url, credentialsId)
+  }
+
+  @NonCPS
+  static Map<String, String> parseProperties(String text) {
+    Properties p = new Properties()
+    p.load(new StringReader(text ?: ''))
+    Map<String, String> out = [:]
+    p.stringPropertyNames().each { out[it] = p.getProperty(it).trim() }
+    return out
+  }
+}

@@ -1,0 +1,2 @@
+package com.cloudbees.plugins.credentials
+enum CredentialsScope { SYSTEM, GLOBAL, USER }

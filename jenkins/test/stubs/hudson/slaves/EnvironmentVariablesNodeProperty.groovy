@@ -1,0 +1,2 @@
+package hudson.slaves
+class EnvironmentVariablesNodeProperty { Map<String, String> envVars = [:] }

@@ -1,0 +1,7 @@
+package jenkins.scm.api
+class SCMSource {
+  static class SourceByItem {
+    static Map sources = [:]
+    static SCMSource findSource(Object item) { sources[item] as SCMSource }
+  }
+}

@@ -1,0 +1,2 @@
+package jenkins.scm.api.mixin
+interface ChangeRequestSCMHead { String getId() }
