@@ -57,6 +57,9 @@ function showClientView(c: ClientView): void {
     audiences: c.audiences,
     sub_claims: c.subClaims,
     max_request_token_ttl: c.maxRequestTokenTtl,
+    session_tags: c.sessionTags.length ? c.sessionTags : '-',
+    transitive_tags: c.transitiveTags.length ? c.transitiveTags : '-',
+    source_identity: c.sourceIdentity ?? '-',
     enabled: c.enabled,
     secret: c.secretHint,
     secret_rotated_at: c.secretRotatedAt,
@@ -124,6 +127,11 @@ Getting started:
 
   const clients = program.command('clients').description('Jenkins controllers registered as OAuth clients');
   const subHelp = `ordered claim names that make up sub (default jenkins_instance,job); from: ${BUILD_CLAIMS.join(', ')}`;
+  const tagsHelp = 'build claims sent to AWS as session tags (the key is the claim name), comma-separated; empty to remove';
+  const transitiveHelp = 'session tags that stay on the session through role chaining; empty to remove';
+  const sourceIdentityHelp = 'AWS source identity template of {claim} and [A-Za-z0-9_+=,.@-], e.g. "{jenkins_instance}-{build_number}"; empty to remove';
+  type AwsFlags = { sessionTags?: string[]; transitiveTags?: string[]; sourceIdentity?: string };
+  const awsInput = (o: AwsFlags) => ({ sessionTags: o.sessionTags, transitiveTags: o.transitiveTags, sourceIdentity: o.sourceIdentity });
 
   clients
     .command('add <name>')
@@ -132,10 +140,13 @@ Getting started:
     .option('--audience <aud>', 'allowed audience, repeatable or comma-separated (default sts.amazonaws.com)', list)
     .option('--sub-claims <claims>', subHelp, list)
     .option('--max-ttl <seconds>', 'longest request-token lifetime this controller may ask for (default REQUEST_TOKEN_MAX_TTL)', seconds)
+    .option('--session-tags <claims>', tagsHelp, list)
+    .option('--transitive-tags <claims>', transitiveHelp, list)
+    .option('--source-identity <template>', sourceIdentityHelp)
     .option('--json', 'machine-readable output (includes the secret)')
-    .action(async (name: string, opts: { jenkinsUrl: string; audience?: string[]; subClaims?: string[]; maxTtl?: number; json?: boolean }) => {
+    .action(async (name: string, opts: { jenkinsUrl: string; audience?: string[]; subClaims?: string[]; maxTtl?: number; json?: boolean } & AwsFlags) => {
       const { client, secret } = await withDb((db, config) =>
-        registerClient(db, { name, jenkinsUrl: opts.jenkinsUrl, audiences: opts.audience, subClaims: opts.subClaims, maxRequestTokenTtl: opts.maxTtl }, config.requestTokenMaxTtl),
+        registerClient(db, { name, jenkinsUrl: opts.jenkinsUrl, audiences: opts.audience, subClaims: opts.subClaims, maxRequestTokenTtl: opts.maxTtl, ...awsInput(opts) }, config.requestTokenMaxTtl),
       );
       if (opts.json) return printJson({ client, client_id: client.name, client_secret: secret });
       showClientView(client);
@@ -170,10 +181,13 @@ Getting started:
     .option('--audience <aud>', 'allowed audiences (replaces the list), repeatable or comma-separated', list)
     .option('--sub-claims <claims>', subHelp, list)
     .option('--max-ttl <seconds>', 'longest request-token lifetime', seconds)
+    .option('--session-tags <claims>', tagsHelp, list)
+    .option('--transitive-tags <claims>', transitiveHelp, list)
+    .option('--source-identity <template>', sourceIdentityHelp)
     .option('--json', 'machine-readable output')
-    .action(async (name: string, opts: { jenkinsUrl?: string; audience?: string[]; subClaims?: string[]; maxTtl?: number; json?: boolean }) => {
+    .action(async (name: string, opts: { jenkinsUrl?: string; audience?: string[]; subClaims?: string[]; maxTtl?: number; json?: boolean } & AwsFlags) => {
       const client = await withDb((db, config) =>
-        updateClient(db, name, { jenkinsUrl: opts.jenkinsUrl, audiences: opts.audience, subClaims: opts.subClaims, maxRequestTokenTtl: opts.maxTtl }, config.requestTokenMaxTtl),
+        updateClient(db, name, { jenkinsUrl: opts.jenkinsUrl, audiences: opts.audience, subClaims: opts.subClaims, maxRequestTokenTtl: opts.maxTtl, ...awsInput(opts) }, config.requestTokenMaxTtl),
       );
       if (opts.json) return printJson(client);
       showClientView(client);
