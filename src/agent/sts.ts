@@ -93,9 +93,23 @@ interface SdkError {
   $metadata?: { httpStatusCode?: number };
 }
 
+/** The SDK names modeled errors after their exception shapes; show and match the codes STS sends. */
+const WIRE_CODES: Record<string, string> = {
+  InvalidIdentityTokenException: 'InvalidIdentityToken',
+  IDPCommunicationErrorException: 'IDPCommunicationError',
+  IDPRejectedClaimException: 'IDPRejectedClaim',
+  MalformedPolicyDocumentException: 'MalformedPolicyDocument',
+  PackedPolicyTooLargeException: 'PackedPolicyTooLarge',
+};
+
+export function stsErrorCode(err: unknown): string {
+  const name = (err as SdkError).name ?? 'Error';
+  return WIRE_CODES[name] ?? name;
+}
+
 export function classifyStsError(err: unknown): { retry: boolean; reason: string } {
   const e = err as SdkError;
-  const name = e.name ?? 'Error';
+  const name = stsErrorCode(err);
   if (NEVER_RETRIED.has(name)) return { retry: false, reason: name };
   if (RETRIED.has(name)) return { retry: true, reason: name };
   if (e.code && NETWORK_CODES.has(e.code)) return { retry: true, reason: e.code };
@@ -169,7 +183,7 @@ function tokenLines(claims: TokenClaims): string[] {
 }
 
 function explain(err: SdkError, input: AssumeRoleInput): AgentError {
-  const code = err.name ?? 'Error';
+  const code = stsErrorCode(err);
   const said = err.message ? `${code}: ${err.message}` : code;
   const head = `AWS STS refused AssumeRoleWithWebIdentity for ${input.role.arn} (${said})`;
   const claims = input.claims;
