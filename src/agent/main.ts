@@ -12,6 +12,15 @@ import { AgentError, EXIT, usage } from './errors.js';
 import { COMMAND_HELP, MAIN_HELP } from './help.js';
 import { FORMATS, type Format } from './output.js';
 
+// The bundled SDK warns once on Node 18 that its future releases will not
+// support it. This bundle pins an SDK release that does, so the warning is
+// noise in every build log on such agents; only that one is dropped.
+const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+  if (typeof warning === 'string' && warning.startsWith('NodeDeprecationWarning: The AWS SDK for JavaScript (v3) will')) return;
+  emitWarning(warning, ...rest);
+}) as typeof process.emitWarning;
+
 declare const __AGENT_VERSION__: string;
 const VERSION = typeof __AGENT_VERSION__ === 'string' ? __AGENT_VERSION__ : 'dev';
 

@@ -9,7 +9,7 @@
 import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runAgent, runNode } from '../helpers/agent.js';
+import { AGENT_NODE, runAgent, runNode } from '../helpers/agent.js';
 import { ACCOUNT, startAwsLab, trustPolicyFor, type AwsLab } from '../helpers/aws-lab.js';
 import { decodeJwt } from '../helpers/service.js';
 
@@ -73,7 +73,7 @@ test('aws-config writes a credential_process profile; the SDK (fromIni) gets cre
   expect(configFile.startsWith(path.join(env.WORKSPACE_TMP!, 'jenkins-oidc-agent'))).toBe(true);
   expect(statSync(configFile).mode & 0o777).toBe(0o600);
   expect(readFileSync(configFile, 'utf8')).toBe(
-    `[profile deploy]\ncredential_process = ${process.execPath} ${path.resolve('dist/agent/jenkins-oidc-agent.mjs')} assume-role --format credential-process --role-arn ${DEPLOY} --region eu-west-1 --audience sts.amazonaws.com --duration-seconds 900\nregion = eu-west-1\n`,
+    `[profile deploy]\ncredential_process = ${AGENT_NODE} ${path.resolve('dist/agent/jenkins-oidc-agent.mjs')} assume-role --format credential-process --role-arn ${DEPLOY} --region eu-west-1 --audience sts.amazonaws.com --duration-seconds 900\nregion = eu-west-1\n`,
   );
   expect(res.stderr).toBe(
     `jenkins-oidc-agent: verified: AWS STS admits this build to arn:aws:sts::${ACCOUNT}:assumed-role/deploy/folder.app-42\n` +
