@@ -17,6 +17,7 @@ const PROBE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../hel
 const DEPLOY = `arn:aws:iam::${ACCOUNT}:role/deploy`;
 const TAGGED = `arn:aws:iam::${ACCOUNT}:role/tagged`;
 const UNTAGGED = `arn:aws:iam::${ACCOUNT}:role/no-tag-session`;
+const ABAC = `arn:aws:iam::${ACCOUNT}:role/abac`;
 
 let lab: AwsLab;
 let env: Record<string, string>;
@@ -29,6 +30,21 @@ beforeAll(async () => {
   lab.sts.addRole(DEPLOY, trustPolicyFor(lab.providerArn, lab.issuer, 'jenkins_instance:ci-main:job:folder/*'));
   lab.sts.addRole(TAGGED, trustPolicyFor(lab.providerArn, lab.issuer, 'jenkins_instance:ci-tags:job:*', ['sts:TagSession', 'sts:SetSourceIdentity']));
   lab.sts.addRole(UNTAGGED, trustPolicyFor(lab.providerArn, lab.issuer, 'jenkins_instance:ci-tags:job:*'));
+  // docs/aws.md's tags-based recipe: conditions on the session tags the token brings.
+  lab.sts.addRole(ABAC, {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { Federated: lab.providerArn },
+        Action: ['sts:AssumeRoleWithWebIdentity', 'sts:TagSession', 'sts:SetSourceIdentity'],
+        Condition: {
+          StringEquals: { [`${lab.issuer.replace('https://', '')}:aud`]: 'sts.amazonaws.com', 'aws:RequestTag/jenkins_instance': 'ci-tags' },
+          StringLike: { 'aws:RequestTag/job': 'folder/*' },
+        },
+      },
+    ],
+  });
   env = await lab.buildEnv('ci-main');
 });
 afterAll(async () => {
@@ -122,6 +138,12 @@ test('session tags and source identity reach STS; a role without sts:TagSession 
   // (The snapshot is jsonb, which keeps object keys shortest first.)
   expect(lines).toContain('    session tags     job=folder/app  jenkins_instance=ci-tags');
   expect(lines).toContain('    source identity  ci-tags-42');
+
+  // The tags-based recipe admits jobs by their tags, and refuses a job outside the folder.
+  const abac = await runAgent(['assume-role', '--role-arn', ABAC], tagged);
+  const otherJob = await runAgent(['assume-role', '--role-arn', ABAC], await lab.buildEnv('ci-tags', { job: 'other/app', build_url: 'https://jenkins.example.com/job/other/job/app/42/' }));
+  expect([abac.code, otherJob.code]).toEqual([0, 1]);
+  expect(lab.sts.callsTo().slice(-2).map((c) => [c.tags?.job, c.outcome])).toEqual([['folder/app', 'ok'], ['other/app', 'AccessDenied']]);
 });
 
 test('a build longer than its ID tokens keeps getting fresh credentials (refreshed token file, credential_process)', async () => {
