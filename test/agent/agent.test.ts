@@ -1,7 +1,7 @@
 // The build-side agent, run as a build runs it (the bundled file, a child
 // process), against the live token service behind TLS and the STS stand-in.
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
@@ -27,6 +27,7 @@ afterAll(async () => lab.stop());
 beforeEach(() => {
   lab.sts.calls.length = 0;
   lab.sts.clockOffsetSeconds = 0;
+  lab.sts.clearFailures();
 });
 
 function lastIssued() {
@@ -63,6 +64,25 @@ describe('token', () => {
         '',
       ].join('\n'),
     });
+  });
+
+  test('the request token can come from a file; --json adds the claims', async () => {
+    const file = path.join(env.WORKSPACE_TMP!, 'request-token');
+    writeFileSync(file, `${env.JENKINS_ID_TOKEN_REQUEST_TOKEN}\n`, { mode: 0o600 });
+    const { JENKINS_ID_TOKEN_REQUEST_TOKEN: _inline, ...rest } = env;
+    const res = await runAgent(['token', '--json'], { ...rest, JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE: file });
+    expect(res.code).toBe(0);
+    const out = JSON.parse(res.stdout) as { value: string; claims: Record<string, unknown> };
+    expect(out.claims).toEqual(decodeJwt(out.value).payload);
+    expect(out.claims.sub).toBe(SUB);
+    const both = await runAgent(['token'], { ...env, JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE: file });
+    expect(both).toEqual({ code: 2, stdout: '', stderr: 'jenkins-oidc-agent: both JENKINS_ID_TOKEN_REQUEST_TOKEN and JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE are set: use one\n' });
+  });
+
+  test('claims prints what a trust policy matches', async () => {
+    const res = await runAgent(['claims'], env);
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({ iss: lab.issuer, sub: SUB, aud: 'sts.amazonaws.com', jenkins_instance: 'ci-main', job: 'folder/app', ref: 'refs/heads/main', ref_type: 'branch' });
   });
 
   test('without the request environment it says what is missing, exit 2', async () => {
@@ -229,7 +249,6 @@ describe('refusals and retries', () => {
     expect(res.code).toBe(3);
     expect(res.stderr.split('\n').at(-2)).toBe(`jenkins-oidc-agent: could not reach AWS STS at ${lab.sts.url} after 3 attempt(s): InternalFailure`);
     expect(lab.sts.callsTo().map((c) => c.outcome)).toEqual(['InternalFailure', 'InternalFailure', 'InternalFailure']);
-    lab.sts.failNext('InternalFailure', -1); // clear what is left
   });
 
   test('network errors are retried', async () => {

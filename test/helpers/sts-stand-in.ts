@@ -133,6 +133,10 @@ export class StsStandIn {
     return c && { AccessKeyId: accessKeyId, SecretAccessKey: c.secret, SessionToken: c.sessionToken, Expiration: new Date(c.expiration * 1000).toISOString() };
   }
 
+  clearFailures(): void {
+    this.failures.length = 0;
+  }
+
   callsTo(action = 'AssumeRoleWithWebIdentity'): StsCall[] {
     return this.calls.filter((c) => c.action === action);
   }
