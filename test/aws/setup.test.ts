@@ -148,3 +148,22 @@ test('thumbprint: SHA-1 of the last certificate the issuer serves (the intermedi
   });
   expect(await runCli(['aws', 'thumbprint', 'http://127.0.0.1:1'], {})).toEqual({ code: 1, stdout: '', stderr: 'error: http://127.0.0.1:1 is not https: AWS only trusts https issuers\n' });
 });
+
+test('clients add/update take the AWS claim flags; an empty value removes them', async () => {
+  const added = await runCli(
+    ['clients', 'add', 'ci-flags', '--jenkins-url', 'https://jenkins.example.com', '--session-tags', 'job,ref', '--transitive-tags', 'job', '--source-identity', '{jenkins_instance}-{build_number}', '--json'],
+    cli,
+  );
+  expect(added.code).toBe(0);
+  expect(JSON.parse(added.stdout).client).toMatchObject({ sessionTags: ['job', 'ref'], transitiveTags: ['job'], sourceIdentity: '{jenkins_instance}-{build_number}' });
+  const shown = await runCli(['clients', 'show', 'ci-flags'], cli);
+  const line = (k: string, v: string) => `${k.padEnd(21)}  ${v}`;
+  expect(shown.stdout.split('\n')).toEqual(expect.arrayContaining([line('session_tags', 'job, ref'), line('transitive_tags', 'job'), line('source_identity', '{jenkins_instance}-{build_number}')]));
+  const cleared = await runCli(['clients', 'update', 'ci-flags', '--session-tags', '', '--source-identity', '', '--json'], cli);
+  expect(JSON.parse(cleared.stdout)).toMatchObject({ sessionTags: [], transitiveTags: [], sourceIdentity: null });
+  expect(await runCli(['clients', 'update', 'ci-flags', '--source-identity', '{job}/{build_number}'], cli)).toEqual({
+    code: 1,
+    stdout: '',
+    stderr: 'error: source_identity: "/" is not allowed; AWS accepts only letters, digits and _ + = , . @ - in a source identity\n',
+  });
+});
