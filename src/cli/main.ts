@@ -234,6 +234,22 @@ Getting started:
       process.stdout.write(`removed client ${result.name} and ${result.requestTokensRemoved} request token(s)\n`);
     });
 
+  const audit = program.command('audit').description('the audit trail of issued tokens, revocations and refusals');
+  audit
+    .command('list')
+    .description('newest first')
+    .option('--client <name>', 'only this controller')
+    .option('--job <job>', 'only this job (full name)')
+    .option('--since <when>', 'ISO time or a duration back from now: 30m, 12h, 7d')
+    .addOption(new Option('--limit <n>', 'at most this many rows').default(100).argParser((v) => Number(v)))
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { client?: string; job?: string; since?: string; limit: number; json?: boolean }) => {
+      if (!Number.isInteger(opts.limit) || opts.limit < 1 || opts.limit > 10000) throw new InputError('--limit', 'must be between 1 and 10000');
+      const rows = await withDb((db) => listAudit(db, opts));
+      if (opts.json) return printJson(rows);
+      printTable(rows, ['at', 'event', 'client', 'job', 'buildNumber', 'audience', 'kid', 'remoteAddr']);
+    });
+
   const aws = program
     .command('aws')
     .description('set up AWS: the IAM OIDC provider, roles and their trust policies (see docs/aws.md)');
@@ -331,22 +347,6 @@ Getting started:
       process.stdout.write(`${result.thumbprint}\n`);
       note(`certificate: ${result.subject}\nissued by:   ${result.issuer}\nvalid until: ${result.validTo}\n` +
         'AWS ignores thumbprints for certificates from CAs it trusts; ThumbprintList matters for a private CA.');
-    });
-
-  const audit = program.command('audit').description('the audit trail of issued tokens, revocations and refusals');
-  audit
-    .command('list')
-    .description('newest first')
-    .option('--client <name>', 'only this controller')
-    .option('--job <job>', 'only this job (full name)')
-    .option('--since <when>', 'ISO time or a duration back from now: 30m, 12h, 7d')
-    .addOption(new Option('--limit <n>', 'at most this many rows').default(100).argParser((v) => Number(v)))
-    .option('--json', 'machine-readable output')
-    .action(async (opts: { client?: string; job?: string; since?: string; limit: number; json?: boolean }) => {
-      if (!Number.isInteger(opts.limit) || opts.limit < 1 || opts.limit > 10000) throw new InputError('--limit', 'must be between 1 and 10000');
-      const rows = await withDb((db) => listAudit(db, opts));
-      if (opts.json) return printJson(rows);
-      printTable(rows, ['at', 'event', 'client', 'job', 'buildNumber', 'audience', 'kid', 'remoteAddr']);
     });
 
   return program;
