@@ -1,7 +1,8 @@
 // Build facts from the controller's mint call -> the claims snapshot stored
 // with the request token. The two instance claims come from the client record,
 // never from input; the exchange later copies this snapshot verbatim.
-import type { BuildClaimName } from './names.js';
+import { NO_AWS_CLAIMS, renderSessionTags, renderSourceIdentity, type AwsClaimSettings, type SessionTagsClaim } from './aws.js';
+import { AWS_SOURCE_IDENTITY_CLAIM, AWS_TAGS_CLAIM, type BuildClaimName } from './names.js';
 import { renderSub } from './sub.js';
 import { InputError, checkPositiveInt, checkText, checkUrl, truncate } from './text.js';
 
@@ -20,6 +21,8 @@ export interface ClientFacts {
   name: string;
   jenkinsUrl: string;
   subClaims: readonly BuildClaimName[];
+  /** Session tags and source identity settings; none when absent. */
+  aws?: AwsClaimSettings;
 }
 
 export type RefType = 'branch' | 'tag' | 'pull_request';
@@ -37,6 +40,8 @@ export interface BuildClaims {
   repository?: string;
   pull_request?: string;
   triggered_by?: string;
+  [AWS_TAGS_CLAIM]?: SessionTagsClaim;
+  [AWS_SOURCE_IDENTITY_CLAIM]?: string;
 }
 
 /** Limits on mint parameters (documented in the README). */
@@ -116,5 +121,11 @@ export function buildClaims(input: MintInput, client: ClientFacts): BuildClaims 
   }
   if (input.repository !== undefined) claims.repository = checkText('repository', input.repository, LIMITS.repository);
   if (input.triggered_by !== undefined) claims.triggered_by = checkText('triggered_by', input.triggered_by, LIMITS.triggered_by);
-  return { sub: renderSub(client.subClaims, claims), ...claims };
+  const result: BuildClaims = { sub: renderSub(client.subClaims, claims), ...claims };
+  const aws = client.aws ?? NO_AWS_CLAIMS;
+  const tags = renderSessionTags(aws, claims);
+  if (tags) result[AWS_TAGS_CLAIM] = tags;
+  const sourceIdentity = aws.sourceIdentity === null ? undefined : renderSourceIdentity(aws.sourceIdentity, claims);
+  if (sourceIdentity) result[AWS_SOURCE_IDENTITY_CLAIM] = sourceIdentity;
+  return result;
 }

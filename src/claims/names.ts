@@ -19,7 +19,19 @@ export const BUILD_CLAIMS = [
 
 export type BuildClaimName = (typeof BUILD_CLAIMS)[number];
 
-export const ALL_CLAIMS = [...STANDARD_CLAIMS, ...BUILD_CLAIMS];
+/**
+ * Claims AWS STS reads itself (session tags, source identity). Computed at mint
+ * from the client's settings and the build claims (claims/aws.ts), stored in
+ * the snapshot, copied by the exchange like every other claim.
+ */
+export const AWS_TAGS_CLAIM = 'https://aws.amazon.com/tags';
+export const AWS_SOURCE_IDENTITY_CLAIM = 'https://aws.amazon.com/source_identity';
+export const AWS_CLAIMS = [AWS_TAGS_CLAIM, AWS_SOURCE_IDENTITY_CLAIM] as const;
+
+/** Everything the exchange copies from the stored snapshot into an ID token, in order. */
+export const SNAPSHOT_CLAIMS = [...BUILD_CLAIMS, ...AWS_CLAIMS] as const;
+
+export const ALL_CLAIMS = [...STANDARD_CLAIMS, ...BUILD_CLAIMS, ...AWS_CLAIMS];
 
 export const DEFAULT_SUB_CLAIMS: BuildClaimName[] = ['jenkins_instance', 'job'];
 

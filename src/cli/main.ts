@@ -17,6 +17,9 @@ import {
   updateClient,
   type ClientView,
 } from '../clients/commands.js';
+import { issuerThumbprint } from '../aws/thumbprint.js';
+import { checkAudience, checkThumbprint, cloudFormationTemplate, issuerWarnings, providerArn, trustPolicy, type RoleSpec } from '../aws/trust-policy.js';
+import { toYaml } from '../aws/yaml.js';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { DomainError } from '../errors.js';
 import { createLogger } from '../logger.js';
@@ -66,6 +69,9 @@ function showClientView(c: ClientView): void {
     audiences: c.audiences,
     sub_claims: c.subClaims,
     max_request_token_ttl: c.maxRequestTokenTtl,
+    session_tags: c.sessionTags.length ? c.sessionTags : '-',
+    transitive_tags: c.transitiveTags.length ? c.transitiveTags : '-',
+    source_identity: c.sourceIdentity ?? '-',
     enabled: c.enabled,
     secret: c.secretHint,
     secret_rotated_at: c.secretRotatedAt,
@@ -88,6 +94,7 @@ command uses the embedded PostgreSQL in DATA_DIR (default ./.data), shared with 
 Getting started:
   jenkins-oidc serve                                   start the service
   jenkins-oidc clients add ci-main --jenkins-url https://jenkins.example.com
+  jenkins-oidc aws cloudformation --client ci-main --role-name deploy --sub 'jenkins_instance:ci-main:job:team/app/*'
   jenkins-oidc audit list --since 1h`);
 
   program.command('serve').description('run the token service (migrates first unless MIGRATE_ON_START=false)').action(async () => {
@@ -141,6 +148,11 @@ Getting started:
 
   const clients = program.command('clients').description('Jenkins controllers registered as OAuth clients');
   const subHelp = `ordered claim names that make up sub (default jenkins_instance,job); from: ${BUILD_CLAIMS.join(', ')}`;
+  const tagsHelp = 'build claims sent to AWS as session tags (the key is the claim name), comma-separated; empty to remove';
+  const transitiveHelp = 'session tags that stay on the session through role chaining; empty to remove';
+  const sourceIdentityHelp = 'AWS source identity template of {claim} and [A-Za-z0-9_+=,.@-], e.g. "{jenkins_instance}-{build_number}"; empty to remove';
+  type AwsFlags = { sessionTags?: string[]; transitiveTags?: string[]; sourceIdentity?: string };
+  const awsInput = (o: AwsFlags) => ({ sessionTags: o.sessionTags, transitiveTags: o.transitiveTags, sourceIdentity: o.sourceIdentity });
 
   clients
     .command('add <name>')
@@ -149,10 +161,13 @@ Getting started:
     .option('--audience <aud>', 'allowed audience, repeatable or comma-separated (default sts.amazonaws.com)', list)
     .option('--sub-claims <claims>', subHelp, list)
     .option('--max-ttl <seconds>', 'longest request-token lifetime this controller may ask for (default REQUEST_TOKEN_MAX_TTL)', seconds)
+    .option('--session-tags <claims>', tagsHelp, list)
+    .option('--transitive-tags <claims>', transitiveHelp, list)
+    .option('--source-identity <template>', sourceIdentityHelp)
     .option('--json', 'machine-readable output (includes the secret)')
-    .action(async (name: string, opts: { jenkinsUrl: string; audience?: string[]; subClaims?: string[]; maxTtl?: number; json?: boolean }) => {
+    .action(async (name: string, opts: { jenkinsUrl: string; audience?: string[]; subClaims?: string[]; maxTtl?: number; json?: boolean } & AwsFlags) => {
       const { client, secret } = await withDb((db, config) =>
-        registerClient(db, { name, jenkinsUrl: opts.jenkinsUrl, audiences: opts.audience, subClaims: opts.subClaims, maxRequestTokenTtl: opts.maxTtl }, config.requestTokenMaxTtl),
+        registerClient(db, { name, jenkinsUrl: opts.jenkinsUrl, audiences: opts.audience, subClaims: opts.subClaims, maxRequestTokenTtl: opts.maxTtl, ...awsInput(opts) }, config.requestTokenMaxTtl),
       );
       if (opts.json) return printJson({ client, client_id: client.name, client_secret: secret });
       showClientView(client);
@@ -187,10 +202,13 @@ Getting started:
     .option('--audience <aud>', 'allowed audiences (replaces the list), repeatable or comma-separated', list)
     .option('--sub-claims <claims>', subHelp, list)
     .option('--max-ttl <seconds>', 'longest request-token lifetime', seconds)
+    .option('--session-tags <claims>', tagsHelp, list)
+    .option('--transitive-tags <claims>', transitiveHelp, list)
+    .option('--source-identity <template>', sourceIdentityHelp)
     .option('--json', 'machine-readable output')
-    .action(async (name: string, opts: { jenkinsUrl?: string; audience?: string[]; subClaims?: string[]; maxTtl?: number; json?: boolean }) => {
+    .action(async (name: string, opts: { jenkinsUrl?: string; audience?: string[]; subClaims?: string[]; maxTtl?: number; json?: boolean } & AwsFlags) => {
       const client = await withDb((db, config) =>
-        updateClient(db, name, { jenkinsUrl: opts.jenkinsUrl, audiences: opts.audience, subClaims: opts.subClaims, maxRequestTokenTtl: opts.maxTtl }, config.requestTokenMaxTtl),
+        updateClient(db, name, { jenkinsUrl: opts.jenkinsUrl, audiences: opts.audience, subClaims: opts.subClaims, maxRequestTokenTtl: opts.maxTtl, ...awsInput(opts) }, config.requestTokenMaxTtl),
       );
       if (opts.json) return printJson(client);
       showClientView(client);
@@ -311,6 +329,105 @@ Getting started:
       const rows = await withDb((db) => listAudit(db, opts));
       if (opts.json) return printJson(rows);
       printTable(rows, ['at', 'event', 'client', 'job', 'buildNumber', 'audience', 'kid', 'remoteAddr']);
+    });
+
+  const aws = program
+    .command('aws')
+    .description('set up AWS: the IAM OIDC provider, roles and their trust policies (see docs/aws.md)');
+  const collect = (value: string, previous: string[] = []) => [...previous, value];
+  const subHelpAws = "sub this role admits, repeatable: exact, or a StringLike pattern with * and ? (e.g. 'jenkins_instance:ci-main:job:team/app/*')";
+  const warnAll = (warnings: string[]) => warnings.forEach((w) => note(`warning: ${w}`));
+
+  aws
+    .command('trust-policy')
+    .description('print the trust policy JSON of a role that admits the chosen jobs of one controller')
+    .requiredOption('--client <name>', 'the Jenkins controller (client) whose builds the role admits')
+    .option('--sub <pattern>', subHelpAws, collect)
+    .option('--audience <aud>', "the aud the role requires (default sts.amazonaws.com, or the client's first audience)")
+    .option('--account-id <id>', 'AWS account of the IAM OIDC provider (builds the provider ARN)')
+    .option('--provider-arn <arn>', 'the IAM OIDC provider ARN, instead of --account-id')
+    .option('--partition <name>', 'AWS partition: aws, aws-cn, aws-us-gov', 'aws')
+    .action(async (opts: { client: string; sub?: string[]; audience?: string; accountId?: string; providerArn?: string; partition: string }) => {
+      const { policy, warnings, issuer } = await withDb(async (db, config) => {
+        const client = await showClient(db, opts.client);
+        let federated = opts.providerArn;
+        if (!federated) {
+          if (!opts.accountId) throw new DomainError('the trust policy needs the IAM OIDC provider it trusts', 'give --account-id 123456789012 (or --provider-arn arn:aws:iam::...:oidc-provider/...)');
+          federated = providerArn(config.issuer, opts.accountId, opts.partition);
+        }
+        const audience = checkAudience(opts.audience, client);
+        return { ...trustPolicy({ issuer: config.issuer, client, subPatterns: opts.sub ?? [], audience, federated }), issuer: config.issuer };
+      });
+      warnAll([...issuerWarnings(issuer), ...warnings]);
+      printJson(policy);
+    });
+
+  aws
+    .command('cloudformation')
+    .description('print a CloudFormation template: the IAM OIDC provider and roles whose trust policies admit chosen jobs')
+    .requiredOption('--client <name>', 'the Jenkins controller (client) whose builds the roles admit')
+    .option('--role-name <name>', 'name of the role admitting the --sub patterns (default jenkins-<client>)')
+    .option('--sub <pattern>', subHelpAws, collect)
+    .option('--role <name=pattern>', 'another role and a sub pattern it admits; repeat a name for more patterns', collect)
+    .option('--audience <aud>', "client ID of the provider and aud the roles require (default sts.amazonaws.com, or the client's first audience)")
+    .option('--thumbprint <sha1>', 'ThumbprintList entry (needed only for a private CA; see: jenkins-oidc aws thumbprint)', collect)
+    .option('--existing-provider-arn <arn>', 'use the IAM OIDC provider already in the account (one per issuer URL) instead of creating one')
+    .option('--managed-policy-arn <arn>', 'managed policy attached to every role, repeatable', collect)
+    .option('--max-session-duration <seconds>', 'MaxSessionDuration of the roles, 3600-43200', (v: string) => {
+      if (!/^\d+$/.test(v)) throw new InputError('--max-session-duration', `must be whole seconds, got "${v}"`);
+      return Number(v);
+    })
+    .addOption(new Option('--format <format>', 'template format').choices(['yaml', 'json']).default('yaml'))
+    .action(async (opts: {
+      client: string; roleName?: string; sub?: string[]; role?: string[]; audience?: string; thumbprint?: string[];
+      existingProviderArn?: string; managedPolicyArn?: string[]; maxSessionDuration?: number; format: 'yaml' | 'json';
+    }) => {
+      if (opts.maxSessionDuration !== undefined && (opts.maxSessionDuration < 3600 || opts.maxSessionDuration > 43200)) {
+        throw new InputError('--max-session-duration', `must be 3600-43200 seconds, got ${opts.maxSessionDuration}`);
+      }
+      const { template, warnings, issuer } = await withDb(async (db, config) => {
+        const client = await showClient(db, opts.client);
+        const roles = new Map<string, RoleSpec>();
+        if (opts.sub?.length || opts.roleName) {
+          const name = opts.roleName ?? `jenkins-${client.name}`;
+          roles.set(name, { name, subPatterns: opts.sub ?? [] });
+        }
+        for (const spec of opts.role ?? []) {
+          const at = spec.indexOf('=');
+          if (at < 1) throw new InputError('--role', `must be NAME=SUB_PATTERN, got "${spec}"`);
+          const name = spec.slice(0, at);
+          const role = roles.get(name) ?? { name, subPatterns: [] };
+          role.subPatterns.push(spec.slice(at + 1));
+          roles.set(name, role);
+        }
+        const out = cloudFormationTemplate({
+          issuer: config.issuer,
+          client,
+          audience: checkAudience(opts.audience, client),
+          roles: [...roles.values()],
+          thumbprints: (opts.thumbprint ?? []).map(checkThumbprint),
+          existingProviderArn: opts.existingProviderArn,
+          managedPolicyArns: opts.managedPolicyArn ?? [],
+          maxSessionDuration: opts.maxSessionDuration,
+        });
+        return { ...out, issuer: config.issuer };
+      });
+      warnAll([...issuerWarnings(issuer), ...warnings]);
+      if (opts.format === 'json') printJson(template);
+      else process.stdout.write(toYaml(template));
+    });
+
+  aws
+    .command('thumbprint [url]')
+    .description("print the SHA-1 thumbprint AWS computes for the issuer's TLS chain (the last certificate served)")
+    .option('--json', 'machine-readable output')
+    .action(async (url: string | undefined, opts: { json?: boolean }) => {
+      const target = url ?? loadConfig().issuer;
+      const result = await issuerThumbprint(target);
+      if (opts.json) return printJson(result);
+      process.stdout.write(`${result.thumbprint}\n`);
+      note(`certificate: ${result.subject}\nissued by:   ${result.issuer}\nvalid until: ${result.validTo}\n` +
+        'AWS ignores thumbprints for certificates from CAs it trusts; ThumbprintList matters for a private CA.');
     });
 
   return program;

@@ -1,6 +1,8 @@
 // Jenkins controllers as registered clients: the verbs the CLI calls (and that
 // an HTTP admin API could call with the same typed input). Each returns data;
 // printing is the CLI's business.
+import { checkSessionTagClaims, checkSourceIdentityTemplate, checkTransitiveTagKeys, type AwsClaimSettings } from '../claims/aws.js';
+import type { BuildClaimName } from '../claims/names.js';
 import type { Db } from '../store/prisma.js';
 import { DomainError, NotFoundError } from '../errors.js';
 import { CLIENT_SECRET_PREFIX, generateSecret, hashSecret } from '../secrets/bearer-secrets.js';
@@ -12,6 +14,11 @@ export interface ClientView {
   audiences: string[];
   subClaims: string[];
   maxRequestTokenTtl: number;
+  /** Build claims sent to AWS as session tags; transitive ones a subset. */
+  sessionTags: string[];
+  transitiveTags: string[];
+  /** Source identity template, or null. */
+  sourceIdentity: string | null;
   enabled: boolean;
   /** e.g. "jocs_…Ab3x": enough for a human to recognise, useless to an attacker. */
   secretHint: string;
@@ -26,6 +33,9 @@ export interface RegisterClientInput {
   audiences?: string[];
   subClaims?: string[];
   maxRequestTokenTtl?: number;
+  sessionTags?: string[];
+  transitiveTags?: string[];
+  sourceIdentity?: string;
 }
 
 export interface UpdateClientInput {
@@ -33,6 +43,11 @@ export interface UpdateClientInput {
   audiences?: string[];
   subClaims?: string[];
   maxRequestTokenTtl?: number;
+  /** [] removes every session tag. */
+  sessionTags?: string[];
+  transitiveTags?: string[];
+  /** '' removes the source identity. */
+  sourceIdentity?: string;
 }
 
 type Row = NonNullable<Awaited<ReturnType<Db['client']['findUnique']>>>;
@@ -44,6 +59,9 @@ function view(row: Row): ClientView {
     audiences: row.audiences,
     subClaims: row.subClaims,
     maxRequestTokenTtl: row.maxRequestTokenTtl,
+    sessionTags: row.sessionTagClaims,
+    transitiveTags: row.transitiveTagKeys,
+    sourceIdentity: row.sourceIdentity,
     enabled: row.enabled,
     secretHint: `${row.secretPrefix}…${row.secretLast4}`,
     secretRotatedAt: row.secretRotatedAt.toISOString(),
@@ -69,6 +87,7 @@ export async function registerClient(db: Db, input: RegisterClientInput, maxTtlC
     audiences: checkAudiences(input.audiences ?? DEFAULT_AUDIENCES),
     subClaims: checkSubClaims(input.subClaims ?? DEFAULT_SUB_CLAIMS),
     maxRequestTokenTtl: checkMaxTtl(input.maxRequestTokenTtl ?? maxTtlCeiling, maxTtlCeiling),
+    ...awsFields(input, { sessionTagClaims: [], transitiveTagKeys: [], sourceIdentity: null }),
   };
   if (await db.client.findUnique({ where: { name: data.name } })) {
     throw new DomainError(`client "${data.name}" already exists`, `change it with: jenkins-oidc clients update ${data.name} ...`);
@@ -86,16 +105,46 @@ export async function showClient(db: Db, name: string): Promise<ClientView> {
   return view(await find(db, name));
 }
 
+/**
+ * The AWS claim fields to store, validated against each other: transitive
+ * tags must stay a subset of the session tags, whichever of the two changes.
+ */
+function awsFields(input: Pick<UpdateClientInput, 'sessionTags' | 'transitiveTags' | 'sourceIdentity'>, current: Pick<Row, 'sessionTagClaims' | 'transitiveTagKeys' | 'sourceIdentity'>) {
+  const out: Partial<Pick<Row, 'sessionTagClaims' | 'transitiveTagKeys' | 'sourceIdentity'>> = {};
+  const tags = input.sessionTags !== undefined ? checkSessionTagClaims(input.sessionTags) : (current.sessionTagClaims as BuildClaimName[]);
+  if (input.sessionTags !== undefined) out.sessionTagClaims = tags;
+  if (input.sessionTags !== undefined && tags.length === 0 && input.transitiveTags === undefined) {
+    // Removing every session tag removes the transitive ones with them.
+    out.transitiveTagKeys = [];
+  } else if (input.transitiveTags !== undefined || input.sessionTags !== undefined) {
+    const transitive = checkTransitiveTagKeys(input.transitiveTags ?? current.transitiveTagKeys, tags);
+    if (input.transitiveTags !== undefined) out.transitiveTagKeys = transitive;
+  }
+  if (input.sourceIdentity !== undefined) out.sourceIdentity = input.sourceIdentity === '' ? null : checkSourceIdentityTemplate(input.sourceIdentity);
+  return out;
+}
+
+/** What the mint grant needs beyond oidc-provider's client metadata: the AWS claim settings. */
+export async function awsClaimSettings(db: Db, name: string): Promise<AwsClaimSettings> {
+  const row = await db.client.findUnique({ where: { name }, select: { sessionTagClaims: true, transitiveTagKeys: true, sourceIdentity: true } });
+  return {
+    sessionTagClaims: (row?.sessionTagClaims ?? []) as BuildClaimName[],
+    transitiveTagKeys: (row?.transitiveTagKeys ?? []) as BuildClaimName[],
+    sourceIdentity: row?.sourceIdentity ?? null,
+  };
+}
+
 export async function updateClient(db: Db, name: string, input: UpdateClientInput, maxTtlCeiling: number): Promise<ClientView> {
-  await find(db, name);
+  const current = await find(db, name);
   const data = {
     ...(input.jenkinsUrl !== undefined && { jenkinsUrl: checkJenkinsUrl(input.jenkinsUrl) }),
     ...(input.audiences !== undefined && { audiences: checkAudiences(input.audiences) }),
     ...(input.subClaims !== undefined && { subClaims: checkSubClaims(input.subClaims) }),
     ...(input.maxRequestTokenTtl !== undefined && { maxRequestTokenTtl: checkMaxTtl(input.maxRequestTokenTtl, maxTtlCeiling) }),
+    ...awsFields(input, current),
   };
   if (Object.keys(data).length === 0) {
-    throw new DomainError('nothing to update', 'give at least one of --jenkins-url, --audience, --sub-claims, --max-ttl');
+    throw new DomainError('nothing to update', 'give at least one of --jenkins-url, --audience, --sub-claims, --max-ttl, --session-tags, --transitive-tags, --source-identity');
   }
   return view(await db.client.update({ where: { name }, data: { ...data, updatedAt: new Date() } }));
 }

@@ -4,7 +4,7 @@
 // among those the token allows.
 import { randomUUID } from 'node:crypto';
 import { recordRefusal } from '../audit/audit.js';
-import { BUILD_CLAIMS } from '../claims/names.js';
+import { SNAPSHOT_CLAIMS } from '../claims/names.js';
 import { redeemRequestToken, type RedeemResult } from '../request-tokens/store.js';
 import type { GrantDeps } from './deps.js';
 
@@ -56,7 +56,7 @@ export async function issueIdToken(
   const exp = Math.min(now + deps.config.idTokenTtl, Math.floor(result.expiresAt.getTime() / 1000));
   const { claims } = result;
   // The snapshot comes back from jsonb in storage order; write claims in their documented order.
-  const buildClaims = Object.fromEntries(BUILD_CLAIMS.filter((k) => claims[k] !== undefined).map((k) => [k, claims[k]]));
+  const buildClaims = Object.fromEntries(SNAPSHOT_CLAIMS.filter((k) => claims[k] !== undefined).map((k) => [k, claims[k]]));
   const idToken = await signer.sign({
     iss: deps.config.issuer,
     sub: claims.sub,

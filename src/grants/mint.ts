@@ -7,6 +7,7 @@ import { recordRefusal } from '../audit/audit.js';
 import { buildClaims, type BuildClaims, type MintInput } from '../claims/build-claims.js';
 import type { BuildClaimName } from '../claims/names.js';
 import { InputError, checkPositiveInt } from '../claims/text.js';
+import { awsClaimSettings } from '../clients/commands.js';
 import { createRequestToken } from '../request-tokens/store.js';
 import type { GrantDeps } from './deps.js';
 import { MINT_GRANT_TYPE, REQUEST_TOKEN_TYPE } from './token-types.js';
@@ -50,11 +51,15 @@ export function handler(deps: GrantDeps) {
     let claims: BuildClaims;
     let audiences: string[];
     let ttl: number;
+    // Session tag and source identity settings are read from the client row
+    // here (one indexed lookup per build) rather than carried as oidc-provider
+    // client metadata, which keeps only the properties it was configured with.
+    const aws = await awsClaimSettings(deps.db, client.clientId);
     try {
       for (const required of ['job', 'build_number', 'build_url'] as const) {
         if (params[required] === undefined) throw new InputError(required, 'is required');
       }
-      claims = buildClaims(params as unknown as MintInput, { name: client.clientId, jenkinsUrl: client.jenkins_url, subClaims: client.sub_claims });
+      claims = buildClaims(params as unknown as MintInput, { name: client.clientId, jenkinsUrl: client.jenkins_url, subClaims: client.sub_claims, aws });
       audiences = narrowAudiences(params.audience, client.allowed_audiences);
       ttl = lifetime(params.ttl as string | undefined, client, deps);
     } catch (err) {

@@ -12,6 +12,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Db } from '../store/prisma.js';
 import { PATHS, type OidcRuntimeHolder } from './provider.js';
+import { agentRoutes } from './routes/agent.js';
 import { idTokenRoute } from './routes/id-token.js';
 import { healthRoutes } from './routes/health.js';
 import { wellKnownRoutes } from './routes/well-known.js';
@@ -97,6 +98,7 @@ export function createApp(deps: AppDeps): Koa {
 
   wellKnownRoutes(router, deps, named);
   router.get(PATHS.idToken, named('id-token'), idTokenRoute(deps));
+  agentRoutes(router, named);
   router.post(PATHS.token, named('token'), limitBody(), delegateToProvider(deps));
   router.post(PATHS.revocation, named('revocation'), limitBody(), delegateToProvider(deps));
 

@@ -1,0 +1,292 @@
+// The agent's commands: each takes typed options and returns what to print
+// (stdout) and notes (stderr). main.ts parses flags and prints.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { AgentError, usage } from './errors.js';
+import { decodeClaims, fetchIdToken, readRequestCredentials, type RequestCredentials, type TokenClaims } from './id-token.js';
+import { quoteCommandArg, writePrivateFile } from './files.js';
+import { exportLines, renderCredentials, type Format } from './output.js';
+import type { RetryOptions } from './retry.js';
+import { assumeRoleWithWebIdentity, checkAllowedAccount, checkSessionName, defaultSessionName, parseRoleArn, type AssumedRole } from './sts.js';
+
+export interface Result {
+  stdout: string;
+  notes: string[];
+}
+
+export interface Context {
+  env: NodeJS.ProcessEnv;
+  retry: RetryOptions;
+  /** The node binary and this script, to run the agent again (credential_process, --refresh). */
+  self: { node: string; script: string };
+}
+
+function creds(ctx: Context): RequestCredentials {
+  return readRequestCredentials(ctx.env);
+}
+
+// ---- token, claims ---------------------------------------------------------
+
+export interface TokenOptions {
+  audience?: string;
+  out?: string;
+  json?: boolean;
+}
+
+export async function token(ctx: Context, o: TokenOptions): Promise<Result> {
+  const jwt = await fetchIdToken(creds(ctx), o.audience, ctx.retry);
+  if (o.out) {
+    writePrivateFile(o.out, jwt);
+    const out = path.resolve(o.out);
+    return { stdout: o.json ? `${JSON.stringify({ file: out, claims: decodeClaims(jwt) }, null, 2)}\n` : '', notes: [`wrote the ID token to ${out} (mode 0600)`] };
+  }
+  return { stdout: o.json ? `${JSON.stringify({ value: jwt, claims: decodeClaims(jwt) }, null, 2)}\n` : `${jwt}\n`, notes: [] };
+}
+
+export async function claims(ctx: Context, o: { audience?: string }): Promise<Result> {
+  const jwt = await fetchIdToken(creds(ctx), o.audience, ctx.retry);
+  return { stdout: `${JSON.stringify(decodeClaims(jwt), null, 2)}\n`, notes: [] };
+}
+
+// ---- assume-role -------------------------------------------------------------
+
+export interface AssumeRoleOptions {
+  roleArn: string;
+  region?: string;
+  sessionName?: string;
+  durationSeconds: number;
+  audience: string;
+  stsEndpoint?: string;
+  allowedAccountIds?: string[];
+  format: Format;
+  out?: string;
+  tokenFile?: string;
+  refresh?: boolean;
+  refreshInterval?: number;
+  verify: boolean;
+}
+
+function region(ctx: Context, o: { region?: string }): string {
+  return o.region ?? ctx.env.AWS_REGION ?? ctx.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+}
+
+function stsEndpoint(ctx: Context, o: { stsEndpoint?: string }): string | undefined {
+  const value = o.stsEndpoint ?? ctx.env.AWS_ENDPOINT_URL_STS ?? ctx.env.AWS_ENDPOINT_URL;
+  if (value === undefined || value === '') return undefined;
+  try {
+    new URL(value);
+  } catch {
+    throw usage(`--sts-endpoint must be a URL such as https://sts.eu-west-1.amazonaws.com, got "${value}"`);
+  }
+  return value;
+}
+
+/** A per-build folder for files the agent writes: the build's temporary folder when Jenkins gives one. */
+function buildFolder(ctx: Context, requestToken: string): string {
+  const base = ctx.env.WORKSPACE_TMP || os.tmpdir();
+  const id = createHash('sha256').update(requestToken).digest('hex').slice(0, 16);
+  return path.join(base, 'jenkins-oidc-agent', id);
+}
+
+interface Assumption {
+  assumed: AssumedRole;
+  jwt: string;
+  claims: TokenClaims;
+  sessionName: string;
+  region: string;
+}
+
+async function assume(ctx: Context, o: AssumeRoleOptions, request: RequestCredentials): Promise<Assumption> {
+  const role = parseRoleArn(o.roleArn);
+  checkAllowedAccount(role.account, o.allowedAccountIds, `role ${role.arn}`);
+  const jwt = await fetchIdToken(request, o.audience, ctx.retry);
+  const claims = decodeClaims(jwt);
+  const sessionName = o.sessionName ?? defaultSessionName(claims);
+  const r = region(ctx, o);
+  const assumed = await assumeRoleWithWebIdentity({
+    role,
+    webIdentityToken: jwt,
+    claims,
+    sessionName,
+    durationSeconds: o.durationSeconds,
+    region: r,
+    endpoint: stsEndpoint(ctx, o),
+    retry: ctx.retry,
+  });
+  // STS names the account it actually issued credentials in; check that one too.
+  const account = /^arn:[^:]+:sts::(\d{12}):/.exec(assumed.assumedRoleUser.Arn)?.[1];
+  if (account) checkAllowedAccount(account, o.allowedAccountIds, `the assumed role ${assumed.assumedRoleUser.Arn}`);
+  return { assumed, jwt, claims, sessionName, region: r };
+}
+
+export async function assumeRole(ctx: Context, o: AssumeRoleOptions): Promise<Result> {
+  if (o.sessionName !== undefined) checkSessionName(o.sessionName);
+  if (o.refresh && o.format !== 'web-identity') throw usage('--refresh works with --format web-identity (the other formats hand out credentials that the caller refreshes)');
+  const request = creds(ctx);
+  if (o.format === 'web-identity') return webIdentity(ctx, o, request);
+  const { assumed, region: r } = await assume(ctx, o, request);
+  const text = renderCredentials(o.format, assumed, r);
+  if (o.out) {
+    writePrivateFile(o.out, text);
+    return { stdout: '', notes: [`wrote credentials for ${assumed.assumedRoleUser.Arn} to ${path.resolve(o.out)} (mode 0600), valid until ${assumed.credentials.Expiration}`] };
+  }
+  return { stdout: text, notes: [] };
+}
+
+async function webIdentity(ctx: Context, o: AssumeRoleOptions, request: RequestCredentials): Promise<Result> {
+  const role = parseRoleArn(o.roleArn);
+  checkAllowedAccount(role.account, o.allowedAccountIds, `role ${role.arn}`);
+  const file = path.resolve(o.tokenFile ?? path.join(buildFolder(ctx, request.token), `web-identity-token-${createHash('sha256').update(`${role.arn} ${o.audience}`).digest('hex').slice(0, 8)}`));
+  let jwt: string;
+  let sessionName: string;
+  const notes: string[] = [];
+  if (o.verify) {
+    // One real call now, so a trust-policy mismatch fails here with the
+    // explanation, not later inside whichever tool first needs credentials.
+    const a = await assume(ctx, o, request);
+    jwt = a.jwt;
+    sessionName = a.sessionName;
+    notes.push(`verified: AWS STS admits this build to ${a.assumed.assumedRoleUser.Arn}`);
+  } else {
+    jwt = await fetchIdToken(request, o.audience, ctx.retry);
+    sessionName = o.sessionName ?? defaultSessionName(decodeClaims(jwt));
+  }
+  writePrivateFile(file, jwt);
+  const vars: [string, string][] = [
+    ['AWS_ROLE_ARN', role.arn],
+    ['AWS_WEB_IDENTITY_TOKEN_FILE', file],
+    ['AWS_ROLE_SESSION_NAME', sessionName],
+    ['AWS_REGION', region(ctx, o)],
+    ['AWS_DEFAULT_REGION', region(ctx, o)],
+  ];
+  const endpoint = o.stsEndpoint ? stsEndpoint(ctx, o) : undefined;
+  if (endpoint) vars.push(['AWS_ENDPOINT_URL_STS', endpoint]);
+  if (o.refresh) {
+    const args = [ctx.self.script, '__refresh', '--token-file', file, '--audience', o.audience];
+    if (o.refreshInterval !== undefined) args.push('--refresh-interval', String(o.refreshInterval));
+    const child = spawn(ctx.self.node, args, { detached: true, stdio: 'ignore', env: ctx.env });
+    child.unref();
+    notes.push(
+      `keeping ${file} fresh in the background (pid ${child.pid}) until the request token stops working, the file is removed, or the build step ends`,
+    );
+  }
+  return { stdout: exportLines(vars), notes };
+}
+
+// ---- the background refresher ----------------------------------------------------
+
+export interface RefreshOptions {
+  tokenFile: string;
+  audience: string;
+  refreshInterval?: number;
+}
+
+/** How long to keep trying while the token service does not answer, past the last token's expiry. */
+const GIVE_UP_AFTER_EXPIRY_S = 600;
+
+function nextRefreshSeconds(jwt: string | undefined, fixed: number | undefined): number {
+  if (fixed !== undefined) return fixed;
+  const { exp } = jwt ? decodeClaims(jwt) : {};
+  if (typeof exp !== 'number') return 30;
+  // Half the remaining lifetime: a reader always finds a token with at least that much left.
+  return Math.max(5, Math.min(600, Math.floor((exp - Date.now() / 1000) / 2)));
+}
+
+/**
+ * Runs detached from the build step: rewrites the token file before the token
+ * in it expires. Stops when the file disappears (the build cleaned up), when
+ * the token service refuses the request token (build over: revoked or
+ * expired; the file is removed then), or after the service has been
+ * unreachable for ten minutes past the last token's expiry.
+ */
+export async function refreshLoop(ctx: Context, o: RefreshOptions): Promise<void> {
+  const request = creds(ctx);
+  let current: string | undefined;
+  try {
+    current = readFileSync(o.tokenFile, 'utf8');
+  } catch {
+    return;
+  }
+  let wait = nextRefreshSeconds(current, o.refreshInterval);
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+    if (!existsSync(o.tokenFile)) return;
+    try {
+      current = await fetchIdToken(request, o.audience, { ...ctx.retry, maxAttempts: 3 });
+      if (!existsSync(o.tokenFile)) return;
+      writePrivateFile(o.tokenFile, current);
+      wait = nextRefreshSeconds(current, o.refreshInterval);
+    } catch (err) {
+      if (err instanceof AgentError && err.kind === 'refused') {
+        rmSync(o.tokenFile, { force: true });
+        return;
+      }
+      const exp = current ? decodeClaims(current).exp : undefined;
+      if (typeof exp === 'number' && Date.now() / 1000 > exp + GIVE_UP_AFTER_EXPIRY_S) return;
+      wait = Math.min(30, o.refreshInterval ?? 30);
+    }
+  }
+}
+
+// ---- aws-config ------------------------------------------------------------------
+
+export interface AwsConfigOptions extends Omit<AssumeRoleOptions, 'format' | 'out' | 'tokenFile' | 'refresh' | 'refreshInterval'> {
+  profile: string;
+  configFile?: string;
+  retryMaxAttempts?: number;
+  json?: boolean;
+}
+
+/** Replaces (or appends) one profile section of an AWS config file, keeping the rest as it was. */
+export function setProfileSection(existing: string, profile: string, lines: string[]): string {
+  const header = profile === 'default' ? '[default]' : `[profile ${profile}]`;
+  const out: string[] = [];
+  let skipping = false;
+  for (const line of existing.split('\n')) {
+    const trimmed = line.trim();
+    if (trimmed.startsWith('[')) skipping = trimmed.replace(/\s+/g, ' ') === header;
+    if (!skipping) out.push(line);
+  }
+  while (out.length && out[out.length - 1]!.trim() === '') out.pop();
+  return `${out.length ? `${out.join('\n')}\n\n` : ''}${header}\n${lines.join('\n')}\n`;
+}
+
+export async function awsConfig(ctx: Context, o: AwsConfigOptions): Promise<Result> {
+  if (!/^[A-Za-z0-9_.+=,@-]{1,64}$/.test(o.profile)) throw usage(`--profile must be a simple name such as jenkins-oidc, got "${o.profile}"`);
+  if (o.sessionName !== undefined) checkSessionName(o.sessionName);
+  const role = parseRoleArn(o.roleArn);
+  const request = creds(ctx);
+  const r = region(ctx, o);
+  const endpoint = o.stsEndpoint ? stsEndpoint(ctx, o) : undefined;
+  const notes: string[] = [];
+  if (o.verify) {
+    const a = await assume(ctx, { ...o, format: 'credential-process' }, request);
+    notes.push(`verified: AWS STS admits this build to ${a.assumed.assumedRoleUser.Arn}`);
+  }
+  const args = [ctx.self.node, ctx.self.script, 'assume-role', '--format', 'credential-process', '--role-arn', role.arn, '--region', r, '--audience', o.audience, '--duration-seconds', String(o.durationSeconds)];
+  if (o.sessionName) args.push('--session-name', o.sessionName);
+  if (endpoint) args.push('--sts-endpoint', endpoint);
+  if (o.allowedAccountIds?.length) args.push('--allowed-account-ids', o.allowedAccountIds.join(','));
+  if (o.retryMaxAttempts !== undefined) args.push('--retry-max-attempts', String(o.retryMaxAttempts));
+  // The profile holds no secret: the agent it runs reads the build request
+  // token from the environment of whichever process asks for credentials.
+  const configFile = path.resolve(o.configFile ?? ctx.env.AWS_CONFIG_FILE ?? path.join(buildFolder(ctx, request.token), 'aws-config'));
+  let existing = '';
+  try {
+    existing = readFileSync(configFile, 'utf8');
+  } catch {
+    // a new file
+  }
+  writePrivateFile(configFile, setProfileSection(existing, o.profile, [`credential_process = ${args.map(quoteCommandArg).join(' ')}`, `region = ${r}`]));
+  notes.push(`wrote profile ${o.profile} to ${configFile}: AWS SDKs and the AWS CLI now refresh credentials themselves while the request token lives`);
+  const stdout = o.json
+    ? `${JSON.stringify({ AWS_CONFIG_FILE: configFile, AWS_PROFILE: o.profile }, null, 2)}\n`
+    : exportLines([
+        ['AWS_CONFIG_FILE', configFile],
+        ['AWS_PROFILE', o.profile],
+      ]);
+  return { stdout, notes };
+}

@@ -1,0 +1,30 @@
+// Files that hold a token or point at one: created with mode 0600 (folders
+// 0700), and replaced atomically (write a sibling, then rename) so a reader
+// such as an AWS SDK refreshing its credentials never sees half a token.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export function writePrivateFile(file: string, content: string): void {
+  const dir = path.dirname(path.resolve(file));
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    writeFileSync(tmp, content, { mode: 0o600, flag: 'wx' });
+    // The umask cannot widen 0600, but a pre-existing target keeps its own mode: the rename replaces it.
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+export function quoteShell(value: string): string {
+  return /^[A-Za-z0-9_./:=@,+-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Double quotes: understood by /bin/sh (AWS SDKs) and by shlex (the AWS CLI). */
+export function quoteCommandArg(value: string): string {
+  return /^[A-Za-z0-9_./:=@,+-]+$/.test(value) ? value : `"${value.replace(/["\\$`]/g, '\\$&')}"`;
+}

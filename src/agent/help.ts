@@ -1,0 +1,96 @@
+// --help text: it teaches the whole flow, because on a build agent this is
+// often the only documentation at hand.
+export const MAIN_HELP = `jenkins-oidc-agent: AWS credentials for a Jenkins build, from a short-lived signed ID token.
+
+Usage: jenkins-oidc-agent <command> [options]
+
+Commands:
+  token          print an ID token, or write it to a file (mode 0600)
+  claims         print the claims an ID token carries (what a trust policy matches)
+  assume-role    exchange an ID token for AWS credentials (AssumeRoleWithWebIdentity)
+  aws-config     write an AWS config profile whose credential_process runs this agent
+  version        print the agent's version
+  help [command] this text, or a command's options
+
+The build's environment tells the agent where to ask (the jenkins-oidc pipeline library sets both):
+  JENKINS_ID_TOKEN_REQUEST_URL          <issuer>/id-token?api-version=1
+  JENKINS_ID_TOKEN_REQUEST_TOKEN        the build request token (jort_...), or
+  JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE   a file holding it
+
+Examples:
+  eval "$(jenkins-oidc-agent assume-role --role-arn arn:aws:iam::123456789012:role/deploy)"
+  aws sts get-caller-identity
+
+  # a build longer than the credentials: the AWS SDK/CLI re-read a token file kept fresh
+  eval "$(jenkins-oidc-agent assume-role --role-arn $ROLE --format web-identity --refresh)"
+
+  # several roles in one build: one profile each, refreshed by the SDKs themselves
+  eval "$(jenkins-oidc-agent aws-config --role-arn $DEPLOY_ROLE --profile deploy)"
+  jenkins-oidc-agent aws-config --role-arn $AUDIT_ROLE --profile audit
+  aws --profile audit s3 ls
+
+Exit codes: 0 done; 1 refused (by AWS or the token service; the message says why);
+2 usage or configuration; 3 unavailable after retries (network, throttling).
+Credentials go to stdout or a 0600 file only; never run the env format without eval or --out,
+or they would be printed in the build log.`;
+
+const AWS_OPTIONS = `  --role-arn ARN              the IAM role to assume (required)
+  --region REGION             STS region and AWS_REGION to export (default $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1)
+  --audience AUD              ID token audience; must be a client ID of the IAM OIDC provider (default sts.amazonaws.com)
+  --session-name NAME         RoleSessionName, 2-64 of [A-Za-z0-9_+=,.@-] (default <job>-<build number> from the token)
+  --duration-seconds S        credential lifetime, 900-43200, at most the role's MaxSessionDuration (default 3600)
+  --sts-endpoint URL          STS endpoint (default $AWS_ENDPOINT_URL_STS, else the region's public endpoint)
+  --allowed-account-ids IDS   refuse roles outside these comma-separated AWS account IDs
+  --retry-max-attempts N      attempts on throttling, network errors and IDPCommunicationError (default 5);
+                              AccessDenied, InvalidIdentityToken, ExpiredTokenException are never retried
+  --retry-base-delay-ms MS    first backoff ceiling; full-jitter exponential backoff doubles it (default 500)`;
+
+export const COMMAND_HELP: Record<string, string> = {
+  token: `Usage: jenkins-oidc-agent token [--audience AUD] [--out FILE] [--json]
+
+Prints an ID token (a JWT, valid a few minutes) for this build.
+  --audience AUD   the aud claim; one of the audiences the build's Jenkins controller allows
+                   (default: the controller's first, usually sts.amazonaws.com)
+  --out FILE       write it to FILE, created with mode 0600, instead of printing it
+  --json           print {"value": token, "claims": {...}} (with --out: {"file", "claims"})`,
+  claims: `Usage: jenkins-oidc-agent claims [--audience AUD]
+
+Prints the claims of a fresh ID token as JSON: iss, sub, aud and the build facts a trust
+policy can match (its condition keys are <issuer host/path>:sub and :aud).`,
+  'assume-role': `Usage: jenkins-oidc-agent assume-role --role-arn ARN [options]
+
+Gets an ID token and calls AWS STS AssumeRoleWithWebIdentity (no AWS credentials needed).
+${AWS_OPTIONS}
+  --format FORMAT             what to print (default env):
+      env                 export lines for eval: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+                          AWS_CREDENTIAL_EXPIRATION, AWS_REGION, AWS_DEFAULT_REGION
+      dotenv              the same as KEY=value lines (docker --env-file, dotenv loaders)
+      json                the output of aws sts assume-role-with-web-identity, plus Region
+      credential-process  the AWS credential_process JSON (Version 1); see aws-config
+      web-identity        writes the ID token to a 0600 file and prints AWS_ROLE_ARN,
+                          AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_SESSION_NAME: every AWS SDK and
+                          the AWS CLI then assume the role themselves and re-read the file on refresh
+  --out FILE                  write the output to FILE (mode 0600) instead of stdout
+  --token-file FILE           web-identity: where to write the token (default: a per-build file
+                              under $WORKSPACE_TMP or the system temporary folder)
+  --refresh                   web-identity: keep the token file fresh in the background until the
+                              request token stops working, the file is removed, or the build step ends
+  --refresh-interval S        web-identity: seconds between refreshes (default: half the token's lifetime)
+  --no-verify                 web-identity: do not call STS once now to check that the role admits the build
+
+When AWS refuses, the error says why in plain words and shows the token's iss, aud and sub next to
+the trust-policy condition keys they must match.`,
+  'aws-config': `Usage: jenkins-oidc-agent aws-config --role-arn ARN [--profile NAME] [options]
+
+Writes a profile into an AWS config file whose credential_process runs
+"jenkins-oidc-agent assume-role --format credential-process ...". Every AWS SDK and the AWS CLI
+then get and refresh credentials by themselves for as long as the build request token lives.
+Prints export lines for AWS_CONFIG_FILE and AWS_PROFILE (--json: the same as JSON).
+  --profile NAME              profile name (default jenkins-oidc)
+  --config-file FILE          the AWS config file (default $AWS_CONFIG_FILE, else a per-build file)
+  --no-verify                 do not call STS once now to check that the role admits the build
+${AWS_OPTIONS}
+
+The profile holds no secret: the agent reads the request token from the environment of the
+process asking for credentials, so it works only inside this build.`,
+};

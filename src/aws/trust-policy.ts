@@ -1,0 +1,253 @@
+// The IAM side of the trust: a role trust policy that admits the ID tokens of
+// chosen Jenkins jobs, and the CloudFormation template that creates the IAM
+// OIDC provider with such roles.
+//
+// Conditions use the condition keys AWS derives from the provider URL (the
+// issuer without https://): `<host/path>:aud` must equal the audience and
+// `<host/path>:sub` must match the --sub patterns (StringEquals when none has
+// a wildcard, StringLike otherwise). Patterns are checked against the
+// client's sub shape (its ordered sub claim keys), so a pattern that can never
+// match, or one that names another controller, is refused before it reaches
+// AWS; a pattern that would admit every job of the controller is warned about.
+import { InputError } from '../claims/text.js';
+import type { ClientView } from '../clients/commands.js';
+
+export interface PolicyStatement {
+  Sid?: string;
+  Effect: 'Allow' | 'Deny';
+  Principal: { Federated: string | { Ref: string } };
+  Action: string | string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+export interface PolicyDocument {
+  Version: '2012-10-17';
+  Statement: PolicyStatement[];
+}
+
+export type ClientShape = Pick<ClientView, 'name' | 'subClaims' | 'audiences' | 'sessionTags' | 'sourceIdentity'>;
+
+/** "oidc.example.com/jenkins": the provider URL as IAM keeps it, prefix of the condition keys. */
+export function providerUrl(issuer: string): string {
+  return issuer.replace(/^https?:\/\//, '').replace(/\/+$/, '');
+}
+
+export function providerArn(issuer: string, accountId: string, partition = 'aws'): string {
+  if (!/^\d{12}$/.test(accountId)) throw new InputError('--account-id', `must be a 12-digit AWS account ID, got "${accountId}"`);
+  return `arn:${partition}:iam::${accountId}:oidc-provider/${providerUrl(issuer)}`;
+}
+
+/** Problems with the issuer that AWS IAM would refuse; the CLI prints them as warnings. */
+export function issuerWarnings(issuer: string): string[] {
+  const url = new URL(issuer);
+  const out: string[] = [];
+  if (url.protocol !== 'https:') out.push(`the issuer ${issuer} is not https: AWS IAM accepts only https OIDC providers (set ISSUER)`);
+  if (url.port) out.push(`the issuer ${issuer} has a port: AWS IAM refuses provider URLs with a port (serve on 443 behind a proxy)`);
+  return out;
+}
+
+const hasWildcard = (s: string) => /[*?]/.test(s);
+
+/**
+ * Checks one --sub pattern against the client's sub shape
+ * (`key:value` pairs in the client's order, ":" in values written %3A).
+ * Throws when it can never match or would admit another controller's builds;
+ * returns warnings for patterns that admit more than one would expect.
+ */
+export function checkSubPattern(pattern: string, client: Pick<ClientView, 'name' | 'subClaims'>): string[] {
+  const keys = client.subClaims;
+  const shape = keys.map((k) => `${k}:<${k}>`).join(':');
+  const mismatch = (why: string) =>
+    new InputError('--sub', `"${pattern}" does not fit this client's sub, which looks like ${shape} (${why}); change the sub keys with: jenkins-oidc clients update ${client.name} --sub-claims ...`);
+  if (pattern.length === 0 || pattern.length > 255) throw new InputError('--sub', 'must be 1-255 characters');
+  const segments = pattern.split(':');
+  const values = new Map<string, string>();
+  let absorbed = false;
+  // A shape problem is reported after the controller check: naming the wrong
+  // controller (or any) is the more important thing to hear about.
+  let shapeProblem: InputError | undefined;
+  for (let i = 0; i < keys.length; i += 1) {
+    const key = segments[2 * i];
+    const value = segments[2 * i + 1];
+    if (key === undefined) {
+      if (segments[2 * i - 1]?.endsWith('*')) absorbed = true;
+      else shapeProblem = mismatch(`it ends before the ${keys[i]} pair`);
+      break;
+    }
+    if (key !== keys[i]) {
+      if (hasWildcard(key)) absorbed = true;
+      else shapeProblem = mismatch(`pair ${i + 1} should be ${keys[i]}, not ${key}`);
+      break;
+    }
+    if (value === undefined) {
+      shapeProblem = mismatch(`${key} has no value`);
+      break;
+    }
+    values.set(key, value);
+  }
+  if (!absorbed && !shapeProblem && segments.length > 2 * keys.length) shapeProblem = mismatch('it has more pairs than the sub');
+
+  const warnings: string[] = [];
+  if (keys.includes('jenkins_instance')) {
+    const instance = values.get('jenkins_instance');
+    if (instance === undefined && shapeProblem) throw shapeProblem;
+    if (instance === undefined || hasWildcard(instance)) {
+      throw new InputError('--sub', `"${pattern}" must name this controller exactly (jenkins_instance:${client.name}); a wildcard there would admit builds of every controller registered with this service`);
+    }
+    if (instance !== client.name) {
+      throw new InputError('--sub', `"${pattern}" names the controller "${instance}", but this policy is for client ${client.name}`);
+    }
+  }
+  if (shapeProblem) throw shapeProblem;
+  if (!keys.includes('jenkins_instance')) {
+    warnings.push(
+      `the sub of client ${client.name} does not include jenkins_instance: a build of ANY controller registered with this service, with the same job name, would match. Add it: jenkins-oidc clients update ${client.name} --sub-claims jenkins_instance,${keys.join(',')}`,
+    );
+  }
+  if (!keys.includes('job')) {
+    warnings.push(`the sub of client ${client.name} does not include job: this policy admits every job of ${client.name}`);
+  } else {
+    const job = values.get('job');
+    if (job === undefined || /^\*+$/.test(job)) warnings.push(`"${pattern}" admits every job of ${client.name}; narrow it, e.g. job:team/app/*`);
+  }
+  return warnings;
+}
+
+export interface TrustPolicyInput {
+  issuer: string;
+  client: ClientShape;
+  subPatterns: string[];
+  audience: string;
+  federated: string | { Ref: string };
+}
+
+export function checkAudience(audience: string | undefined, client: ClientShape): string {
+  const chosen = audience ?? (client.audiences.includes('sts.amazonaws.com') ? 'sts.amazonaws.com' : client.audiences[0]!);
+  if (!client.audiences.includes(chosen)) {
+    throw new InputError('--audience', `"${chosen}" is not an audience of client ${client.name} (${client.audiences.join(', ')})`);
+  }
+  return chosen;
+}
+
+/** The actions a role must allow for this client's tokens: tags and source identity need their own. */
+export function trustedActions(client: ClientShape): string[] {
+  return [
+    'sts:AssumeRoleWithWebIdentity',
+    ...(client.sessionTags.length ? ['sts:TagSession'] : []),
+    ...(client.sourceIdentity ? ['sts:SetSourceIdentity'] : []),
+  ];
+}
+
+export function trustPolicy(input: TrustPolicyInput): { policy: PolicyDocument; warnings: string[] } {
+  if (input.subPatterns.length === 0) {
+    const example = input.client.subClaims.map((k) => `${k}:${k === 'jenkins_instance' ? input.client.name : k === 'job' ? 'team/app/*' : '*'}`).join(':');
+    throw new InputError('--sub', `give at least one pattern for the sub this role admits, e.g. --sub '${example}'`);
+  }
+  const warnings = [...new Set(input.subPatterns.flatMap((p) => checkSubPattern(p, input.client)))];
+  const prefix = providerUrl(input.issuer);
+  const subs = [...new Set(input.subPatterns)];
+  const sub = subs.length === 1 ? subs[0]! : subs;
+  const condition: Record<string, Record<string, string | string[]>> = subs.some(hasWildcard)
+    ? { StringEquals: { [`${prefix}:aud`]: input.audience }, StringLike: { [`${prefix}:sub`]: sub } }
+    : { StringEquals: { [`${prefix}:aud`]: input.audience, [`${prefix}:sub`]: sub } };
+  const actions = trustedActions(input.client);
+  return {
+    policy: {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: `JenkinsOidc${input.client.name.replace(/[^A-Za-z0-9]/g, '')}`,
+          Effect: 'Allow',
+          Principal: { Federated: input.federated },
+          Action: actions.length === 1 ? actions[0]! : actions,
+          Condition: condition,
+        },
+      ],
+    },
+    warnings,
+  };
+}
+
+// ---- CloudFormation ----------------------------------------------------------
+
+export interface RoleSpec {
+  name: string;
+  subPatterns: string[];
+}
+
+export interface TemplateInput {
+  issuer: string;
+  client: ClientShape;
+  audience: string;
+  roles: RoleSpec[];
+  thumbprints: string[];
+  /** Use an IAM OIDC provider that already exists (one per URL and account) instead of creating it. */
+  existingProviderArn?: string;
+  managedPolicyArns: string[];
+  maxSessionDuration?: number;
+}
+
+const PROVIDER_ID = 'JenkinsOidcProvider';
+
+function logicalId(roleName: string): string {
+  const words = roleName.split(/[^A-Za-z0-9]+/).filter(Boolean);
+  return `${words.map((w) => w[0]!.toUpperCase() + w.slice(1)).join('') || 'Jenkins'}Role`;
+}
+
+export function checkRoleName(name: string): string {
+  if (!/^[\w+=,.@-]{1,64}$/.test(name)) throw new InputError('--role', `"${name}" is not an IAM role name (1-64 of letters, digits and _ + = , . @ -)`);
+  return name;
+}
+
+export function checkThumbprint(value: string): string {
+  if (!/^[0-9a-fA-F]{40}$/.test(value)) throw new InputError('--thumbprint', `must be 40 hexadecimal characters (a SHA-1), got "${value}"`);
+  return value.toLowerCase();
+}
+
+export function cloudFormationTemplate(input: TemplateInput): { template: Record<string, unknown>; warnings: string[] } {
+  if (input.roles.length === 0) throw new InputError('--role', 'give at least one role (--role-name NAME with --sub PATTERN, or --role NAME=PATTERN)');
+  const federated = input.existingProviderArn ?? { Ref: PROVIDER_ID };
+  const resources: Record<string, unknown> = {};
+  const outputs: Record<string, unknown> = {};
+  if (!input.existingProviderArn) {
+    resources[PROVIDER_ID] = {
+      Type: 'AWS::IAM::OIDCProvider',
+      Properties: {
+        Url: input.issuer,
+        ClientIdList: [input.audience],
+        // Optional for certificates from CAs AWS trusts; needed for a private CA.
+        ...(input.thumbprints.length && { ThumbprintList: input.thumbprints }),
+      },
+    };
+    outputs.OidcProviderArn = { Description: 'ARN of the IAM OIDC provider for the Jenkins token service', Value: { Ref: PROVIDER_ID } };
+  }
+  const warnings: string[] = [];
+  const seen = new Set<string>();
+  for (const role of input.roles) {
+    const id = logicalId(checkRoleName(role.name));
+    if (seen.has(id)) throw new InputError('--role', `two roles map to the same CloudFormation logical ID ${id}`);
+    seen.add(id);
+    const { policy, warnings: w } = trustPolicy({ issuer: input.issuer, client: input.client, subPatterns: role.subPatterns, audience: input.audience, federated });
+    warnings.push(...w.map((text) => `role ${role.name}: ${text}`));
+    resources[id] = {
+      Type: 'AWS::IAM::Role',
+      Properties: {
+        RoleName: role.name,
+        Description: `Assumed by Jenkins builds of ${input.client.name} through jenkins-oidc`,
+        AssumeRolePolicyDocument: policy,
+        ...(input.maxSessionDuration && { MaxSessionDuration: input.maxSessionDuration }),
+        ...(input.managedPolicyArns.length && { ManagedPolicyArns: input.managedPolicyArns }),
+      },
+    };
+    outputs[`${id}Arn`] = { Description: `ARN of role ${role.name}`, Value: { 'Fn::GetAtt': [id, 'Arn'] } };
+  }
+  return {
+    template: {
+      AWSTemplateFormatVersion: '2010-09-09',
+      Description: `IAM OIDC provider and roles for Jenkins builds of ${input.client.name} (jenkins-oidc, issuer ${input.issuer})`,
+      Resources: resources,
+      Outputs: outputs,
+    },
+    warnings,
+  };
+}

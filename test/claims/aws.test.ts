@@ -1,0 +1,74 @@
+// Session tags and source identity: the shapes AWS STS reads, its character
+// sets and lengths, and what a client may configure.
+import { checkSessionTagClaims, checkSourceIdentityTemplate, checkTransitiveTagKeys, renderSessionTags, renderSourceIdentity, sanitizeTagValue } from '../../src/claims/aws.js';
+import { buildClaims } from '../../src/claims/build-claims.js';
+import { InputError } from '../../src/claims/text.js';
+
+function refusal(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof InputError) return err.message;
+    throw err;
+  }
+  return 'accepted';
+}
+
+const CLIENT = { name: 'ci-main', jenkinsUrl: 'https://jenkins.example.com', subClaims: ['jenkins_instance', 'job'] as const };
+const BUILD = { job: 'team/app/main', build_number: '42', build_url: 'https://jenkins.example.com/job/team/job/app/job/main/42/', ref: 'refs/heads/main' };
+
+describe('session tags claim', () => {
+  test('chosen claims become principal_tags with one value each, transitive keys listed', () => {
+    const claims = buildClaims(BUILD, { ...CLIENT, aws: { sessionTagClaims: ['jenkins_instance', 'job', 'ref_type'], transitiveTagKeys: ['jenkins_instance'], sourceIdentity: null } });
+    expect(claims['https://aws.amazon.com/tags']).toEqual({
+      principal_tags: { jenkins_instance: ['ci-main'], job: ['team/app/main'], ref_type: ['branch'] },
+      transitive_tag_keys: ['jenkins_instance'],
+    });
+    expect(claims['https://aws.amazon.com/source_identity']).toBeUndefined();
+  });
+  test('a claim the build did not carry is left out; no tags at all means no claim', () => {
+    expect(renderSessionTags({ sessionTagClaims: ['job', 'commit'], transitiveTagKeys: ['commit'], sourceIdentity: null }, { job: 'a' })).toEqual({ principal_tags: { job: ['a'] } });
+    expect(renderSessionTags({ sessionTagClaims: ['commit'], transitiveTagKeys: [], sourceIdentity: null }, { job: 'a' })).toBeUndefined();
+  });
+  test.each([
+    ['letters, spaces, digits and _.:/=+-@ are kept', 'Équipe 7/app_x.y:z=1+2-3@a', 'Équipe 7/app_x.y:z=1+2-3@a'],
+    ['anything else becomes _', 'a~b#c%d?e!f', 'a_b_c_d_e_f'],
+    ['values are cut at 256 characters', 'x'.repeat(300), 'x'.repeat(256)],
+  ])('tag values: %s', (_name, value, expected) => {
+    expect(sanitizeTagValue(value)).toBe(expected);
+  });
+  test.each([
+    ['an unknown claim', () => checkSessionTagClaims(['job', 'email']), 'session_tags: "email" is not a build claim; choose from jenkins_instance, jenkins_url, job, build_number, build_url, ref, ref_type, commit, repository, pull_request, triggered_by'],
+    ['a claim twice', () => checkSessionTagClaims(['job', 'job']), 'session_tags: "job" is listed twice'],
+    ['a transitive key that is not a session tag', () => checkTransitiveTagKeys(['ref'], ['job']), 'transitive_tags: "ref" is not one of this client\'s session tags (job); a transitive tag must also be a session tag'],
+  ])('refuses %s', (_name, fn, message) => {
+    expect(refusal(fn)).toBe(message);
+  });
+});
+
+describe('source identity claim', () => {
+  test('rendered from the template with STS characters only', () => {
+    const claims = buildClaims(BUILD, { ...CLIENT, aws: { sessionTagClaims: [], transitiveTagKeys: [], sourceIdentity: '{jenkins_instance}-{job}-{build_number}' } });
+    expect(claims['https://aws.amazon.com/source_identity']).toBe('ci-main-team_app_main-42');
+    expect(claims['https://aws.amazon.com/tags']).toBeUndefined();
+  });
+  test('over 64 characters, the longest claim value is cut first so the build number survives', () => {
+    const value = renderSourceIdentity('{jenkins_instance}-{job}-{build_number}', { jenkins_instance: 'ci-main', job: 'a'.repeat(100), build_number: 123456 });
+    expect(value).toBe(`ci-main-${'a'.repeat(49)}-123456`);
+    expect(value).toHaveLength(64);
+  });
+  test('under two characters (claims the build did not carry) means no source identity', () => {
+    expect(renderSourceIdentity('{ref}', {})).toBeUndefined();
+  });
+  test.each([
+    ['{jenkins_instance}-{build_number}', 'accepted'],
+    ['jenkins@{jenkins_instance}', 'accepted'],
+    ['{jenkins_instance}/{job}', 'source_identity: "/" is not allowed; AWS accepts only letters, digits and _ + = , . @ - in a source identity'],
+    ['{email}', 'source_identity: {email} is not a build claim; choose from jenkins_instance, jenkins_url, job, build_number, build_url, ref, ref_type, commit, repository, pull_request, triggered_by'],
+    ['{job', 'source_identity: unbalanced "{" in "{job"; write claims as {claim_name}'],
+    [`${'x'.repeat(64)}{job}`, `source_identity: "${'x'.repeat(64)}{job}" leaves no room for its claims within the 64 characters AWS allows`],
+    ['x', 'source_identity: "x" must be 2-64 characters'],
+  ])('template %s: %s', (template, outcome) => {
+    expect(refusal(() => checkSourceIdentityTemplate(template))).toBe(outcome);
+  });
+});
