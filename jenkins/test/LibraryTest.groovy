@@ -21,6 +21,13 @@ import jenkins.scm.api.mixin.TagSCMHead
 @Field String clientSecret = System.getenv('JENKINS_OIDC_TEST_CLIENT_SECRET')
 @Field String jenkinsUrl = System.getenv('JENKINS_OIDC_TEST_JENKINS_URL')
 @Field File root = new File(System.getenv('JENKINS_OIDC_TEST_LIBRARY') ?: 'jenkins')
+@Field String issuer = System.getenv('JENKINS_OIDC_TEST_ISSUER')
+@Field String probe = System.getenv('JENKINS_OIDC_TEST_PROBE')
+/** What a build agent has: trust in the test CA, the STS endpoint (the stand-in). */
+@Field Map<String, String> awsAgentEnv = [NODE_EXTRA_CA_CERTS: System.getenv('JENKINS_OIDC_TEST_CA'), AWS_ENDPOINT_URL_STS: System.getenv('JENKINS_OIDC_TEST_STS')]
+@Field String deployRole = System.getenv('JENKINS_OIDC_TEST_ROLE_DEPLOY')
+@Field String auditRole = System.getenv('JENKINS_OIDC_TEST_ROLE_AUDIT')
+@Field String otherRole = System.getenv('JENKINS_OIDC_TEST_ROLE_OTHER')
 assert serviceUrl && clientId && clientSecret && jenkinsUrl
 
 class GitSource extends SCMSource { String remote }
@@ -68,8 +75,11 @@ Harness controller(Map opts = [:]) {
   GitSource source = new GitSource(remote: 'https://git.example.com/team/app.git')
   SCMSource.SourceByItem.sources[job] = source
   SCMRevisionAction.revisions[run] = new GitRevision(hash: opts.commit ?: '4f2a9c1e0b7d3a5f6c8e9d0a1b2c3d4e5f6a7b8c')
-  return new Harness(root, run, (opts.buildEnv ?: [:]) as Map)
+  lastHarness = new Harness(root, run, (opts.buildEnv ?: [:]) as Map)
+  return lastHarness
 }
+/** The most recent build, whose log a failing test shows. */
+@Field Harness lastHarness
 
 String idTokenInBuild(Harness h, String audience = 'sts.amazonaws.com') {
   String out = h.sh(returnStdout: true, script: """curl -fsS -H "Authorization: Bearer \$(cat "\$JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE")" "\$JENKINS_ID_TOKEN_REQUEST_URL&audience=${audience}" """) as String
@@ -94,7 +104,7 @@ tests['mint -> environment -> ID token -> revoke at block end'] = {
     }
   }
   Map c = claimsOf(jwt)
-  assert c.iss == serviceUrl
+  assert c.iss == issuer
   assert c.aud == 'sts.amazonaws.com'
   assert c.sub == "jenkins_instance:${clientId}:job:team/app/main"
   assert c.job == 'team/app/main' && c.build_number == 42
@@ -225,6 +235,66 @@ tests['withAwsOidc explains what a mode needs'] = {
   assert failure(controller()) { withAwsOidc([:]) { } }.startsWith('withAwsOidc: roleArn is required')
 }
 
+/** Runs the real AWS SDK in the build (as any tool would) and returns who it is. */
+Map whoAmI(Harness h, String how) {
+  new JsonSlurper().parseText(h.sh(returnStdout: true, script: "node '${probe}' ${how}") as String) as Map
+}
+
+tests['withAwsOidc web-identity through the agent: the AWS SDK in the block runs as the role'] = {
+  Harness h = controller(buildEnv: awsAgentEnv)
+  Map who
+  String file
+  h.pipeline {
+    withAwsOidc(roleArn: deployRole, region: 'eu-west-1') {
+      file = env.AWS_WEB_IDENTITY_TOKEN_FILE
+      assert env.AWS_ROLE_ARN == deployRole && env.AWS_ROLE_SESSION_NAME == 'team.app.main-42'
+      who = whoAmI(h, 'token-file')
+    }
+  }
+  assert who.arn == "arn:aws:sts::${deployRole.split(':')[4]}:assumed-role/deploy/team.app.main-42"
+  assert h.logText().contains('jenkins-oidc: fetch the agent') || h.logText().contains('fetch-agent.cjs')
+  assert !new File(file).exists()
+}
+
+tests['withAwsOidc credentials mode: keys in the environment, masked in the log'] = {
+  Harness h = controller(buildEnv: awsAgentEnv)
+  Map who
+  String secretKey
+  h.pipeline {
+    withAwsOidc(roleArn: deployRole, region: 'eu-west-1', mode: 'credentials', durationSeconds: 900, sessionName: 'deploy-42') {
+      secretKey = env.AWS_SECRET_ACCESS_KEY
+      assert env.AWS_ACCESS_KEY_ID && env.AWS_SESSION_TOKEN && env.AWS_REGION == 'eu-west-1'
+      sh 'echo "key=$AWS_SECRET_ACCESS_KEY"'
+      who = whoAmI(h, 'env')
+    }
+  }
+  assert who.arn.endsWith(':assumed-role/deploy/deploy-42')
+  assert h.logText().contains('key=********') && !h.logText().contains(secretKey)
+}
+
+tests['several roles in one build: nested blocks through the agent'] = {
+  Harness h = controller(buildEnv: awsAgentEnv)
+  List<String> seen = []
+  h.pipeline {
+    withAwsOidc(roleArn: auditRole, region: 'eu-west-1') {
+      seen << (whoAmI(h, 'token-file').arn as String)
+      withAwsOidc(roleArn: deployRole, region: 'eu-west-1', mode: 'credentials') {
+        seen << (whoAmI(h, 'env').arn as String)
+      }
+      seen << (whoAmI(h, 'token-file').arn as String)
+    }
+  }
+  assert seen.collect { it.split('/')[1] } == ['audit', 'deploy', 'audit']
+}
+
+tests['a role whose trust policy does not admit this job fails with the explanation'] = {
+  Harness h = controller(buildEnv: awsAgentEnv)
+  String msg = failure(h) { withAwsOidc(roleArn: otherRole, region: 'eu-west-1') { } }
+  assert msg == 'script returned exit code 1'
+  assert h.logText().contains('jenkins_instance:ci-main:job:team/app/main')
+  assert h.logText().contains('AccessDenied')
+}
+
 int passed = 0, failed = 0
 String only = System.getenv('JENKINS_OIDC_TEST_ONLY')
 tests.each { name, test ->
@@ -236,6 +306,7 @@ tests.each { name, test ->
   } catch (Throwable t) {
     failed++
     println "not ok - ${name}\n  ${t.toString().readLines().join('\n  ')}"
+    println "  build log (last lines):\n    ${lastHarness?.logText()?.readLines()?.takeRight(12)?.join('\n    ')}"
   }
 }
 println "${passed} passed, ${failed} failed"

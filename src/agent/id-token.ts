@@ -36,14 +36,17 @@ export function readRequestCredentials(env: NodeJS.ProcessEnv): RequestCredentia
   }
   const inline = env[ENV.token]?.trim();
   const file = env[ENV.tokenFile]?.trim();
-  if (inline && file) throw usage(`both ${ENV.token} and ${ENV.tokenFile} are set: use one`);
   let token = inline;
-  if (!token && file) {
+  if (file) {
+    let fromFile: string;
     try {
-      token = readFileSync(file, 'utf8').trim();
+      fromFile = readFileSync(file, 'utf8').trim();
     } catch (err) {
       throw usage(`cannot read ${ENV.tokenFile} (${file}): ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
     }
+    // The pipeline library sets both to the same token; two different ones are a mistake.
+    if (inline && inline !== fromFile) throw usage(`${ENV.token} and ${ENV.tokenFile} hold different tokens: set one`);
+    token = fromFile;
   }
   if (!token) throw usage(`${ENV.token} (or ${ENV.tokenFile}) is not set`);
   return { url, token };

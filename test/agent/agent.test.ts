@@ -75,8 +75,12 @@ describe('token', () => {
     const out = JSON.parse(res.stdout) as { value: string; claims: Record<string, unknown> };
     expect(out.claims).toEqual(decodeJwt(out.value).payload);
     expect(out.claims.sub).toBe(SUB);
+    // The pipeline library sets both, to the same token: fine. Two different tokens are refused.
     const both = await runAgent(['token'], { ...env, JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE: file });
-    expect(both).toEqual({ code: 2, stdout: '', stderr: 'jenkins-oidc-agent: both JENKINS_ID_TOKEN_REQUEST_TOKEN and JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE are set: use one\n' });
+    expect(both.code).toBe(0);
+    expect(decodeJwt(both.stdout.trim()).payload.sub).toBe(SUB);
+    const differ = await runAgent(['token'], { ...env, JENKINS_ID_TOKEN_REQUEST_TOKEN: `jort_${'x'.repeat(43)}`, JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE: file });
+    expect(differ).toEqual({ code: 2, stdout: '', stderr: 'jenkins-oidc-agent: JENKINS_ID_TOKEN_REQUEST_TOKEN and JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE hold different tokens: set one\n' });
   });
 
   test('claims prints what a trust policy matches', async () => {

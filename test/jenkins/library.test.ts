@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { addClient, startTestService, type TestService } from '../helpers/service.js';
+import { ACCOUNT, startAwsLab, trustPolicyFor, type AwsLab } from '../helpers/aws-lab.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const LIBRARY = path.join(ROOT, 'jenkins');
@@ -50,34 +50,48 @@ function groovyRun(classes: string, env: Record<string, string>): Promise<{ code
 }
 
 run('Jenkins pipeline library (Groovy 2.4)', () => {
-  let t: TestService;
+  // The service (its issuer an https TLS proxy, as AWS requires) and the AWS STS stand-in.
+  let lab: AwsLab;
   beforeAll(async () => {
-    t = await startTestService();
+    lab = await startAwsLab();
   });
-  afterAll(async () => t?.stop());
+  afterAll(async () => lab?.stop());
 
   test('every library test passes against the live service', async () => {
     expect(existsSync(path.join(LIBRARY, 'vars/withJenkinsOidc.groovy'))).toBe(true);
-    const { secret } = await addClient(t, 'ci-main', { jenkinsUrl: 'https://jenkins.example.com' });
+    await lab.addClient({ name: 'ci-main' });
+    const secret = lab.secrets['ci-main']!;
+    const role = (name: string, sub: string) => {
+      lab.sts.addRole(`arn:aws:iam::${ACCOUNT}:role/${name}`, trustPolicyFor(lab.providerArn, lab.issuer, sub));
+      return `arn:aws:iam::${ACCOUNT}:role/${name}`;
+    };
     const compiled = compile();
     expect(compiled.output).toBe('');
     expect(compiled.status).toBe(0);
     const result = await groovyRun(compiled.classes, {
-      JENKINS_OIDC_TEST_URL: t.url,
+      // The controller talks to the service directly; builds are sent to the same URL.
+      JENKINS_OIDC_TEST_URL: lab.t.url,
+      JENKINS_OIDC_TEST_ISSUER: lab.issuer,
+      JENKINS_OIDC_TEST_STS: lab.sts.url,
+      JENKINS_OIDC_TEST_CA: lab.ca.rootFile,
+      JENKINS_OIDC_TEST_PROBE: path.join(ROOT, 'test/helpers/aws-sdk-probe.mjs'),
+      JENKINS_OIDC_TEST_ROLE_DEPLOY: role('deploy', 'jenkins_instance:ci-main:job:team/app/*'),
+      JENKINS_OIDC_TEST_ROLE_AUDIT: role('audit', 'jenkins_instance:ci-main:job:team/*'),
+      JENKINS_OIDC_TEST_ROLE_OTHER: role('other-team', 'jenkins_instance:ci-main:job:other/*'),
       JENKINS_OIDC_TEST_CLIENT_ID: 'ci-main',
       JENKINS_OIDC_TEST_CLIENT_SECRET: secret,
       JENKINS_OIDC_TEST_JENKINS_URL: 'https://jenkins.example.com',
       JENKINS_OIDC_TEST_LIBRARY: LIBRARY,
     });
     const summary = result.out.trim().split('\n').at(-1);
-    process.stdout.write(result.out);
+    if (result.code !== 0) process.stderr.write(result.out);
     expect(summary).toMatch(/^\d+ passed, 0 failed$/);
-    expect(Number(summary!.split(' ')[0])).toBeGreaterThanOrEqual(10);
+    expect(Number(summary!.split(' ')[0])).toBeGreaterThanOrEqual(14);
     expect(result.code).toBe(0);
     // The secret never reaches the build log the harness printed.
     expect(result.out).not.toContain(secret);
     // The service saw every library-minted token revoked.
-    const [row] = await t.database.query<{ open: number }>(
+    const [row] = await lab.t.database.query<{ open: number }>(
       "SELECT count(*)::int AS open FROM request_tokens WHERE revoked_at IS NULL AND client_name = 'ci-main'",
     );
     expect(row).toEqual({ open: 0 });
