@@ -6,7 +6,8 @@
 //
 // Settings (environment): BENCH_CONNECTIONS (default 32), BENCH_SECONDS
 // (default 10), DATABASE_URL (a server to create the scratch database on;
-// default: the embedded PostgreSQL in a scratch folder).
+// default: the embedded PostgreSQL in a scratch folder), BENCH_PROFILE (a folder:
+// the service writes a V8 CPU profile there).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync } from 'node:fs';

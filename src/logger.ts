@@ -6,6 +6,22 @@ import type { LogLevel } from './config.js';
 export type { Logger };
 
 export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {
+  // stdout through a buffered, asynchronous writer: one write per request line
+  // was a tenth of the token path's CPU. The buffer is written out every
+  // 250 ms (so a quiet service's lines still appear promptly), on a clean
+  // shutdown (service.close) and by pino at process exit.
+  let dest: NodeJS.WritableStream | ReturnType<typeof pino.destination> | undefined = destination;
+  if (!dest) {
+    const buffered = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+    setInterval(() => {
+      try {
+        buffered.flush();
+      } catch {
+        // Nothing buffered yet, or a flush already in progress: the next tick will do.
+      }
+    }, 250).unref();
+    dest = buffered;
+  }
   return pino(
     {
       level,
@@ -15,6 +31,6 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
         censor: '[redacted]',
       },
     },
-    destination as never,
+    dest as never,
   );
 }

@@ -89,6 +89,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
           });
           await watcher.stop();
           await database.close();
+          logger.flush();
         })();
         return closing;
       },
