@@ -1,7 +1,7 @@
 // Jenkins controllers as registered clients: the verbs the CLI calls (and that
 // an HTTP admin API could call with the same typed input). Each returns data;
 // printing is the CLI's business.
-import { checkSessionTagClaims, checkSourceIdentityTemplate, checkTransitiveTagKeys, type AwsClaimSettings } from '../claims/aws.js';
+import { checkSessionTagClaims, checkSourceIdentityTemplate, checkTransitiveTagKeys } from '../claims/aws.js';
 import type { BuildClaimName } from '../claims/names.js';
 import type { Db } from '../store/prisma.js';
 import { DomainError, NotFoundError } from '../errors.js';
@@ -122,16 +122,6 @@ function awsFields(input: Pick<UpdateClientInput, 'sessionTags' | 'transitiveTag
   }
   if (input.sourceIdentity !== undefined) out.sourceIdentity = input.sourceIdentity === '' ? null : checkSourceIdentityTemplate(input.sourceIdentity);
   return out;
-}
-
-/** What the mint grant needs beyond oidc-provider's client metadata: the AWS claim settings. */
-export async function awsClaimSettings(db: Db, name: string): Promise<AwsClaimSettings> {
-  const row = await db.client.findUnique({ where: { name }, select: { sessionTagClaims: true, transitiveTagKeys: true, sourceIdentity: true } });
-  return {
-    sessionTagClaims: (row?.sessionTagClaims ?? []) as BuildClaimName[],
-    transitiveTagKeys: (row?.transitiveTagKeys ?? []) as BuildClaimName[],
-    sourceIdentity: row?.sourceIdentity ?? null,
-  };
 }
 
 export async function updateClient(db: Db, name: string, input: UpdateClientInput, maxTtlCeiling: number): Promise<ClientView> {

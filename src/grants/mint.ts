@@ -4,10 +4,10 @@
 // for ID tokens carrying exactly these claims.
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { recordRefusal } from '../audit/audit.js';
+import type { AwsClaimSettings } from '../claims/aws.js';
 import { buildClaims, type BuildClaims, type MintInput } from '../claims/build-claims.js';
 import type { BuildClaimName } from '../claims/names.js';
 import { InputError, checkPositiveInt } from '../claims/text.js';
-import { awsClaimSettings } from '../clients/commands.js';
 import { createRequestToken } from '../request-tokens/store.js';
 import type { GrantDeps } from './deps.js';
 import { MINT_GRANT_TYPE, REQUEST_TOKEN_TYPE } from './token-types.js';
@@ -24,6 +24,9 @@ interface ControllerClient {
   allowed_audiences: string[];
   sub_claims: BuildClaimName[];
   max_request_token_ttl: number;
+  session_tag_claims?: BuildClaimName[];
+  transitive_tag_keys?: BuildClaimName[];
+  source_identity?: string;
 }
 
 type Params = Record<string, string | string[] | undefined>;
@@ -54,7 +57,12 @@ export function handler(deps: GrantDeps) {
     // Session tag and source identity settings are read from the client row
     // here (one indexed lookup per build) rather than carried as oidc-provider
     // client metadata, which keeps only the properties it was configured with.
-    const aws = await awsClaimSettings(deps.db, client.clientId);
+    // The client record's AWS claim settings came with the client (no extra query).
+    const aws: AwsClaimSettings = {
+      sessionTagClaims: client.session_tag_claims ?? [],
+      transitiveTagKeys: client.transitive_tag_keys ?? [],
+      sourceIdentity: client.source_identity ?? null,
+    };
     try {
       for (const required of ['job', 'build_number', 'build_url'] as const) {
         if (params[required] === undefined) throw new InputError(required, 'is required');

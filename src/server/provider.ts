@@ -94,7 +94,9 @@ export async function createOidcRuntime({ config, db, keys, onServerError }: Run
     // Signer), but it wants a keystore; it gets the same private keys.
     jwks: { keys: keys.map((k) => ({ ...(k.privateKey.export({ format: 'jwk' }) as object), kid: k.kid, alg: k.alg, use: 'sig' })) } as Configuration['jwks'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
-    extraClientMetadata: { properties: ['jenkins_url', 'allowed_audiences', 'sub_claims', 'max_request_token_ttl'] },
+    extraClientMetadata: {
+      properties: ['jenkins_url', 'allowed_audiences', 'sub_claims', 'max_request_token_ttl', 'session_tag_claims', 'transitive_tag_keys', 'source_identity'],
+    },
     responseTypes: ['none'],
     scopes: ['openid'],
     claims: { openid: ['sub'] },

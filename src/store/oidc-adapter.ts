@@ -15,7 +15,17 @@ import { BUILD_CLIENT_ID } from '../clients/validation.js';
 import type { Db } from './prisma.js';
 
 /** Client metadata oidc-provider builds a Client from; the extra properties ride along for the mint grant. */
-export function clientMetadata(row: { name: string; secretHash: string; jenkinsUrl: string; audiences: string[]; subClaims: string[]; maxRequestTokenTtl: number }): AdapterPayload {
+export function clientMetadata(row: {
+  name: string;
+  secretHash: string;
+  jenkinsUrl: string;
+  audiences: string[];
+  subClaims: string[];
+  maxRequestTokenTtl: number;
+  sessionTagClaims: string[];
+  transitiveTagKeys: string[];
+  sourceIdentity: string | null;
+}): AdapterPayload {
   return {
     client_id: row.name,
     client_secret: row.secretHash,
@@ -27,6 +37,9 @@ export function clientMetadata(row: { name: string; secretHash: string; jenkinsU
     allowed_audiences: row.audiences,
     sub_claims: row.subClaims,
     max_request_token_ttl: row.maxRequestTokenTtl,
+    session_tag_claims: row.sessionTagClaims,
+    transitive_tag_keys: row.transitiveTagKeys,
+    ...(row.sourceIdentity !== null && { source_identity: row.sourceIdentity }),
   } as AdapterPayload;
 }
 
