@@ -196,6 +196,19 @@ tests['the service URL comes from the controller, and a step cannot send the sec
   assert down.startsWith('could not mint a build request token: the token service at http://127.0.0.1:9 did not answer (ConnectException')
 }
 
+tests['without the Mask Passwords plugin the steps work and say the token is not masked'] = {
+  Harness h = controller()
+  Jenkins.get().plugins.remove('mask-passwords')
+  try {
+    String jwt
+    h.pipeline { withJenkinsOidc { jwt = idTokenInBuild(h) } }
+    assert claimsOf(jwt).job == 'team/app/main'
+    assert h.logText().contains('jenkins-oidc: the Mask Passwords plugin is not installed, so the request token is not masked in this log')
+  } finally {
+    Jenkins.get().plugins['mask-passwords'] = 'installed'
+  }
+}
+
 tests['jenkinsOidcToken returns an ID token; the block form masks it'] = {
   Harness h = controller()
   String jwt

@@ -1,4 +1,5 @@
 import io.jenkinsoidc.Controller
+import io.jenkinsoidc.Masking
 import io.jenkinsoidc.Settings
 
 /**
@@ -20,6 +21,10 @@ def call(Map args = [:], Closure body = null) {
     Controller.revoke(settings, minted.token as String)
   }
   if (body == null) return jwt
+  if (!Masking.available()) {
+    echo 'jenkins-oidc: the Mask Passwords plugin is not installed, so the ID token is not masked in this log'
+    return body(jwt)
+  }
   wrap([$class: 'MaskPasswordsBuildWrapper', varPasswordPairs: [[var: 'JENKINS_OIDC_ID_TOKEN', password: jwt]]]) {
     body(jwt)
   }

@@ -1,5 +1,6 @@
 import com.cloudbees.groovy.cps.NonCPS
 import io.jenkinsoidc.Controller
+import io.jenkinsoidc.Masking
 import io.jenkinsoidc.JenkinsOidcException
 import io.jenkinsoidc.Settings
 
@@ -42,10 +43,16 @@ def call(Map args, Closure body) {
         error("withAwsOidc: mode '${mode}' on this agent needs Node.js 18+ on the PATH${unix ? '' : ' (Windows agents always do)'}; mode 'web-identity' works with curl alone on Linux and macOS agents")
       }
       List<String> secrets = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID'].findAll { vars[it] }.collect { vars[it] }
-      wrap([$class: 'MaskPasswordsBuildWrapper', varPasswordPairs: secrets.collect { [password: it] }]) {
+      Closure inner = {
         withEnv(vars.collect { k, v -> "${k}=${v}" as String }) {
           body()
         }
+      }
+      if (Masking.available()) {
+        wrap([$class: 'MaskPasswordsBuildWrapper', varPasswordPairs: secrets.collect { [password: it] }]) { inner() }
+      } else {
+        if (secrets) echo 'jenkins-oidc: the Mask Passwords plugin is not installed, so AWS credentials are not masked in this log'
+        inner()
       }
     } finally {
       // Removing the folder also stops the token refresher (it watches its file).

@@ -1,4 +1,5 @@
 import io.jenkinsoidc.Controller
+import io.jenkinsoidc.Masking
 import io.jenkinsoidc.Settings
 
 /**
@@ -27,7 +28,7 @@ def call(Map args = [:], Closure body) {
     if (isUnix()) {
       sh(script: "chmod 700 '${folder}' && chmod 600 '${file}'", label: 'jenkins-oidc: protect the request token file')
     }
-    wrap([$class: 'MaskPasswordsBuildWrapper', varPasswordPairs: [[var: 'JENKINS_ID_TOKEN_REQUEST_TOKEN', password: token]]]) {
+    Closure inner = {
       withEnv([
         "JENKINS_ID_TOKEN_REQUEST_URL=${Controller.idTokenRequestUrl(settings)}",
         "JENKINS_ID_TOKEN_REQUEST_TOKEN=${token}",
@@ -35,6 +36,12 @@ def call(Map args = [:], Closure body) {
       ]) {
         body()
       }
+    }
+    if (Masking.available()) {
+      wrap([$class: 'MaskPasswordsBuildWrapper', varPasswordPairs: [[var: 'JENKINS_ID_TOKEN_REQUEST_TOKEN', password: token]]]) { inner() }
+    } else {
+      echo 'jenkins-oidc: the Mask Passwords plugin is not installed, so the request token is not masked in this log'
+      inner()
     }
   } finally {
     if (!Controller.revoke(settings, token)) {

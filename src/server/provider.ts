@@ -94,6 +94,10 @@ export async function createOidcRuntime({ config, db, keys, onServerError }: Run
     // Signer), but it wants a keystore; it gets the same private keys.
     jwks: { keys: keys.map((k) => ({ ...(k.privateKey.export({ format: 'jwk' }) as object), kid: k.kid, alg: k.alg, use: 'sig' })) } as Configuration['jwks'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    // oidc-provider validates every client's id_token_signed_response_alg
+    // against the keys it holds; with only ES256 keys its RS256 default would
+    // make every client invalid. (Our grants sign with the Signer either way.)
+    clientDefaults: { grant_types: [], response_types: [], token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: active.alg },
     extraClientMetadata: {
       properties: ['jenkins_url', 'allowed_audiences', 'sub_claims', 'max_request_token_ttl', 'session_tag_claims', 'transitive_tag_keys', 'source_identity'],
     },
