@@ -125,6 +125,8 @@ Getting started:
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+    // A closed terminal: stop cleanly too, rather than leave PostgreSQL orphaned.
+    process.on('SIGHUP', () => stop('SIGHUP'));
     service = await startService(config, logger);
     if (stopping) await finish();
   });
