@@ -22,6 +22,8 @@ export interface Config {
   port: number;
   /** undefined => embedded PostgreSQL in dataDir. */
   databaseUrl: string | undefined;
+  /** Connections each `serve` process may open (CLI commands use 2). */
+  databasePoolSize: number;
   mode: 'embedded' | 'production';
   dataDir: string;
   /** 32 bytes, or undefined in embedded mode until generated into dataDir. */
@@ -65,6 +67,7 @@ export const VARIABLES = {
   HOST: 'Address to listen on. Default 127.0.0.1 (the Docker image sets 0.0.0.0).',
   PORT: 'Port to listen on. Default 8080.',
   DATABASE_URL: 'PostgreSQL connection URL. Unset: an embedded PostgreSQL runs in DATA_DIR. Set: production mode.',
+  DATABASE_POOL_SIZE: 'Connections each serve process may open (1-100). Default 10. Size it as replicas x this < the server\'s max_connections.',
   DATA_DIR: 'Folder for the embedded PostgreSQL and its generated key-encryption key. Default ./.data.',
   KEY_ENCRYPTION_KEY: '32 random bytes, base64 (openssl rand -base64 32). Encrypts signing keys at rest. Required in production mode.',
   KEY_ENCRYPTION_KEY_FILE: 'File holding KEY_ENCRYPTION_KEY (for Docker/Kubernetes secrets). Use one of the two.',
@@ -219,6 +222,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     host: read('HOST') ?? '127.0.0.1',
     port: int('PORT', 8080, 0, 65535),
     databaseUrl,
+    databasePoolSize: int('DATABASE_POOL_SIZE', 10, 1, 100),
     mode,
     dataDir: path.resolve(cwd, read('DATA_DIR') ?? '.data'),
     keyEncryptionKey,

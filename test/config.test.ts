@@ -25,6 +25,7 @@ describe('configuration', () => {
       host: '127.0.0.1',
       port: 8080,
       databaseUrl: undefined,
+      databasePoolSize: 10,
       mode: 'embedded',
       dataDir: '/srv/.data',
       keyEncryptionKey: undefined,

@@ -5,7 +5,7 @@ import { DomainError, NotFoundError } from '../errors.js';
 import type { Db } from '../store/prisma.js';
 import { decryptPrivateKey, encryptPrivateKey, KeyDecryptionError } from './encryption.js';
 import type { KeyStatus, SigningAlg } from './keys.js';
-import { announce, createKey, KEY_LOCK, move, promote, type Step, type Tx } from './lifecycle.js';
+import { announce, createKey, KEY_LOCK, KEY_TX_OPTIONS, move, promote, type Step, type Tx } from './lifecycle.js';
 
 export interface KeyEventView {
   at: string;
@@ -33,7 +33,7 @@ async function locked<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
   return db.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${KEY_LOCK})`;
     return fn(tx);
-  });
+  }, KEY_TX_OPTIONS);
 }
 
 export async function listKeys(db: Db): Promise<KeyView[]> {

@@ -21,6 +21,13 @@ export type Tx = Prisma.TransactionClient;
 
 /** Arbitrary constant shared by every replica: "jenkins-oidc signing keys". */
 export const KEY_LOCK = 727_001_002;
+/**
+ * Key transactions generate keys and wait for the key lock: under load they
+ * can outlast Prisma's 5 s interactive-transaction default, which would abort
+ * them half-way (nothing is written, but the command fails).
+ */
+export const KEY_TX_OPTIONS = { maxWait: 10_000, timeout: 60_000 };
+
 /** Channel on which key changes are announced to every replica. */
 export const KEYS_CHANNEL = 'jenkins_oidc_keys';
 
@@ -138,7 +145,7 @@ export async function runSchedule(db: Db, kek: Buffer, timing: Timing, alg: Sign
     }
     if (steps.length) await announce(tx);
     return steps;
-  });
+  }, KEY_TX_OPTIONS);
 }
 
 /**
@@ -172,5 +179,5 @@ export async function ensureSigningKey(db: Db, kek: Buffer, alg: SigningAlg, tim
       return [step];
     }
     return [];
-  });
+  }, KEY_TX_OPTIONS);
 }

@@ -16,12 +16,14 @@ export async function openDatabase(
   owner: 'serve' | 'cli',
   log: (message: string) => void = () => undefined,
 ): Promise<Database> {
+  // A CLI command runs a handful of queries; a replica serves many at once.
+  const poolSize = owner === 'cli' ? 2 : config.databasePoolSize;
   if (config.databaseUrl) {
-    const db = createPrisma(config.databaseUrl);
+    const db = createPrisma(config.databaseUrl, poolSize);
     return { url: config.databaseUrl, db, close: () => db.$disconnect() };
   }
   const embedded = await openEmbedded(config.dataDir, owner, log);
-  const db = createPrisma(embedded.url);
+  const db = createPrisma(embedded.url, poolSize);
   return {
     url: embedded.url,
     db,

@@ -46,6 +46,8 @@ export async function startTestService(env: Record<string, string> = {}, existin
     ALLOW_INSECURE_ISSUER: 'true',
     HOST: '127.0.0.1',
     PORT: String(port),
+    // Many services run at once in the suite; keep PostgreSQL's connection slots free.
+    DATABASE_POOL_SIZE: '4',
     ...env,
   });
   let raw = '';

@@ -65,6 +65,7 @@ beforeAll(async () => {
     KEY_PUBLISH_LEAD: '3s',
     KEY_CHECK_INTERVAL: '1',
     KEY_RETIRED_RETENTION: '10m',
+    DATABASE_POOL_SIZE: '4',
   };
   // Both replicas start at once: migrations and the first key are serialised by advisory locks.
   const ports = [await freePort(), await freePort()];
@@ -112,7 +113,7 @@ test('planned and emergency rotation and revocation across two replicas, with ze
 
   // Planned: the new key is published on both replicas at once, signs after the 3 s lead.
   const planned = await runCli(['keys', 'rotate', '--json'], env);
-  expect(planned.code).toBe(0);
+  expect(planned).toMatchObject({ code: 0, stderr: '' });
   const [pending] = JSON.parse(planned.stdout) as { kid: string; to: string }[];
   expect(pending!.to).toBe('pending');
   const published = await within(5000, publishes(pending!.kid), 'publication on both replicas');
@@ -126,7 +127,7 @@ test('planned and emergency rotation and revocation across two replicas, with ze
 
   // Emergency: signs at once on every replica.
   const emergency = await runCli(['keys', 'rotate', '--now', '--json'], env);
-  expect(emergency.code).toBe(0);
+  expect(emergency).toMatchObject({ code: 0, stderr: '' });
   const newest = (JSON.parse(emergency.stdout) as { kid: string; to: string }[]).find((s) => s.to === 'active')!.kid;
   const emergencySwap = await within(5000, signsWith(newest), 'both replicas signing with the emergency key');
 
@@ -149,7 +150,7 @@ test('planned and emergency rotation and revocation across two replicas, with ze
 
   // Revocation: out of both replicas' JWKS within 5 s; its tokens stop verifying.
   const revoked = await runCli(['keys', 'revoke', first, '--json'], env);
-  expect(revoked.code).toBe(0);
+  expect(revoked).toMatchObject({ code: 0, stderr: '' });
   const revocationSwap = await within(5000, publishes(first, false), 'revocation on both replicas');
   const afterRevoke = createLocalJWKSet(await jwks(replicas[1]!.url));
   const signedByFirst = issued.find((jwt) => decodeProtectedHeader(jwt).kid === first)!;
