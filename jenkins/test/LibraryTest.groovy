@@ -192,6 +192,8 @@ tests['the service URL comes from the controller, and a step cannot send the sec
   assert none.startsWith('no token service URL configured: set the global property JENKINS_OIDC_URL')
   String evil = failure(controller()) { withJenkinsOidc(serviceUrl: 'https://evil.example.com') { } }
   assert evil == "serviceUrl https://evil.example.com is not allowed: the controller's client secret would be sent there. An admin can list it in JENKINS_OIDC_ALLOWED_URLS"
+  String otherCredential = failure(controller()) { withJenkinsOidc(credentialsId: 'prod-database') { } }
+  assert otherCredential == 'credentialsId prod-database is not allowed: an admin can list it in JENKINS_OIDC_ALLOWED_CREDENTIALS_IDS'
   String down = failure(controller(props: [JENKINS_OIDC_URL: 'http://127.0.0.1:9'])) { withJenkinsOidc { } }
   assert down.startsWith('could not mint a build request token: the token service at http://127.0.0.1:9 did not answer (ConnectException')
 }

@@ -14,7 +14,7 @@ import io.jenkinsoidc.Settings
  *
  * Options: audience (String or List, narrows the controller's audiences),
  * ttl (seconds, capped by the service), serviceUrl and credentialsId
- * (overrides; serviceUrl only among JENKINS_OIDC_ALLOWED_URLS).
+ * (overrides, only among JENKINS_OIDC_ALLOWED_URLS / _CREDENTIALS_IDS).
  */
 def call(Map args = [:], Closure body) {
   Settings settings = Settings.resolve(args, Settings.parseProperties(libraryResource('io/jenkinsoidc/defaults.properties')))

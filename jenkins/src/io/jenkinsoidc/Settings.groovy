@@ -11,9 +11,10 @@ import jenkins.model.Jenkins
  * Jenkins API, never from the build's environment, which a Jenkinsfile can
  * change — then from the library's defaults.
  *
- * A step may name another service URL only if the admin listed it in
- * JENKINS_OIDC_ALLOWED_URLS: the client secret is sent to that URL, so
- * pipeline code must not be able to choose an arbitrary one.
+ * A step may name another service URL or credential only if the admin listed
+ * it in JENKINS_OIDC_ALLOWED_URLS / JENKINS_OIDC_ALLOWED_CREDENTIALS_IDS: the
+ * client secret is sent to that URL, so pipeline code must not be able to
+ * choose an arbitrary URL, nor an arbitrary System credential to send.
  */
 class Settings implements Serializable {
   static final String DEFAULT_CREDENTIALS_ID = 'jenkins-oidc-client'
@@ -51,7 +52,17 @@ class Settings implements Serializable {
       }
       url = args.serviceUrl
     }
-    String credentialsId = args.credentialsId ?: props.JENKINS_OIDC_CREDENTIALS_ID ?: defaults.credentialsId ?: DEFAULT_CREDENTIALS_ID
+    String configuredId = props.JENKINS_OIDC_CREDENTIALS_ID ?: defaults.credentialsId ?: DEFAULT_CREDENTIALS_ID
+    String credentialsId = configuredId
+    if (args.credentialsId && args.credentialsId != configuredId) {
+      // Same reasoning as for URLs: pipeline code must not be able to send
+      // any System credential of this controller to the token service.
+      List<String> allowed = (props.JENKINS_OIDC_ALLOWED_CREDENTIALS_IDS ?: defaults.allowedCredentialsIds ?: '').split(',')*.trim().findAll { it }
+      if (!allowed.contains(args.credentialsId)) {
+        throw new JenkinsOidcException("credentialsId ${args.credentialsId} is not allowed: an admin can list it in JENKINS_OIDC_ALLOWED_CREDENTIALS_IDS")
+      }
+      credentialsId = args.credentialsId
+    }
     return new Settings(url, credentialsId)
   }
 
