@@ -2,7 +2,7 @@
 // (stdout) and notes (stderr). main.ts parses flags and prints.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AgentError, usage } from './errors.js';
@@ -84,11 +84,24 @@ function stsEndpoint(ctx: Context, o: { stsEndpoint?: string }): string | undefi
   return value;
 }
 
-/** A per-build folder for files the agent writes: the build's temporary folder when Jenkins gives one. */
+/**
+ * A per-build folder for files the agent writes: the build's temporary folder
+ * when Jenkins gives one. Otherwise a folder of this user's own under the
+ * shared temporary folder, refused unless it is a real folder that only this
+ * user can enter: another user who made it first could plant a config file
+ * whose credential_process the build's SDK would run.
+ */
 function buildFolder(ctx: Context, requestToken: string): string {
-  const base = ctx.env.WORKSPACE_TMP || os.tmpdir();
   const id = createHash('sha256').update(requestToken).digest('hex').slice(0, 16);
-  return path.join(base, 'jenkins-oidc-agent', id);
+  if (ctx.env.WORKSPACE_TMP) return path.join(ctx.env.WORKSPACE_TMP, 'jenkins-oidc-agent', id);
+  const uid = process.getuid?.();
+  const base = path.join(os.tmpdir(), uid === undefined ? 'jenkins-oidc-agent' : `jenkins-oidc-agent-${uid}`);
+  mkdirSync(base, { recursive: true, mode: 0o700 });
+  const st = lstatSync(base);
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) {
+    throw usage(`${base} is not a private folder of this user (a link, another owner, or open to others); remove it, or set WORKSPACE_TMP`);
+  }
+  return path.join(base, id);
 }
 
 interface Assumption {

@@ -28,11 +28,16 @@ export function readRequestCredentials(env: NodeJS.ProcessEnv): RequestCredentia
       `pipeline library. Outside such a build, set ${ENV.url} and ${ENV.token} (or ${ENV.tokenFile}) yourself.`,
     ]);
   }
+  let parsed: URL;
   try {
-    const parsed = new URL(url);
+    parsed = new URL(url);
     if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new Error('scheme');
   } catch {
     throw usage(`${ENV.url} must be an http(s) URL such as https://oidc.example.com/id-token?api-version=1`);
+  }
+  // The request token is a bearer secret: plain http only on this machine.
+  if (parsed.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname)) {
+    throw usage(`${ENV.url} must be https (the request token would cross the network in clear), got ${parsed.origin}`);
   }
   const inline = env[ENV.token]?.trim();
   const file = env[ENV.tokenFile]?.trim();
@@ -66,12 +71,20 @@ async function fetchOnce(creds: RequestCredentials, audience: string | undefined
     res = await fetch(idTokenUrl(creds.url, audience), {
       headers: { authorization: `Bearer ${creds.token}`, accept: 'application/json' },
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      // The bearer token must not follow a redirect to wherever it points.
+      redirect: 'error',
     });
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     throw new TransientError(cause?.code ?? cause?.message ?? (err as Error).name);
   }
-  const text = await res.text();
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    // A reset or the timeout while the body arrives: worth another try.
+    throw new TransientError((err as Error).name);
+  }
   let body: { value?: unknown; error?: string; error_description?: string } = {};
   try {
     body = JSON.parse(text);

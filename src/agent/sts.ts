@@ -115,13 +115,21 @@ export function classifyStsError(err: unknown): { retry: boolean; reason: string
   if (e.code && NETWORK_CODES.has(e.code)) return { retry: true, reason: e.code };
   const status = e.$metadata?.httpStatusCode;
   if (status !== undefined && (status >= 500 || status === 429)) return { retry: true, reason: `${name} (HTTP ${status})` };
-  // No HTTP answer at all (socket closed, TLS failure): a network problem.
-  if (status === undefined && !(err instanceof AgentError)) return { retry: true, reason: e.code ?? name };
+  // Anything else without an HTTP answer is a local mistake (a malformed
+  // region, a programming error), not a network problem: not retried.
   return { retry: false, reason: name };
 }
 
 export async function assumeRoleWithWebIdentity(input: AssumeRoleInput): Promise<AssumedRole> {
-  const client = new STSClient({ region: input.region, endpoint: input.endpoint, maxAttempts: 1 });
+  // Explicit timeouts: the SDK has none by default, and a stalled connection
+  // would hang every tool asking for credentials through credential_process.
+  // 30 s leaves room for STS fetching our discovery and JWKS itself.
+  const client = new STSClient({
+    region: input.region,
+    endpoint: input.endpoint,
+    maxAttempts: 1,
+    requestHandler: { connectionTimeout: 5_000, socketTimeout: 30_000 },
+  });
   try {
     const out = await withRetries(
       () =>
@@ -227,7 +235,10 @@ function explain(err: SdkError, input: AssumeRoleInput): AgentError {
     case 'ValidationError':
       return new AgentError('refused', head, [
         'What it means: a parameter is outside what AWS allows: --duration-seconds above the role\'s maximum session',
-        'duration (MaxSessionDuration, 1 hour unless raised), or a session name outside 2-64 characters of [\\w+=,.@-].',
+        'duration (MaxSessionDuration, 1 hour unless raised), a session name outside 2-64 characters of [\\w+=,.@-],',
+        'or the token\'s session tags or source identity ("Unable to validate tags"): at most 50 tags, keys up to 128',
+        'and values up to 256 characters, source identity 2-64 characters (jenkins-oidc clients update NAME ...).',
+        ...tokenLines(claims),
       ]);
     case 'RegionDisabledException':
       return new AgentError('refused', head, [`What it means: STS is not activated in region ${input.region} for this account; choose another --region.`]);

@@ -1,7 +1,8 @@
 // The build-side agent, run as a build runs it (the bundled file, a child
 // process), against the live token service behind TLS and the STS stand-in.
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import http from 'node:http';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
@@ -93,6 +94,32 @@ describe('token', () => {
     const res = await runAgent(['token'], { HOME: lab.home });
     expect(res.code).toBe(2);
     expect(res.stderr.split('\n')[0]).toBe('jenkins-oidc-agent: JENKINS_ID_TOKEN_REQUEST_URL is not set');
+  });
+
+  test('the request token is never sent over plain http to another machine, exit 2', async () => {
+    const res = await runAgent(['token'], { ...env, JENKINS_ID_TOKEN_REQUEST_URL: 'http://oidc.example.com/id-token?api-version=1' });
+    expect(res).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'jenkins-oidc-agent: JENKINS_ID_TOKEN_REQUEST_URL must be https (the request token would cross the network in clear), got http://oidc.example.com\n',
+    });
+  });
+
+  test('without WORKSPACE_TMP, files go to a private folder of this user, and a folder others can enter is refused', async () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'jo-agent-tmpdir-'));
+    const { WORKSPACE_TMP: _ws, ...rest } = env;
+    const ok = await runAgent(['assume-role', '--role-arn', DEPLOY, '--format', 'web-identity', '--no-verify'], { ...rest, TMPDIR: tmp });
+    expect(ok.code).toBe(0);
+    const base = path.join(tmp, `jenkins-oidc-agent-${process.getuid!()}`);
+    expect(statSync(base).mode & 0o777).toBe(0o700);
+    expect(ok.stdout).toContain(`export AWS_WEB_IDENTITY_TOKEN_FILE=${base}/`);
+    chmodSync(base, 0o777);
+    const open = await runAgent(['assume-role', '--role-arn', DEPLOY, '--format', 'web-identity', '--no-verify'], { ...rest, TMPDIR: tmp });
+    expect(open).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `jenkins-oidc-agent: ${base} is not a private folder of this user (a link, another owner, or open to others); remove it, or set WORKSPACE_TMP\n`,
+    });
   });
 });
 

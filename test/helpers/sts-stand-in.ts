@@ -237,7 +237,10 @@ export class StsStandIn {
     const providerArn = `arn:aws:iam::${account}:oidc-provider/${bare}`;
     const provider = this.providers.get(providerArn);
     if (!provider) throw new StsError('InvalidIdentityToken', `No OpenIDConnect provider found in your account for ${iss}`);
-    const aud = claims.aud;
+    // AWS matches the client ID list (and the :aud condition key) against azp
+    // when a token carries one, else against aud: emitting azp would change
+    // what a trust policy sees, so the stand-in behaves the same way.
+    const aud = claims.azp !== undefined ? claims.azp : claims.aud;
     if (typeof aud !== 'string' || !provider.clientIds.includes(aud)) throw new StsError('InvalidIdentityToken', 'Incorrect token audience');
 
     const jwks = await this.fetchKeys(iss);
