@@ -99,7 +99,7 @@ export function checkSubPattern(pattern: string, client: Pick<ClientView, 'name'
     }
   }
   if (shapeProblem) throw shapeProblem;
-  if (!keys.includes('jenkins_instance')) {
+  if (!keys.includes('jenkins_instance') && !keys.includes('jenkins_url')) {
     warnings.push(
       `the sub of client ${client.name} does not include jenkins_instance: a build of ANY controller registered with this service, with the same job name, would match. Add it: jenkins-oidc clients update ${client.name} --sub-claims jenkins_instance,${keys.join(',')}`,
     );

@@ -45,6 +45,12 @@ export function checkSubClaims(values: string[]): BuildClaimName[] {
     if (seen.has(v)) throw new InputError('sub_claims', `"${v}" is listed twice`);
     seen.add(v);
   }
+  // AWS trust policies see only sub and aud. Without the controller in sub,
+  // another controller's build of a job with the same name would present the
+  // same sub, and one controller could assume roles meant for another's jobs.
+  if (!seen.has('jenkins_instance') && !seen.has('jenkins_url')) {
+    throw new InputError('sub_claims', 'must include jenkins_instance (or jenkins_url), or builds of another controller could present the same sub');
+  }
   return values as BuildClaimName[];
 }
 

@@ -41,7 +41,8 @@ test.each<[string, Parameters<typeof registerClient>[1], string]>([
   ['the reserved build client name', { name: 'jenkins-build', jenkinsUrl: 'https://j' }, 'name: "jenkins-build" is reserved for the built-in build client'],
   ['a Jenkins URL with a query', { name: 'ci-x', jenkinsUrl: 'https://j/?a=1' }, 'jenkins_url: must not contain a query string'],
   ['an unknown sub claim', { name: 'ci-x', jenkinsUrl: 'https://j', subClaims: ['job', 'email'] }, 'sub_claims: "email" is not a build claim; choose from jenkins_instance, jenkins_url, job, build_number, build_url, ref, ref_type, commit, repository, pull_request, triggered_by'],
-  ['a duplicated sub claim', { name: 'ci-x', jenkinsUrl: 'https://j', subClaims: ['job', 'job'] }, 'sub_claims: "job" is listed twice'],
+  ['a duplicated sub claim', { name: 'ci-x', jenkinsUrl: 'https://j', subClaims: ['jenkins_instance', 'job', 'job'] }, 'sub_claims: "job" is listed twice'],
+  ['a sub without the controller', { name: 'ci-x', jenkinsUrl: 'https://j', subClaims: ['job', 'ref'] }, 'sub_claims: must include jenkins_instance (or jenkins_url), or builds of another controller could present the same sub'],
   ['an audience with a space', { name: 'ci-x', jenkinsUrl: 'https://j', audiences: ['a b'] }, 'audiences: "a b" must not contain spaces or commas'],
   ['a max TTL above the service ceiling', { name: 'ci-x', jenkinsUrl: 'https://j', maxRequestTokenTtl: 90000 }, 'max_request_token_ttl: must be whole seconds between 60 and REQUEST_TOKEN_MAX_TTL (86400), got 90000'],
 ])('add refuses %s and writes nothing', async (_name, input, message) => {
@@ -55,8 +56,8 @@ test('a second add of the same name is refused with advice', async () => {
 
 test('update changes only what was given; rotate-secret replaces the hash', async () => {
   const before = await showClient(d.db, 'ci-main');
-  const updated = await updateClient(d.db, 'ci-main', { audiences: ['sts.amazonaws.com', 'vault'], subClaims: ['job', 'ref'] }, MAX);
-  expect(updated).toMatchObject({ audiences: ['sts.amazonaws.com', 'vault'], subClaims: ['job', 'ref'], jenkinsUrl: before.jenkinsUrl });
+  const updated = await updateClient(d.db, 'ci-main', { audiences: ['sts.amazonaws.com', 'vault'], subClaims: ['jenkins_url', 'job', 'ref'] }, MAX);
+  expect(updated).toMatchObject({ audiences: ['sts.amazonaws.com', 'vault'], subClaims: ['jenkins_url', 'job', 'ref'], jenkinsUrl: before.jenkinsUrl });
   await expect(updateClient(d.db, 'ci-main', {}, MAX)).rejects.toThrow(new DomainError('nothing to update'));
   const [{ secret_hash: oldHash }] = (await d.query<{ secret_hash: string }>("SELECT secret_hash FROM clients WHERE name = 'ci-main'")) as [{ secret_hash: string }];
   const { secret } = await rotateClientSecret(d.db, 'ci-main');
