@@ -302,6 +302,21 @@ tests['several roles in one build: nested blocks through the agent'] = {
   assert seen.collect { it.split('/')[1] } == ['audit', 'deploy', 'audit']
 }
 
+tests['a web-identity block inside a credentials block runs as the inner role (the SDK default chain)'] = {
+  Harness h = controller(buildEnv: awsAgentEnv + [HOME: File.createTempDir('jo-home', '').path])
+  List<String> seen = []
+  h.pipeline {
+    withAwsOidc(roleArn: deployRole, region: 'eu-west-1', mode: 'credentials') {
+      seen << (whoAmI(h, 'default').arn as String)
+      withAwsOidc(roleArn: auditRole, region: 'eu-west-1') {
+        seen << (whoAmI(h, 'default').arn as String)
+      }
+      seen << (whoAmI(h, 'default').arn as String)
+    }
+  }
+  assert seen.collect { it.split('/')[1] } == ['deploy', 'audit', 'deploy']
+}
+
 tests['a role whose trust policy does not admit this job fails with the explanation'] = {
   Harness h = controller(buildEnv: awsAgentEnv)
   String msg = failure(h) { withAwsOidc(roleArn: otherRole, region: 'eu-west-1') { } }

@@ -42,6 +42,13 @@ def call(Map args, Closure body) {
       } else {
         error("withAwsOidc: mode '${mode}' on this agent needs Node.js 18+ on the PATH${unix ? '' : ' (Windows agents always do)'}; mode 'web-identity' works with curl alone on Linux and macOS agents")
       }
+      // AWS SDKs and the CLI prefer static keys in the environment to a web
+      // identity token file: an outer credentials-mode block would otherwise
+      // win inside an inner web-identity block. Each block clears the other
+      // mode's variables (empty counts as unset for the SDKs and the CLI).
+      List<String> other = mode == 'web-identity' ? ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_CREDENTIAL_EXPIRATION']
+                                                  : ['AWS_ROLE_ARN', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ROLE_SESSION_NAME']
+      other.each { if (!vars.containsKey(it)) vars[it] = '' }
       List<String> secrets = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID'].findAll { vars[it] }.collect { vars[it] }
       Closure inner = {
         withEnv(vars.collect { k, v -> "${k}=${v}" as String }) {

@@ -5,12 +5,13 @@
 // AWS_ENDPOINT_URL_STS, like any SDK user's; trust in the test CA from
 // NODE_EXTRA_CA_CERTS. Prints one JSON line; never the secret key.
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { fromEnv, fromIni, fromTokenFile } from '@aws-sdk/credential-providers';
+import { fromEnv, fromIni, fromNodeProviderChain, fromTokenFile } from '@aws-sdk/credential-providers';
 
 const mode = process.argv[2];
-const provider = mode === 'ini' ? fromIni() : mode === 'token-file' ? fromTokenFile() : mode === 'env' ? fromEnv() : undefined;
+const provider =
+  mode === 'ini' ? fromIni() : mode === 'token-file' ? fromTokenFile() : mode === 'env' ? fromEnv() : mode === 'default' ? fromNodeProviderChain() : undefined;
 if (!provider) {
-  console.error('usage: aws-sdk-probe.mjs ini|token-file|env');
+  console.error('usage: aws-sdk-probe.mjs ini|token-file|env|default');
   process.exit(2);
 }
 try {

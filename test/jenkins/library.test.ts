@@ -86,7 +86,7 @@ run('Jenkins pipeline library (Groovy 2.4)', () => {
     const summary = result.out.trim().split('\n').at(-1);
     if (result.code !== 0) process.stderr.write(result.out);
     expect(summary).toMatch(/^\d+ passed, 0 failed$/);
-    expect(Number(summary!.split(' ')[0])).toBeGreaterThanOrEqual(15);
+    expect(Number(summary!.split(' ')[0])).toBeGreaterThanOrEqual(16);
     expect(result.code).toBe(0);
     // The secret never reaches the build log the harness printed.
     expect(result.out).not.toContain(secret);
