@@ -6,7 +6,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os';
 import path from 'node:path';
 import { AgentError, usage } from './errors.js';
-import { decodeClaims, fetchIdToken, readRequestCredentials, type RequestCredentials, type TokenClaims } from './id-token.js';
+import { decodeClaims, fetchIdToken, readRequestCredentials, type RequestCredentials, type TokenClaims, RequestTokenRefused } from './id-token.js';
 import { quoteCommandArg, writePrivateFile } from './files.js';
 import { exportLines, renderCredentials, type Format } from './output.js';
 import type { RetryOptions } from './retry.js';
@@ -230,10 +230,14 @@ export async function refreshLoop(ctx: Context, o: RefreshOptions): Promise<void
     try {
       current = await fetchIdToken(request, o.audience, { ...ctx.retry, maxAttempts: 3 });
       if (!existsSync(o.tokenFile)) return;
-      writePrivateFile(o.tokenFile, current);
+      writePrivateFile(o.tokenFile, current, { createDirs: false });
       wait = nextRefreshSeconds(current, o.refreshInterval);
     } catch (err) {
-      if (err instanceof AgentError && err.kind === 'refused') {
+      // The build removed the folder between the check and the write: done.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      // Only a dead request token ends the refresher; a proxy's 403 or a
+      // garbled answer is treated like an outage, until the give-up time.
+      if (err instanceof RequestTokenRefused) {
         rmSync(o.tokenFile, { force: true });
         return;
       }

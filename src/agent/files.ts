@@ -5,9 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-export function writePrivateFile(file: string, content: string): void {
+/** createDirs false: the folder must exist (a refresher must not bring back a folder the build removed). */
+export function writePrivateFile(file: string, content: string, { createDirs = true } = {}): void {
   const dir = path.dirname(path.resolve(file));
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (createDirs) mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     writeFileSync(tmp, content, { mode: 0o600, flag: 'wx' });

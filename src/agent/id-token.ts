@@ -62,6 +62,9 @@ export function idTokenUrl(requestUrl: string, audience: string | undefined): st
   return `${requestUrl}${requestUrl.includes('?') ? '&' : '?'}audience=${encodeURIComponent(audience)}`;
 }
 
+/** The service says the request token itself is dead (HTTP 401): revoked, expired, or its controller disabled. */
+export class RequestTokenRefused extends AgentError {}
+
 /** A failure worth another try: the service did not answer, or answered 5xx/429. */
 class TransientError extends Error {}
 
@@ -95,7 +98,7 @@ async function fetchOnce(creds: RequestCredentials, audience: string | undefined
   if (res.status >= 500 || res.status === 429) throw new TransientError(`HTTP ${res.status}`);
   const why = body.error_description ?? `HTTP ${res.status}`;
   if (res.status === 401) {
-    throw new AgentError('refused', `the token service refused the build request token: ${why}`, [
+    throw new RequestTokenRefused('refused', `the token service refused the build request token: ${why}`, [
       'A request token lives only as long as its build (and at most its lifetime); it stops working',
       'when the build ends, when it is revoked, or when its Jenkins controller is disabled.',
     ]);
