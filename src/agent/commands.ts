@@ -70,7 +70,10 @@ export interface AssumeRoleOptions {
 }
 
 function region(ctx: Context, o: { region?: string }): string {
-  return o.region ?? ctx.env.AWS_REGION ?? ctx.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const value = o.region ?? (ctx.env.AWS_REGION || undefined) ?? (ctx.env.AWS_DEFAULT_REGION || undefined) ?? 'us-east-1';
+  // Checked here: a malformed region otherwise surfaces as an SDK error far from its cause.
+  if (!/^[a-z]{2}(-[a-z0-9]+)+-\d+$/.test(value)) throw usage(`--region must be an AWS region such as eu-west-1, got "${value}"`);
+  return value;
 }
 
 function stsEndpoint(ctx: Context, o: { stsEndpoint?: string }): string | undefined {

@@ -25,7 +25,13 @@ export function quoteShell(value: string): string {
   return /^[A-Za-z0-9_./:=@,+-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
-/** Double quotes: understood by /bin/sh (AWS SDKs) and by shlex (the AWS CLI). */
+/**
+ * One argument of a credential_process line. Single quotes mean the same to
+ * /bin/sh (the JS and Go SDKs) and to Python's shlex (the AWS CLI, boto3);
+ * double quotes do not ("\$" keeps its backslash under shlex). Control
+ * characters are refused: a newline would add lines to the config file.
+ */
 export function quoteCommandArg(value: string): string {
-  return /^[A-Za-z0-9_./:=@,+-]+$/.test(value) ? value : `"${value.replace(/["\\$`]/g, '\\$&')}"`;
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw new Error(`refusing to write a control character into an AWS config file: ${JSON.stringify(value)}`);
+  return quoteShell(value);
 }

@@ -96,6 +96,11 @@ describe('token', () => {
     expect(res.stderr.split('\n')[0]).toBe('jenkins-oidc-agent: JENKINS_ID_TOKEN_REQUEST_URL is not set');
   });
 
+  test('a malformed region is a usage error at once, not a retried network failure', async () => {
+    const res = await runAgent(['assume-role', '--role-arn', DEPLOY, '--region', 'bad region!'], env);
+    expect(res).toEqual({ code: 2, stdout: '', stderr: 'jenkins-oidc-agent: --region must be an AWS region such as eu-west-1, got "bad region!"\n' });
+  });
+
   test('the request token is never sent over plain http to another machine, exit 2', async () => {
     const res = await runAgent(['token'], { ...env, JENKINS_ID_TOKEN_REQUEST_URL: 'http://oidc.example.com/id-token?api-version=1' });
     expect(res).toEqual({
