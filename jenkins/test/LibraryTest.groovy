@@ -267,7 +267,7 @@ tests['withAwsOidc web-identity through the agent: the AWS SDK in the block runs
     }
   }
   assert who.arn == "arn:aws:sts::${deployRole.split(':')[4]}:assumed-role/deploy/team.app.main-42"
-  assert h.logText().contains('jenkins-oidc: fetch the agent') || h.logText().contains('fetch-agent.cjs')
+  assert h.logText().contains("fetch-agent.cjs' '${serviceUrl}/agent/jenkins-oidc-agent.mjs'")
   assert !new File(file).exists()
 }
 

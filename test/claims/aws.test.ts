@@ -2,17 +2,8 @@
 // sets and lengths, and what a client may configure.
 import { checkSessionTagClaims, checkSourceIdentityTemplate, checkTransitiveTagKeys, renderSessionTags, renderSourceIdentity, sanitizeTagValue } from '../../src/claims/aws.js';
 import { buildClaims } from '../../src/claims/build-claims.js';
-import { InputError } from '../../src/claims/text.js';
+import { refusal } from '../helpers/refusal.js';
 
-function refusal(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof InputError) return err.message;
-    throw err;
-  }
-  return 'accepted';
-}
 
 const CLIENT = { name: 'ci-main', jenkinsUrl: 'https://jenkins.example.com', subClaims: ['jenkins_instance', 'job'] as const };
 const BUILD = { job: 'team/app/main', build_number: '42', build_url: 'https://jenkins.example.com/job/team/job/app/job/main/42/', ref: 'refs/heads/main' };

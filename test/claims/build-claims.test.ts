@@ -1,19 +1,10 @@
 import { buildClaims, checkBuildUrl, refTypeOf } from '../../src/claims/build-claims.js';
 import { renderSub } from '../../src/claims/sub.js';
-import { InputError } from '../../src/claims/text.js';
+import { refusal } from '../helpers/refusal.js';
 
 const CLIENT = { name: 'ci-main', jenkinsUrl: 'https://jenkins.example.com/ci', subClaims: ['jenkins_instance', 'job'] as const };
 const BUILD = { job: 'team/app', build_number: '7', build_url: 'https://jenkins.example.com/ci/job/team/job/app/7/' };
 
-function refusal(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof InputError) return err.message;
-    throw err;
-  }
-  return 'accepted';
-}
 
 describe('sub rendering', () => {
   test('key:value pairs in the client order, joined by ":"', () => {

@@ -1,14 +1,11 @@
 // Malformed and hostile input on every endpoint: a 4xx OAuth-style JSON error
 // naming the problem, nothing written, and the service keeps serving.
-import { addClient, basic, BUILD, postForm, startTestService, type TestService } from '../helpers/service.js';
+import { addClient, basic, BUILD, EXCHANGE, MINT, postForm, REQUEST_TOKEN_TYPE as RTT, startTestService, type TestService } from '../helpers/service.js';
 
 let t: TestService;
 let auth: string;
 let token: string;
 
-const MINT = 'urn:jenkins-oidc:grant-type:build-request-token';
-const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
-const RTT = 'urn:jenkins-oidc:token-type:build-request-token';
 
 beforeAll(async () => {
   t = await startTestService();

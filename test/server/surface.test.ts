@@ -97,7 +97,7 @@ describe('issuer with a path, behind a TLS-terminating proxy', () => {
   });
 
   test('tokens are minted and exchanged under the path; the forwarded client address is audited', async () => {
-    const { secret } = await addClient(t as never);
+    const { secret } = await addClient(t);
     const res = await fetch(`${t.url}/jenkins/token`, {
       method: 'POST',
       headers: {

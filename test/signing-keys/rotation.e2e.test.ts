@@ -117,7 +117,7 @@ test('planned and emergency rotation and revocation across two replicas, with ze
   const [pending] = JSON.parse(planned.stdout) as { kid: string; to: string }[];
   expect(pending!.to).toBe('pending');
   const published = await within(5000, publishes(pending!.kid), 'publication on both replicas');
-  expect(await (async () => (await signsWith(first)()))()).toBe(true); // not signing yet
+  expect(await signsWith(first)()).toBe(true); // published, not signing yet
   await within(15000, async () => (await db.signingKey.findUnique({ where: { kid: pending!.kid } }))?.status === 'active', 'promotion');
   const promotedAt = (await db.signingKey.findUnique({ where: { kid: pending!.kid } }))!.activatedAt!.getTime();
   await within(10000, signsWith(pending!.kid), 'both replicas signing with the new key');

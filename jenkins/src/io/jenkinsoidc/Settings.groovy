@@ -44,26 +44,22 @@ class Settings implements Serializable {
     if (!configured) {
       throw new JenkinsOidcException('no token service URL configured: set the global property JENKINS_OIDC_URL (Manage Jenkins > System > Global properties) or serviceUrl in the library\'s resources/io/jenkinsoidc/defaults.properties')
     }
-    String url = configured
-    if (args.serviceUrl && args.serviceUrl != configured) {
-      List<String> allowed = (props.JENKINS_OIDC_ALLOWED_URLS ?: defaults.allowedUrls ?: '').split(',')*.trim().findAll { it }
-      if (!allowed.contains(args.serviceUrl)) {
-        throw new JenkinsOidcException("serviceUrl ${args.serviceUrl} is not allowed: the controller's client secret would be sent there. An admin can list it in JENKINS_OIDC_ALLOWED_URLS")
-      }
-      url = args.serviceUrl
-    }
+    String url = override('serviceUrl', args.serviceUrl as String, configured, props.JENKINS_OIDC_ALLOWED_URLS ?: defaults.allowedUrls,
+                          "the controller's client secret would be sent there. An admin can list it in JENKINS_OIDC_ALLOWED_URLS")
     String configuredId = props.JENKINS_OIDC_CREDENTIALS_ID ?: defaults.credentialsId ?: DEFAULT_CREDENTIALS_ID
-    String credentialsId = configuredId
-    if (args.credentialsId && args.credentialsId != configuredId) {
-      // Same reasoning as for URLs: pipeline code must not be able to send
-      // any System credential of this controller to the token service.
-      List<String> allowed = (props.JENKINS_OIDC_ALLOWED_CREDENTIALS_IDS ?: defaults.allowedCredentialsIds ?: '').split(',')*.trim().findAll { it }
-      if (!allowed.contains(args.credentialsId)) {
-        throw new JenkinsOidcException("credentialsId ${args.credentialsId} is not allowed: an admin can list it in JENKINS_OIDC_ALLOWED_CREDENTIALS_IDS")
-      }
-      credentialsId = args.credentialsId
-    }
+    String credentialsId = override('credentialsId', args.credentialsId as String, configuredId,
+                                    props.JENKINS_OIDC_ALLOWED_CREDENTIALS_IDS ?: defaults.allowedCredentialsIds,
+                                    'an admin can list it in JENKINS_OIDC_ALLOWED_CREDENTIALS_IDS')
     return new Settings(url, credentialsId)
+  }
+
+  /** A step's value if it is the configured one or in the admin's comma-separated allow-list. */
+  @NonCPS
+  private static String override(String name, String requested, String configured, String allowList, String advice) {
+    if (!requested || requested == configured) return configured
+    List<String> allowed = (allowList ?: '').split(',')*.trim().findAll { it }
+    if (!allowed.contains(requested)) throw new JenkinsOidcException("${name} ${requested} is not allowed: ${advice}")
+    return requested
   }
 
   @NonCPS
