@@ -49,8 +49,15 @@ export function issuerWarnings(issuer: string): string[] {
 const hasWildcard = (s: string) => /[*?]/.test(s);
 
 /**
+ * A "%" the rendered sub can contain: claims/sub.ts writes "%" in a value as
+ * %25 and ":" as %3A, so every "%" of a sub starts one of those two. A pattern
+ * whose "%" cannot (a raw 100%, a lower-case %3a) never matches.
+ */
+const UNMATCHABLE_PERCENT = /%(?!25|3A|\*|\?[5A*?]|2[*?]|3[*?])/;
+
+/**
  * Checks one --sub pattern against the client's sub shape
- * (`key:value` pairs in the client's order, ":" in values written %3A).
+ * (`key:value` pairs in the client's order, "%" in values written %25 and ":" %3A).
  * Throws when it can never match or would admit another controller's builds;
  * returns warnings for patterns that admit more than one would expect.
  */
@@ -99,6 +106,9 @@ export function checkSubPattern(pattern: string, client: Pick<ClientView, 'name'
     }
   }
   if (shapeProblem) throw shapeProblem;
+  if (UNMATCHABLE_PERCENT.test(pattern)) {
+    throw new InputError('--sub', `"${pattern}" can never match: a sub writes "%" inside a value as %25 and ":" as %3A, so every "%" must start %25 or %3A (a job named 100% is job:100%25)`);
+  }
   if (!keys.includes('jenkins_instance') && !keys.includes('jenkins_url')) {
     warnings.push(
       `the sub of client ${client.name} does not include jenkins_instance: a build of ANY controller registered with this service, with the same job name, would match. Add it: jenkins-oidc clients update ${client.name} --sub-claims jenkins_instance,${keys.join(',')}`,

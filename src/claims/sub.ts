@@ -1,9 +1,11 @@
 // `sub` is what an AWS trust policy matches (`<issuer>:sub`), so each client
 // chooses which claims make it up, in order. Rendering follows GitHub Actions'
 // customisable subject: `key:value` pairs joined by `:`, with `:` inside a
-// value escaped as `%3A` so a value can never forge an extra pair. A claim the
-// build did not carry renders as an empty value, which no pattern naming a
-// concrete value can match.
+// value escaped as `%3A` so a value can never forge an extra pair. `%` itself
+// is escaped first, as `%25`, so rendering is one-to-one: without it `a:b` and
+// the literal `a%3Ab` would both render `a%3Ab`. Values without `%` render as
+// they always did. A claim the build did not carry renders as an empty value,
+// which no pattern naming a concrete value can match.
 import type { BuildClaimName } from './names.js';
 import { InputError } from './text.js';
 
@@ -11,8 +13,13 @@ import { InputError } from './text.js';
 export const SUB_MIN = 6;
 export const SUB_MAX = 255;
 
+/** One claim value as written in `sub`: `%` -> `%25` first, then `:` -> `%3A`. */
+export function escapeSubValue(value: string): string {
+  return value.replaceAll('%', '%25').replaceAll(':', '%3A');
+}
+
 export function renderSub(keys: readonly BuildClaimName[], claims: Partial<Record<BuildClaimName, string | number>>): string {
-  const sub = keys.map((key) => `${key}:${String(claims[key] ?? '').replaceAll(':', '%3A')}`).join(':');
+  const sub = keys.map((key) => `${key}:${escapeSubValue(String(claims[key] ?? ''))}`).join(':');
   if (sub.length > SUB_MAX) {
     throw new InputError(
       'sub',

@@ -29,6 +29,15 @@ test.each<[string, string, string | string[]]>([
   ['keys out of order never match', 'job:team/app:jenkins_instance:ci-main:ref:x', "--sub: \"job:team/app:jenkins_instance:ci-main:ref:x\" does not fit this client's sub, which looks like jenkins_instance:<jenkins_instance>:job:<job>:ref:<ref> (pair 1 should be jenkins_instance, not job); change the sub keys with: jenkins-oidc clients update ci-main --sub-claims ..."],
   ['an exact sub missing a pair never matches', 'jenkins_instance:ci-main:job:team/app', "--sub: \"jenkins_instance:ci-main:job:team/app\" does not fit this client's sub, which looks like jenkins_instance:<jenkins_instance>:job:<job>:ref:<ref> (it ends before the ref pair); change the sub keys with: jenkins-oidc clients update ci-main --sub-claims ..."],
   ['extra pairs never match', 'jenkins_instance:ci-main:job:a:ref:b:commit:c', "--sub: \"jenkins_instance:ci-main:job:a:ref:b:commit:c\" does not fit this client's sub, which looks like jenkins_instance:<jenkins_instance>:job:<job>:ref:<ref> (it has more pairs than the sub); change the sub keys with: jenkins-oidc clients update ci-main --sub-claims ..."],
+  ['an escaped % (a multibranch job whose name encodes / as %2F) is fine', 'jenkins_instance:ci-main:job:team/app/feature%252Fx:ref:refs/heads/feature/x', []],
+  ['an escaped : is fine', 'jenkins_instance:ci-main:job:team/a%3Ab:ref:refs/heads/main', []],
+  ['a % followed by a wildcard may match', 'jenkins_instance:ci-main:job:team/app/feature%*:ref:refs/heads/main', []],
+  ['a raw % never matches', 'jenkins_instance:ci-main:job:team/100%:ref:refs/heads/main',
+    '--sub: "jenkins_instance:ci-main:job:team/100%:ref:refs/heads/main" can never match: a sub writes "%" inside a value as %25 and ":" as %3A, so every "%" must start %25 or %3A (a job named 100% is job:100%25)'],
+  ['an unescaped %2F never matches', 'jenkins_instance:ci-main:job:team/app/feature%2Fx:ref:refs/heads/feature/x',
+    '--sub: "jenkins_instance:ci-main:job:team/app/feature%2Fx:ref:refs/heads/feature/x" can never match: a sub writes "%" inside a value as %25 and ":" as %3A, so every "%" must start %25 or %3A (a job named 100% is job:100%25)'],
+  ['a lower-case %3a never matches', 'jenkins_instance:ci-main:job:a%3ab:ref:refs/heads/main',
+    '--sub: "jenkins_instance:ci-main:job:a%3ab:ref:refs/heads/main" can never match: a sub writes "%" inside a value as %25 and ":" as %3A, so every "%" must start %25 or %3A (a job named 100% is job:100%25)'],
 ])('sub pattern: %s', (_name, pattern, expected) => {
   expect(outcome(() => checkSubPattern(pattern, CLIENT))).toEqual(expected);
 });

@@ -1,5 +1,5 @@
 import { buildClaims, checkBuildUrl, refTypeOf } from '../../src/claims/build-claims.js';
-import { renderSub } from '../../src/claims/sub.js';
+import { escapeSubValue, renderSub } from '../../src/claims/sub.js';
 import { refusal } from '../helpers/refusal.js';
 
 const CLIENT = { name: 'ci-main', jenkinsUrl: 'https://jenkins.example.com/ci', subClaims: ['jenkins_instance', 'job'] as const };
@@ -14,6 +14,28 @@ describe('sub rendering', () => {
   });
   test('":" inside a value is escaped as %3A so it cannot forge a pair', () => {
     expect(renderSub(['job', 'repository'], { job: 'x', repository: 'git@host:org/repo.git' })).toBe('job:x:repository:git@host%3Aorg/repo.git');
+  });
+  // `%` is escaped before `:`, so rendering is one-to-one; values without `%` render as before.
+  const decode = (value: string) => value.replaceAll('%3A', ':').replaceAll('%25', '%');
+  test.each<[string, string]>([
+    ['team/app', 'team/app'],
+    ['a:b', 'a%3Ab'],
+    ['git@host:org/repo.git', 'git@host%3Aorg/repo.git'],
+    ['a%3Ab', 'a%253Ab'],
+    ['100%', '100%25'],
+    ['%25', '%2525'],
+    ['50%:off', '50%25%3Aoff'],
+    ['%3A:', '%253A%3A'],
+  ])('value %j renders as %j and decodes back', (value, rendered) => {
+    expect(renderSub(['jenkins_instance', 'job'], { jenkins_instance: 'ci', job: value })).toBe(`jenkins_instance:ci:job:${rendered}`);
+    expect(escapeSubValue(value)).toBe(rendered);
+    expect(decode(rendered)).toBe(value);
+  });
+  test('distinct values give distinct subs', () => {
+    const values = ['a:b', 'a%3Ab', 'a%253Ab', 'a%25%3Ab', 'a%:b', '100%', '100%25', '100', ':', '%3A', '%253A', '%', '%25'];
+    const subs = values.map((job) => renderSub(['jenkins_instance', 'job'], { jenkins_instance: 'ci', job }));
+    expect(new Set(subs).size).toBe(values.length);
+    expect(subs.map((s) => decode(s.slice('jenkins_instance:ci:job:'.length)))).toEqual(values);
   });
   test('a claim the build did not carry renders empty', () => {
     expect(renderSub(['job', 'ref'], { job: 'x' })).toBe('job:x:ref:');
