@@ -1,10 +1,11 @@
 import hudson.model.Cause
+import hudson.model.Run
 
-/** A hudson.model.Run as the library sees it. */
-class FakeRun {
+/** A hudson.model.Run as Jenkins hands it to the library: the build the harness runs. */
+class FakeRun extends Run {
   FakeJob parent
   int number
   String absoluteUrl
   List<Cause> causes = []
-  Cause getCause(Class type) { causes.find { type.isInstance(it) } }
+  List<Object> allActions = []
 }

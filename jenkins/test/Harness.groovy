@@ -1,10 +1,20 @@
-import hudson.model.Cause
+import hudson.FilePath
+import hudson.plugins.git.util.BuildData
+import org.jenkinsci.plugins.workflow.cps.CpsFlowExecution
+import org.jenkinsci.plugins.workflow.cps.CpsThread
+import org.jenkinsci.plugins.workflow.flow.FlowExecutionOwner
 
 /**
  * Runs the library's vars/ scripts the way a pipeline would, with stand-ins
  * for the pipeline steps: `sh` really runs /bin/sh, files are really written,
  * masking behaves as the Mask Passwords plugin documents (each masked value
- * shows as ******** in the log). The token service is the real one.
+ * shows as ******** in the log), withEnv removes a variable given an empty
+ * value (hudson.EnvVars.override). The token service is the real one.
+ *
+ * While pipeline() runs, the current CPS thread's execution is this build's
+ * (CpsThread.current(), as workflow-cps sets it), so the library finds `run`
+ * the way it does in Jenkins. Every step call is recorded with its arguments
+ * in `steps`: Pipeline stores step arguments with the build record.
  */
 class Harness {
   final File root          // jenkins/
@@ -15,6 +25,8 @@ class Harness {
   List<String> masks = []
   File cwd
   def run
+  /** Every step invocation: [step: name, args: [...]], in order. */
+  final List<Map> steps = []
 
   Harness(File root, run, Map<String, String> buildEnv = [:]) {
     this.root = root
@@ -27,9 +39,12 @@ class Harness {
 
   Map<String, String> currentEnv() {
     Map<String, String> all = [:] + System.getenv() + env
-    overlays.each { all.putAll(it) }
+    overlays.each { o -> o.each { k, v -> if (v) all[k] = v else all.remove(k) } }
     return all
   }
+
+  /** All recorded step arguments as one text, to search for values that must never be there. */
+  String stepArgumentsText() { steps.collect { "${it.step}(${it.args.inspect()})" }.join('\n') }
 
   private void append(String text) {
     String out = text
@@ -65,41 +80,53 @@ class Harness {
     Binding b = new Binding()
     Harness h = this
     b.setVariable('env', new EnvView(h))
-    b.setVariable('currentBuild', [rawBuild: run, number: run.number])
-    b.setVariable('sh', { arg -> h.sh(arg) })
-    b.setVariable('isUnix', { -> true })
-    b.setVariable('echo', { String m -> h.append(m + '\n') })
-    b.setVariable('error', { String m -> throw new PipelineError(m) })
-    b.setVariable('pwd', { Map a = [:] -> a.tmp ? h.workspace.path + '@tmp' : h.cwd.path })
-    b.setVariable('writeFile', { Map a ->
+    b.setVariable('currentBuild', [number: run.number])
+    step(b, 'sh') { arg -> h.sh(arg) }
+    step(b, 'getContext') { Class type -> type == FilePath ? new FilePath(h.cwd) : null }
+    // The git plugin's checkout attaches BuildData naming what it checked out.
+    step(b, 'checkout') { Map a -> h.run.allActions << new BuildData(a.url as String, a.commit as String) }
+    step(b, 'isUnix') { -> true }
+    step(b, 'echo') { String m -> h.append(m + '\n') }
+    step(b, 'error') { String m -> throw new PipelineError(m) }
+    step(b, 'pwd') { Map a = [:] -> a.tmp ? h.workspace.path + '@tmp' : h.cwd.path }
+    step(b, 'writeFile') { Map a ->
       File f = new File(a.file as String).absolute ? new File(a.file as String) : new File(h.cwd, a.file as String)
       f.parentFile.mkdirs()
       f.setText(a.text as String, 'UTF-8')
-    })
-    b.setVariable('libraryResource', { String path -> new File(h.root, "resources/${path}").getText('UTF-8') })
-    b.setVariable('withEnv', { List<String> vars, Closure body ->
+    }
+    step(b, 'libraryResource') { String path -> new File(h.root, "resources/${path}").getText('UTF-8') }
+    step(b, 'withEnv') { List<String> vars, Closure body ->
       Map<String, String> overlay = [:]
       vars.each { String kv -> int i = kv.indexOf('='); overlay[kv.substring(0, i)] = kv.substring(i + 1) }
       h.overlays << overlay
       try { return body() } finally { h.overlays.remove(h.overlays.size() - 1) }
-    })
-    b.setVariable('wrap', { Map a, Closure body ->
+    }
+    step(b, 'wrap') { Map a, Closure body ->
       assert a['$class'] == 'MaskPasswordsBuildWrapper'
       List<String> added = a.varPasswordPairs.collect { it.password as String }
       h.masks.addAll(added)
       try { return body() } finally { added.each { h.masks.remove(it) } }
-    })
-    b.setVariable('dir', { String path, Closure body ->
+    }
+    step(b, 'dir') { String path, Closure body ->
       File before = h.cwd
       h.cwd = new File(path).absolute ? new File(path) : new File(before, path)
       h.cwd.mkdirs()
       try { return body() } finally { h.cwd = before }
-    })
-    b.setVariable('deleteDir', { -> h.cwd.deleteDir() })
+    }
+    step(b, 'deleteDir') { -> h.cwd.deleteDir() }
     ['withJenkinsOidc', 'jenkinsOidcToken', 'withAwsOidc'].each { name ->
-      b.setVariable(name, { Object... args -> h.load(name, b).invokeMethod('call', args) })
+      step(b, name) { Object... args -> h.load(name, b).invokeMethod('call', args) }
     }
     return b
+  }
+
+  /** A pipeline step: recorded with its arguments, then run. */
+  private void step(Binding b, String name, Closure impl) {
+    Harness h = this
+    b.setVariable(name, { Object... args ->
+      h.steps << [step: name, args: args.toList()]
+      return impl.call(*args)
+    })
   }
 
   Script load(String name, Binding b) {
@@ -107,13 +134,13 @@ class Harness {
     return shell.parse(new File(root, "vars/${name}.groovy"))
   }
 
-  /** Runs a Jenkinsfile-like closure with the library's steps in scope. */
+  /** Runs a Jenkinsfile-like closure with the library's steps in scope, as this build's CPS thread. */
   Object pipeline(Closure jenkinsfile) {
     Binding b = binding()
     Closure c = (Closure) jenkinsfile.clone()
     c.delegate = new BindingDelegate(b)
     c.resolveStrategy = Closure.DELEGATE_FIRST
-    return c()
+    return CpsThread.runAs(new CpsThread(new CpsFlowExecution(new FlowExecutionOwner(run))), c)
   }
 }
 

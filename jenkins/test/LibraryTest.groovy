@@ -15,6 +15,7 @@ import jenkins.scm.api.SCMRevisionAction
 import jenkins.scm.api.SCMSource
 import jenkins.scm.api.mixin.ChangeRequestSCMHead
 import jenkins.scm.api.mixin.TagSCMHead
+import org.jenkinsci.plugins.workflow.cps.replay.ReplayCause
 
 @Field String serviceUrl = System.getenv('JENKINS_OIDC_TEST_URL')
 @Field String clientId = System.getenv('JENKINS_OIDC_TEST_CLIENT_ID')
@@ -66,43 +67,49 @@ Harness controller(Map opts = [:]) {
   Jenkins.get().globalNodeProperties << new EnvironmentVariablesNodeProperty(envVars: (opts.containsKey('props') ? opts.props : [JENKINS_OIDC_URL: serviceUrl]) as Map)
   CredentialsProvider.stored.clear()
   CredentialsProvider.stored << (opts.credential ?: new UsernamePasswordCredentialsImpl(CredentialsScope.SYSTEM, 'jenkins-oidc-client', 'jenkins-oidc', clientId, clientSecret))
-  SCMHead.HeadByItem.heads.clear(); SCMSource.SourceByItem.sources.clear(); SCMRevisionAction.revisions.clear()
+  SCMHead.HeadByItem.heads.clear(); SCMSource.SourceByItem.sources.clear()
   FakeJob job = new FakeJob(fullName: opts.job ?: 'team/app/main')
   int number = opts.number ?: 42
   FakeRun run = new FakeRun(parent: job, number: number, absoluteUrl: "${jenkinsUrl}/job/${job.fullName.replace('/', '/job/')}/${number}/",
                             causes: opts.causes ?: [new Cause.UserIdCause('alice')])
   if (opts.head != false) SCMHead.HeadByItem.heads[job] = opts.head ?: new SCMHead('main')
-  GitSource source = new GitSource(remote: 'https://git.example.com/team/app.git')
-  SCMSource.SourceByItem.sources[job] = source
-  SCMRevisionAction.revisions[run] = new GitRevision(hash: opts.commit ?: '4f2a9c1e0b7d3a5f6c8e9d0a1b2c3d4e5f6a7b8c')
+  if (opts.source != false) {
+    GitSource source = new GitSource(remote: 'https://git.example.com/team/app.git')
+    SCMSource.SourceByItem.sources[job] = source
+    // What the branch source attaches before the Jenkinsfile runs.
+    run.allActions << new SCMRevisionAction(source, new GitRevision(hash: opts.commit ?: '4f2a9c1e0b7d3a5f6c8e9d0a1b2c3d4e5f6a7b8c'))
+  }
   lastHarness = new Harness(root, run, (opts.buildEnv ?: [:]) as Map)
   return lastHarness
 }
 /** The most recent build, whose log a failing test shows. */
 @Field Harness lastHarness
 
+/** As docs/jenkins.md shows it: the token goes to curl on its standard input, never on a command line. */
 String idTokenInBuild(Harness h, String audience = 'sts.amazonaws.com') {
-  String out = h.sh(returnStdout: true, script: """curl -fsS -H "Authorization: Bearer \$(cat "\$JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE")" "\$JENKINS_ID_TOKEN_REQUEST_URL&audience=${audience}" """) as String
+  String out = h.sh(returnStdout: true, script: """{ printf 'Authorization: Bearer '; cat "\$JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE"; } | curl -fsS -H @- "\$JENKINS_ID_TOKEN_REQUEST_URL&audience=${audience}" """) as String
   (new JsonSlurper().parseText(out) as Map).value as String
 }
 
 Map<String, Closure> tests = [:]
 
-tests['mint -> environment -> ID token -> revoke at block end'] = {
+tests['mint -> private token file -> ID token -> revoke and delete at block end'] = {
   Harness h = controller()
-  String token, file, jwt
+  String token, file, jwt, folderMode, fileMode
   h.pipeline {
     withJenkinsOidc(audience: ['sts.amazonaws.com']) {
-      token = env.JENKINS_ID_TOKEN_REQUEST_TOKEN
       file = env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE
       assert env.JENKINS_ID_TOKEN_REQUEST_URL == "${serviceUrl}/id-token?api-version=1"
+      assert env.JENKINS_ID_TOKEN_REQUEST_TOKEN == null
+      token = new File(file).text
       assert token ==~ /jort_[A-Za-z0-9_-]{43}/
-      assert new File(file).text == token
-      assert h.sh(returnStdout: true, script: "stat -c %a '${file}'").trim() == '600'
-      sh 'echo "token is $JENKINS_ID_TOKEN_REQUEST_TOKEN"'
+      assert file ==~ /${java.util.regex.Pattern.quote(h.workspace.path + '@tmp')}\/jenkins-oidc-[0-9a-f]{32}\/request-token/
+      folderMode = h.sh(returnStdout: true, script: "stat -c %a \"\$(dirname '${file}')\"").trim()
+      fileMode = h.sh(returnStdout: true, script: "stat -c %a '${file}'").trim()
       jwt = idTokenInBuild(h)
     }
   }
+  assert [folderMode, fileMode] == ['700', '600']
   Map c = claimsOf(jwt)
   assert c.iss == issuer
   assert c.aud == 'sts.amazonaws.com'
@@ -113,20 +120,21 @@ tests['mint -> environment -> ID token -> revoke at block end'] = {
   assert c.commit == '4f2a9c1e0b7d3a5f6c8e9d0a1b2c3d4e5f6a7b8c'
   assert c.repository == 'https://git.example.com/team/app.git'
   assert c.triggered_by == 'alice'
-  assert h.logText().contains('token is ********')
-  assert !h.logText().contains(token)
-  assert !new File(file).exists()
+  assert c.replayed == false
+  assert !new File(file).exists() && !new File(file).parentFile.exists()
+  assert !h.stepArgumentsText().contains(token)
   Map after = exchange(serviceUrl, token)
   assert after.status == 400 && after.body.error_description == 'the build request token has been revoked'
 }
 
-tests['the token is revoked when the block fails'] = {
+tests['the token is revoked and its folder deleted when the block fails'] = {
   Harness h = controller()
-  String token
+  String token, file
   try {
     h.pipeline {
       withJenkinsOidc {
-        token = env.JENKINS_ID_TOKEN_REQUEST_TOKEN
+        file = env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE
+        token = new File(file).text
         sh 'exit 3'
       }
     }
@@ -135,6 +143,7 @@ tests['the token is revoked when the block fails'] = {
     assert e.message == 'script returned exit code 3'
   }
   assert exchange(serviceUrl, token).body.error_description == 'the build request token has been revoked'
+  assert !new File(file).parentFile.exists()
 }
 
 tests['claims come from the Run even when the environment says otherwise (CVE-2025-47884)'] = {
@@ -184,28 +193,32 @@ tests['a missing or wrong credential gives a clear error'] = {
   String global = failure(controller(credential: new UsernamePasswordCredentialsImpl(CredentialsScope.GLOBAL, 'jenkins-oidc-client', '', clientId, clientSecret))) { withJenkinsOidc { } }
   assert global == "credential 'jenkins-oidc-client' has scope GLOBAL; it must be System, or Jenkinsfile code could read the client secret with withCredentials"
   String wrong = failure(controller(credential: new UsernamePasswordCredentialsImpl(CredentialsScope.SYSTEM, 'jenkins-oidc-client', '', clientId, 'jocs_wrong'))) { withJenkinsOidc { } }
-  assert wrong == "could not mint a build request token at ${serviceUrl}: invalid_client: client authentication failed (check the client_id and client_secret in the credential against `jenkins-oidc clients show`)"
+  assert wrong == "could not mint a build request token at ${serviceUrl}/token: invalid_client: client authentication failed (check the client_id and client_secret in the credential against `jenkins-oidc clients show`)"
 }
 
 tests['the service URL comes from the controller, and a step cannot send the secret elsewhere'] = {
   String none = failure(controller(props: [:])) { withJenkinsOidc { } }
-  assert none.startsWith('no token service URL configured: set the global property JENKINS_OIDC_URL')
+  assert none == 'no token service URL configured: an administrator sets the global property JENKINS_OIDC_URL (Manage Jenkins > System > Global properties, or Configuration as Code)'
   String evil = failure(controller()) { withJenkinsOidc(serviceUrl: 'https://evil.example.com') { } }
-  assert evil == "serviceUrl https://evil.example.com is not allowed: the controller's client secret would be sent there. An admin can list it in JENKINS_OIDC_ALLOWED_URLS"
+  assert evil == "serviceUrl https://evil.example.com is not allowed: the controller's client secret would be sent there. An administrator can list it in JENKINS_OIDC_ALLOWED_URLS"
   String otherCredential = failure(controller()) { withJenkinsOidc(credentialsId: 'prod-database') { } }
-  assert otherCredential == 'credentialsId prod-database is not allowed: an admin can list it in JENKINS_OIDC_ALLOWED_CREDENTIALS_IDS'
+  assert otherCredential == 'credentialsId prod-database is not allowed: an administrator can list it in JENKINS_OIDC_ALLOWED_CREDENTIALS_IDS'
   String down = failure(controller(props: [JENKINS_OIDC_URL: 'http://127.0.0.1:9'])) { withJenkinsOidc { } }
-  assert down.startsWith('could not mint a build request token: the token service at http://127.0.0.1:9 did not answer (ConnectException')
+  assert down == 'could not mint a build request token: the token service at http://127.0.0.1:9/token did not answer (ConnectException)'
+  String allowed = failure(controller(props: [JENKINS_OIDC_URL: serviceUrl, JENKINS_OIDC_ALLOWED_URLS: ' http://127.0.0.1:9 , https://other.example.com'])) { withJenkinsOidc(serviceUrl: 'http://127.0.0.1:9') { } }
+  assert allowed == 'could not mint a build request token: the token service at http://127.0.0.1:9/token did not answer (ConnectException)'
+  String query = failure(controller(props: [JENKINS_OIDC_URL: 'https://user@oidc.example.com/?x=1'])) { withJenkinsOidc { } }
+  assert query == "the token service URL 'https://user@oidc.example.com/?x=1' is not an http(s) URL without query, fragment or user part; fix JENKINS_OIDC_URL"
 }
 
-tests['without the Mask Passwords plugin the steps work and say the token is not masked'] = {
+tests['without the Mask Passwords plugin jenkinsOidcToken works and says the ID token is not masked'] = {
   Harness h = controller()
   Jenkins.get().plugins.remove('mask-passwords')
   try {
     String jwt
-    h.pipeline { withJenkinsOidc { jwt = idTokenInBuild(h) } }
+    h.pipeline { jenkinsOidcToken(audience: 'sts.amazonaws.com') { String t -> jwt = t } }
     assert claimsOf(jwt).job == 'team/app/main'
-    assert h.logText().contains('jenkins-oidc: the Mask Passwords plugin is not installed, so the request token is not masked in this log')
+    assert h.logText() == 'jenkins-oidc: the Mask Passwords plugin is not installed, so the ID token is not masked in this log\n'
   } finally {
     Jenkins.get().plugins['mask-passwords'] = 'installed'
   }
@@ -271,20 +284,27 @@ tests['withAwsOidc web-identity through the agent: the AWS SDK in the block runs
   assert !new File(file).exists()
 }
 
-tests['withAwsOidc credentials mode: keys in the environment, masked in the log'] = {
-  Harness h = controller(buildEnv: awsAgentEnv)
-  Map who
-  String secretKey
+tests['withAwsOidc credentials mode: keys only in a private shared-credentials file, never in the environment or a step'] = {
+  Harness h = controller(buildEnv: awsAgentEnv + [AWS_ACCESS_KEY_ID: 'AKIAAGENTSOWNKEY0000', AWS_SECRET_ACCESS_KEY: 'agent-own-secret'])
+  Map who, viaDefault
+  String file, text, mode
   h.pipeline {
     withAwsOidc(roleArn: deployRole, region: 'eu-west-1', mode: 'credentials', durationSeconds: 900, sessionName: 'deploy-42') {
-      secretKey = env.AWS_SECRET_ACCESS_KEY
-      assert env.AWS_ACCESS_KEY_ID && env.AWS_SESSION_TOKEN && env.AWS_REGION == 'eu-west-1'
-      sh 'echo "key=$AWS_SECRET_ACCESS_KEY"'
-      who = whoAmI(h, 'env')
+      file = env.AWS_SHARED_CREDENTIALS_FILE
+      assert env.AWS_PROFILE == 'jenkins-oidc' && env.AWS_REGION == 'eu-west-1'
+      assert env.AWS_ACCESS_KEY_ID == null && env.AWS_SECRET_ACCESS_KEY == null && env.AWS_SESSION_TOKEN == null
+      text = new File(file).text
+      mode = h.sh(returnStdout: true, script: "stat -c %a '${file}'").trim()
+      who = whoAmI(h, 'ini')
+      viaDefault = whoAmI(h, 'default')
     }
   }
-  assert who.arn.endsWith(':assumed-role/deploy/deploy-42')
-  assert h.logText().contains('key=********') && !h.logText().contains(secretKey)
+  assert file == new File(new File(file).parentFile, 'aws-credentials').path && mode == '600'
+  List<String> keys = text.readLines().findAll { it.contains(' = ') }.collect { it.split(' = ')[1] }
+  assert text.readLines()[0] == '[jenkins-oidc]' && keys.size() == 3 && keys[0] == who.accessKeyId
+  assert who.arn.endsWith(':assumed-role/deploy/deploy-42') && viaDefault.arn == who.arn
+  keys.each { assert !h.stepArgumentsText().contains(it) && !h.logText().contains(it) }
+  assert !new File(file).exists()
 }
 
 tests['several roles in one build: nested blocks through the agent'] = {
@@ -294,7 +314,7 @@ tests['several roles in one build: nested blocks through the agent'] = {
     withAwsOidc(roleArn: auditRole, region: 'eu-west-1') {
       seen << (whoAmI(h, 'token-file').arn as String)
       withAwsOidc(roleArn: deployRole, region: 'eu-west-1', mode: 'credentials') {
-        seen << (whoAmI(h, 'env').arn as String)
+        seen << (whoAmI(h, 'default').arn as String)
       }
       seen << (whoAmI(h, 'token-file').arn as String)
     }

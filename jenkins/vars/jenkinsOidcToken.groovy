@@ -1,25 +1,22 @@
-import io.jenkinsoidc.Controller
 import io.jenkinsoidc.Masking
-import io.jenkinsoidc.Settings
+import io.jenkinsoidc.TokenService
 
 /**
  * def jwt = jenkinsOidcToken(audience: 'https://vault.example.com')
  *
  * Returns one ID token for this build (valid a few minutes), minted and
- * exchanged on the controller; the request token behind it is revoked at
- * once. With a block, the token is passed in and masked in the log while the
- * block runs: jenkinsOidcToken(audience: 'x') { jwt -> ... }
+ * exchanged on the controller; the request token behind it never leaves the
+ * controller and is revoked at once. With a block, the token is passed in and
+ * masked in the log while the block runs: jenkinsOidcToken(audience: 'x') { jwt -> ... }
+ * The ID token is a value in the Pipeline program (and in the masking
+ * wrapper's arguments): short-lived, for one audience. For long work, prefer
+ * withJenkinsOidc, whose request token never enters the Pipeline.
  */
 def call(Map args = [:], Closure body = null) {
-  Settings settings = Settings.resolve(args, Settings.parseProperties(libraryResource('io/jenkinsoidc/defaults.properties')))
-  List<String> audiences = args.audience ? [args.audience as String] : null
-  Map minted = Controller.mint(settings, currentBuild.rawBuild, audiences, 300)
-  String jwt
-  try {
-    jwt = Controller.exchange(settings, minted.token as String, args.audience as String)
-  } finally {
-    Controller.revoke(settings, minted.token as String)
-  }
+  Map options = args ?: [:]
+  List<String> unknown = options.keySet().collect { it as String } - ['audience', 'serviceUrl', 'credentialsId']
+  if (unknown) error("jenkinsOidcToken: unknown option ${unknown.join(', ')}; the options are audience, serviceUrl, credentialsId")
+  String jwt = TokenService.idTokenForCurrentBuild(options)
   if (body == null) return jwt
   if (!Masking.available()) {
     echo 'jenkins-oidc: the Mask Passwords plugin is not installed, so the ID token is not masked in this log'

@@ -1,8 +1,6 @@
 import com.cloudbees.groovy.cps.NonCPS
-import io.jenkinsoidc.Controller
-import io.jenkinsoidc.Masking
 import io.jenkinsoidc.JenkinsOidcException
-import io.jenkinsoidc.Settings
+import io.jenkinsoidc.TokenService
 
 /**
  * withAwsOidc(roleArn: 'arn:aws:iam::123456789012:role/deploy', region: 'eu-west-1') { sh 'aws s3 ls' }
@@ -14,14 +12,21 @@ import io.jenkinsoidc.Settings
  *        SDKs assume the role themselves and re-read the token file, which is
  *        kept fresh in the background, so blocks may outlast the ID token.
  *        Works with plain curl on agents without Node.js.
- *     'credentials': AWS_ACCESS_KEY_ID/SECRET/SESSION_TOKEN from one
- *        AssumeRoleWithWebIdentity call (valid durationSeconds; needs Node.js).
+ *     'credentials': one AssumeRoleWithWebIdentity call (valid durationSeconds;
+ *        needs Node.js); the keys go straight from the agent into a private
+ *        shared-credentials file: AWS_SHARED_CREDENTIALS_FILE + AWS_PROFILE=jenkins-oidc.
  *   useNode: false to use the curl path even where Node.js exists (an old Node).
- *   stsEndpoint (an STS endpoint other than the region's), plus the
- *   withJenkinsOidc options (ttl, serviceUrl, credentialsId).
- * Blocks nest and follow each other: each has its own token, file and role.
+ *   refreshInterval (curl path, seconds), stsEndpoint (an STS endpoint other
+ *   than the region's), plus the withJenkinsOidc options (ttl, serviceUrl, credentialsId).
+ * No token or key is ever a step argument; every file lives in the block's
+ * private folder and is deleted when the block ends, also on failure or abort.
+ * Blocks nest and follow each other: each has its own token, files and role.
  */
 def call(Map args, Closure body) {
+  List<String> known = ['roleArn', 'region', 'sessionName', 'durationSeconds', 'audience', 'mode', 'useNode', 'refreshInterval', 'stsEndpoint',
+                        'ttl', 'serviceUrl', 'credentialsId']
+  List<String> unknown = (args ?: [:]).keySet().collect { it as String } - known
+  if (unknown) error("withAwsOidc: unknown option ${unknown.join(', ')}; the options are ${known.join(', ')}")
   if (!args?.roleArn) error('withAwsOidc: roleArn is required, e.g. withAwsOidc(roleArn: "arn:aws:iam::123456789012:role/deploy") { ... }')
   String mode = args.mode ?: 'web-identity'
   if (!(mode in ['web-identity', 'credentials'])) error("withAwsOidc: mode must be 'web-identity' or 'credentials', got '${mode}'")
@@ -29,61 +34,57 @@ def call(Map args, Closure body) {
   Map oidcArgs = [audience: [audience]] + args.subMap(['ttl', 'serviceUrl', 'credentialsId'])
 
   withJenkinsOidc(oidcArgs) {
-    String folder = "${pwd(tmp: true)}/jenkins-oidc-aws-${UUID.randomUUID().toString().take(8)}"
+    // The request token's private folder: withJenkinsOidc deletes it, and all in it, at the end.
+    String folder = parentOf(env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE as String)
     boolean unix = isUnix()
     boolean node = args.useNode == false ? false : unix ? sh(returnStatus: true, script: 'command -v node >/dev/null 2>&1', label: 'jenkins-oidc: look for Node.js') == 0
                         : bat(returnStatus: true, script: '@where node >nul 2>nul', label: 'jenkins-oidc: look for Node.js') == 0
-    Map<String, String> vars
     try {
+      Map<String, String> vars
       if (node) {
-        vars = viaAgent(args, mode, audience, folder, unix)
+        vars = viaAgent(args, mode, audience, folder, unix, oidcArgs)
       } else if (mode == 'web-identity' && unix) {
         vars = viaCurl(args, audience, folder)
       } else {
         error("withAwsOidc: mode '${mode}' on this agent needs Node.js 18+ on the PATH${unix ? '' : ' (Windows agents always do)'}; mode 'web-identity' works with curl alone on Linux and macOS agents")
       }
-      // AWS SDKs and the CLI prefer static keys in the environment to a web
-      // identity token file: an outer credentials-mode block would otherwise
-      // win inside an inner web-identity block. Each block clears the other
-      // mode's variables (empty counts as unset for the SDKs and the CLI).
-      List<String> other = mode == 'web-identity' ? ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_CREDENTIAL_EXPIRATION']
+      // AWS SDKs and the CLI prefer static keys in the environment, and a
+      // named profile, to a web identity token file: an outer block, or the
+      // agent's own environment, would otherwise win inside this block. Each
+      // block clears what the other mode sets (withEnv removes a variable
+      // given an empty value).
+      List<String> other = mode == 'web-identity' ? ['AWS_PROFILE', 'AWS_SHARED_CREDENTIALS_FILE']
                                                   : ['AWS_ROLE_ARN', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ROLE_SESSION_NAME']
-      other.each { if (!vars.containsKey(it)) vars[it] = '' }
-      List<String> secrets = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID'].findAll { vars[it] }.collect { vars[it] }
-      Closure inner = {
-        withEnv(vars.collect { k, v -> "${k}=${v}" as String }) {
-          body()
-        }
+      for (String name : other + ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_CREDENTIAL_EXPIRATION']) {
+        if (!vars.containsKey(name)) vars[name] = ''
       }
-      if (Masking.available()) {
-        wrap([$class: 'MaskPasswordsBuildWrapper', varPasswordPairs: secrets.collect { [password: it] }]) { inner() }
-      } else {
-        if (secrets) echo 'jenkins-oidc: the Mask Passwords plugin is not installed, so AWS credentials are not masked in this log'
-        inner()
+      withEnv(vars.collect { k, v -> "${k}=${v}" as String }) {
+        body()
       }
     } finally {
-      // Removing the folder also stops the token refresher (it watches its file).
-      if (unix) {
-        sh(script: "[ -f '${folder}/refresher.pid' ] && kill \$(cat '${folder}/refresher.pid') 2>/dev/null; rm -rf '${folder}'", label: 'jenkins-oidc: clean up', returnStatus: true)
-      } else {
-        dir(folder) { deleteDir() }
+      // The curl refresher stops when its folder goes; stop it now rather than at its next wake-up.
+      if (unix && !node) {
+        sh(script: "[ -f '${folder}/refresher.pid' ] && kill \$(cat '${folder}/refresher.pid') 2>/dev/null; true", label: 'jenkins-oidc: stop the token refresher', returnStatus: true)
       }
     }
   }
 }
 
 /** Runs the jenkins-oidc agent (fetched from the service, SHA-256 checked) on the build agent. */
-private Map<String, String> viaAgent(Map args, String mode, String audience, String folder, boolean unix) {
-  Settings settings = Settings.resolve(args, Settings.parseProperties(libraryResource('io/jenkinsoidc/defaults.properties')))
-  String agent = "${folder}/jenkins-oidc-agent.mjs"
-  writeFile(file: "${folder}/fetch-agent.cjs", text: libraryResource('io/jenkinsoidc/fetch-agent.cjs'))
-  List<String> fetch = ['node', "${folder}/fetch-agent.cjs", "${settings.serviceUrl}/agent/jenkins-oidc-agent.mjs", Controller.agentSha256(settings), agent]
+private Map<String, String> viaAgent(Map args, String mode, String audience, String folder, boolean unix, Map oidcArgs) {
+  String sep = unix ? '/' : '\\'
+  String agent = "${folder}${sep}jenkins-oidc-agent.mjs"
+  String serviceUrl = env.JENKINS_ID_TOKEN_REQUEST_URL.replaceFirst(/\/id-token\?api-version=1$/, '')
+  writeFile(file: "${folder}${sep}fetch-agent.cjs", text: libraryResource('io/jenkinsoidc/fetch-agent.cjs'))
+  List<String> fetch = ['node', "${folder}${sep}fetch-agent.cjs", "${serviceUrl}/agent/jenkins-oidc-agent.mjs", TokenService.agentSha256(oidcArgs), agent]
   List<String> cmd = ['node', agent, 'assume-role', '--role-arn', args.roleArn as String, '--audience', audience]
   if (args.region) cmd += ['--region', args.region as String]
   if (args.sessionName) cmd += ['--session-name', args.sessionName as String]
   if (args.durationSeconds) cmd += ['--duration-seconds', args.durationSeconds as String]
   if (args.stsEndpoint) cmd += ['--sts-endpoint', args.stsEndpoint as String]
-  cmd += mode == 'web-identity' ? ['--format', 'web-identity', '--refresh', '--token-file', "${folder}/web-identity-token"] : ['--format', 'dotenv']
+  String credentials = "${folder}${sep}aws-credentials"
+  cmd += mode == 'web-identity' ? ['--format', 'web-identity', '--refresh', '--token-file', "${folder}${sep}web-identity-token"]
+                                : ['--format', 'shared-credentials', '--out', credentials]
   String out
   if (unix) {
     sh(script: quoteAll(fetch), label: 'jenkins-oidc: fetch the agent')
@@ -92,19 +93,29 @@ private Map<String, String> viaAgent(Map args, String mode, String audience, Str
     powershell(script: psAll(fetch), label: 'jenkins-oidc: fetch the agent')
     out = powershell(script: psAll(cmd), returnStdout: true, label: "jenkins-oidc: assume ${args.roleArn}")
   }
-  return parseVariables(out)
+  if (mode == 'web-identity') return parseVariables(out)
+  Map<String, String> vars = [AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_PROFILE: 'jenkins-oidc']
+  if (args.region) vars += [AWS_REGION: args.region as String, AWS_DEFAULT_REGION: args.region as String]
+  return vars
 }
 
 /** Agents without Node.js: curl keeps the web identity token file fresh. */
 private Map<String, String> viaCurl(Map args, String audience, String folder) {
   String file = "${folder}/web-identity-token"
   writeFile(file: "${folder}/refresh-token.sh", text: libraryResource('io/jenkinsoidc/refresh-token.sh'))
-  sh(script: "chmod 700 '${folder}' && sh '${folder}/refresh-token.sh' '${file}' '${audience}' ${args.refreshInterval ?: 120}", label: 'jenkins-oidc: get a web identity token')
+  sh(script: quoteAll(['sh', "${folder}/refresh-token.sh", file, audience, (args.refreshInterval ?: 120) as String]), label: 'jenkins-oidc: get a web identity token')
   Map<String, String> vars = [AWS_ROLE_ARN: args.roleArn as String, AWS_WEB_IDENTITY_TOKEN_FILE: file,
                               AWS_ROLE_SESSION_NAME: (args.sessionName ?: "jenkins-${currentBuild.number}") as String]
   if (args.region) vars += [AWS_REGION: args.region as String, AWS_DEFAULT_REGION: args.region as String]
   if (args.stsEndpoint) vars.AWS_ENDPOINT_URL_STS = args.stsEndpoint as String
   return vars
+}
+
+/** The folder of a path on the agent, whichever separator the agent uses. */
+@NonCPS
+private static String parentOf(String path) {
+  if (!path) throw new JenkinsOidcException('withAwsOidc: JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE is not set inside withJenkinsOidc')
+  return path.substring(0, Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')))
 }
 
 @NonCPS

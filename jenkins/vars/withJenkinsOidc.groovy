@@ -1,52 +1,33 @@
-import io.jenkinsoidc.Controller
-import io.jenkinsoidc.Masking
-import io.jenkinsoidc.Settings
+import io.jenkinsoidc.RequestTokenFile
 
 /**
  * withJenkinsOidc(audience: ['sts.amazonaws.com'], ttl: 3600) { ... }
  *
  * Mints one build request token for the block, with facts taken from the Run
- * on the controller, and exposes it to the code inside:
+ * on the controller, and writes it to a private file on the agent (0600 in a
+ * 0700 folder under the workspace tmp). The code inside gets:
  *   JENKINS_ID_TOKEN_REQUEST_URL         <service>/id-token?api-version=1
- *   JENKINS_ID_TOKEN_REQUEST_TOKEN       the token (masked in the log)
- *   JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE  the same in a 0600 file on the agent
- * The token is revoked when the block ends, also on failure or abort.
+ *   JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE  the file holding the token
+ * The token itself is never a step argument, so it is not stored with the
+ * build. It is revoked and the file deleted when the block ends, also on
+ * failure or abort. Needs a node.
  *
  * Options: audience (String or List, narrows the controller's audiences),
  * ttl (seconds, capped by the service), serviceUrl and credentialsId
  * (overrides, only among JENKINS_OIDC_ALLOWED_URLS / _CREDENTIALS_IDS).
  */
 def call(Map args = [:], Closure body) {
-  Settings settings = Settings.resolve(args, Settings.parseProperties(libraryResource('io/jenkinsoidc/defaults.properties')))
-  List<String> audiences = args.audience == null ? null : (args.audience instanceof List ? args.audience : [args.audience]).collect { it as String }
-  Map minted = Controller.mint(settings, currentBuild.rawBuild, audiences, args.ttl as Integer)
-  String token = minted.token
-  String folder = "${pwd(tmp: true)}/jenkins-oidc-${UUID.randomUUID().toString().take(8)}"
-  String file = "${folder}/request-token"
+  Map options = args ?: [:]
+  List<String> unknown = options.keySet().collect { it as String } - ['audience', 'ttl', 'serviceUrl', 'credentialsId']
+  if (unknown) error("withJenkinsOidc: unknown option ${unknown.join(', ')}; the options are audience, ttl, serviceUrl, credentialsId")
+  Map token = RequestTokenFile.create(options, getContext(hudson.FilePath))
   try {
-    writeFile(file: file, text: token)
-    if (isUnix()) {
-      sh(script: "chmod 700 '${folder}' && chmod 600 '${file}'", label: 'jenkins-oidc: protect the request token file')
-    }
-    Closure inner = {
-      withEnv([
-        "JENKINS_ID_TOKEN_REQUEST_URL=${Controller.idTokenRequestUrl(settings)}",
-        "JENKINS_ID_TOKEN_REQUEST_TOKEN=${token}",
-        "JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE=${file}",
-      ]) {
-        body()
-      }
-    }
-    if (Masking.available()) {
-      wrap([$class: 'MaskPasswordsBuildWrapper', varPasswordPairs: [[var: 'JENKINS_ID_TOKEN_REQUEST_TOKEN', password: token]]]) { inner() }
-    } else {
-      echo 'jenkins-oidc: the Mask Passwords plugin is not installed, so the request token is not masked in this log'
-      inner()
+    withEnv(["JENKINS_ID_TOKEN_REQUEST_URL=${token.url}", "JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE=${token.file}"]) {
+      body()
     }
   } finally {
-    if (!Controller.revoke(settings, token)) {
+    if (!RequestTokenFile.remove(options, getContext(hudson.FilePath), token.handle as String)) {
       echo 'jenkins-oidc: could not revoke the build request token; it expires on its own'
     }
-    dir(folder) { deleteDir() }
   }
 }

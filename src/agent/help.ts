@@ -67,6 +67,8 @@ ${AWS_OPTIONS}
       dotenv              the same as KEY=value lines (docker --env-file, dotenv loaders)
       json                the output of aws sts assume-role-with-web-identity, plus Region
       credential-process  the AWS credential_process JSON (Version 1); see aws-config
+      shared-credentials  an AWS shared credentials file with the profile jenkins-oidc; with --out FILE,
+                          set AWS_SHARED_CREDENTIALS_FILE=FILE and AWS_PROFILE=jenkins-oidc
       web-identity        writes the ID token to a 0600 file and prints AWS_ROLE_ARN,
                           AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_SESSION_NAME: every AWS SDK and
                           the AWS CLI then assume the role themselves and re-read the file on refresh

@@ -3,7 +3,10 @@
 import { quoteShell } from './files.js';
 import type { AssumedRole } from './sts.js';
 
-export const FORMATS = ['env', 'dotenv', 'json', 'credential-process', 'web-identity'] as const;
+export const FORMATS = ['env', 'dotenv', 'json', 'credential-process', 'shared-credentials', 'web-identity'] as const;
+
+/** The profile `--format shared-credentials` writes: point AWS_PROFILE at it, AWS_SHARED_CREDENTIALS_FILE at the file. */
+export const SHARED_CREDENTIALS_PROFILE = 'jenkins-oidc';
 export type Format = (typeof FORMATS)[number];
 
 function variables(role: AssumedRole, region: string): [string, string][] {
@@ -43,6 +46,16 @@ export function renderCredentials(format: Exclude<Format, 'web-identity'>, role:
         null,
         2,
       )}\n`;
+    case 'shared-credentials':
+      // An AWS shared credentials file (https://docs.aws.amazon.com/sdkref/latest/guide/file-format.html):
+      // the Jenkins library has the agent write it with --out, so keys never pass through the controller.
+      return [
+        `[${SHARED_CREDENTIALS_PROFILE}]`,
+        `aws_access_key_id = ${role.credentials.AccessKeyId}`,
+        `aws_secret_access_key = ${role.credentials.SecretAccessKey}`,
+        `aws_session_token = ${role.credentials.SessionToken}`,
+        '',
+      ].join('\n');
     case 'credential-process':
       // https://docs.aws.amazon.com/sdkref/latest/guide/feature-process-credentials.html
       return `${JSON.stringify({ Version: 1, ...role.credentials })}\n`;

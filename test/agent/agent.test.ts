@@ -183,6 +183,16 @@ describe('assume-role formats', () => {
     expect(JSON.parse(res.stdout)).toEqual({ Version: 1, ...lastIssued() });
   });
 
+  test('shared-credentials: an AWS credentials file with the jenkins-oidc profile', async () => {
+    const res = await runAgent(['assume-role', '--role-arn', DEPLOY, '--format', 'shared-credentials'], env);
+    const c = lastIssued();
+    expect(res).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: `[jenkins-oidc]\naws_access_key_id = ${c.AccessKeyId}\naws_secret_access_key = ${c.SecretAccessKey}\naws_session_token = ${c.SessionToken}\n`,
+    });
+  });
+
   test('--out writes any format to a 0600 file instead of stdout', async () => {
     const file = path.join(env.WORKSPACE_TMP!, 'aws.env');
     const res = await runAgent(['assume-role', '--role-arn', DEPLOY, '--format', 'dotenv', '--out', file], env);
@@ -305,7 +315,7 @@ describe('refusals and retries', () => {
     [['--role-arn', 'deploy'], 'jenkins-oidc-agent: --role-arn must be an IAM role ARN such as arn:aws:iam::123456789012:role/deploy, got "deploy"'],
     [['--role-arn', DEPLOY, '--duration-seconds', '60'], 'jenkins-oidc-agent: --duration-seconds must be a whole number from 900 to 43200, got "60"'],
     [['--role-arn', DEPLOY, '--session-name', 'a b'], 'jenkins-oidc-agent: --session-name must be 2-64 characters of letters, digits and _ + = , . @ -, got "a b"'],
-    [['--role-arn', DEPLOY, '--format', 'yaml'], 'jenkins-oidc-agent: --format must be one of env, dotenv, json, credential-process, web-identity, got "yaml"'],
+    [['--role-arn', DEPLOY, '--format', 'yaml'], 'jenkins-oidc-agent: --format must be one of env, dotenv, json, credential-process, shared-credentials, web-identity, got "yaml"'],
     [['--role-arn', DEPLOY, '--refresh'], 'jenkins-oidc-agent: --refresh works with --format web-identity (the other formats hand out credentials that the caller refreshes)'],
   ])('usage errors exit 2: %j', async (args, message) => {
     const res = await runAgent(['assume-role', ...args], env);

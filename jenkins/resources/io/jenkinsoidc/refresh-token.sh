@@ -3,11 +3,14 @@
 # nothing but curl: the AWS SDKs and CLI re-read the file whenever they refresh.
 # Usage: refresh-token.sh FILE AUDIENCE INTERVAL   (runs until FILE's folder is removed)
 # Reads JENKINS_ID_TOKEN_REQUEST_URL and JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE.
+# The request token never goes on a command line (any process on the agent
+# can read those with ps): curl reads the header from its standard input.
+umask 077
 file="$1"; audience="$2"; interval="$3"
 folder=$(dirname "$file")
 fetch() {
-  curl -fsS --max-time 20 -H "Authorization: Bearer $(cat "$JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE")" \
-    "$JENKINS_ID_TOKEN_REQUEST_URL&audience=$audience" -o "$file.json" || return 1
+  { printf 'Authorization: Bearer '; cat "$JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE"; } |
+    curl -fsS --max-time 20 -H @- "$JENKINS_ID_TOKEN_REQUEST_URL&audience=$audience" -o "$file.json" || return 1
   # {"value":"<jwt>"}: the JWT alphabet has no quotes, so sed is enough.
   sed -e 's/^{"value":"\([^"]*\)"}$/\1/' "$file.json" > "$file.tmp" && mv "$file.tmp" "$file" && rm -f "$file.json"
 }

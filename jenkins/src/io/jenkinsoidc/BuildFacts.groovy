@@ -2,77 +2,95 @@ package io.jenkinsoidc
 
 import com.cloudbees.groovy.cps.NonCPS
 import hudson.model.Cause
+import hudson.model.Job
+import hudson.model.Run
 import jenkins.scm.api.SCMHead
 import jenkins.scm.api.SCMRevisionAction
 import jenkins.scm.api.SCMSource
 import jenkins.scm.api.mixin.ChangeRequestSCMHead
 import jenkins.scm.api.mixin.TagSCMHead
+import org.jenkinsci.plugins.workflow.cps.CpsThread
+import org.jenkinsci.plugins.workflow.cps.replay.ReplayCause
 
 /**
- * The facts a build request token is minted with, computed from the Run and
- * its job on the controller. Environment variables are never a source: a
- * Jenkinsfile can set BRANCH_NAME, JOB_NAME or BUILD_URL to anything (the
- * mistake behind CVE-2025-47884 in the Jenkins oidc-provider plugin).
+ * The facts a build request token is minted with, computed on the controller
+ * from the build that is running the calling Pipeline code.
+ *
+ * Jenkinsfile code can call every member of a trusted library with any
+ * arguments, so this class has exactly one, and it takes none: the Run is the
+ * executable of the running CPS thread's flow execution (never currentBuild,
+ * never an argument), and every fact is read from it here. Environment
+ * variables are never a source: a Jenkinsfile can set BRANCH_NAME, JOB_NAME or
+ * BUILD_URL to anything (CVE-2025-47884 in the Jenkins oidc-provider plugin).
+ * Multibranch facts come from what the branch source attached before the
+ * Jenkinsfile ran (the SCM head of the job, the SCMRevisionAction of the
+ * build), never from the BuildData a checkout step in the Jenkinsfile adds.
  */
-class BuildFacts implements Serializable {
+final class BuildFacts {
+  private BuildFacts() { }
 
-  /** run: the hudson.model.Run of the build (currentBuild.rawBuild). */
   @NonCPS
-  static Map<String, String> of(run) {
-    def job = run.parent
-    Map<String, String> facts = [
-      job         : job.fullName as String,
-      build_number: run.number as String,
-      build_url   : run.absoluteUrl as String,
-    ]
+  static Map<String, String> ofCurrentBuild() {
+    CpsThread thread = CpsThread.current()
+    Object executable = thread?.execution?.owner?.executable
+    if (!(executable instanceof Run)) {
+      throw new JenkinsOidcException('jenkins-oidc: no running Pipeline build on this thread; the steps work only inside a Pipeline')
+    }
+    Run run = (Run) executable
+    Job job = run.parent
+    Map<String, String> facts = [:]
+    facts.job = job.fullName as String
+    facts.build_number = String.valueOf(run.number)
+    facts.build_url = run.absoluteUrl as String
 
-    // Multibranch: the SCM head says branch, tag or change request.
+    // Multibranch: the branch project's head says branch, tag or change request.
     SCMHead head = SCMHead.HeadByItem.findHead(job)
-    if (head != null) {
-      if (head instanceof ChangeRequestSCMHead) {
-        facts.pull_request = head.id as String
-        facts.ref = "refs/pull/${head.id}/head".toString()
-      } else if (head instanceof TagSCMHead) {
-        facts.ref = "refs/tags/${head.name}".toString()
-      } else {
-        facts.ref = "refs/heads/${head.name}".toString()
-      }
+    if (head instanceof ChangeRequestSCMHead) {
+      String id = ((ChangeRequestSCMHead) head).id
+      facts.pull_request = id
+      facts.ref = "refs/pull/${id}/head".toString()
+    } else if (head instanceof TagSCMHead) {
+      facts.ref = "refs/tags/${head.name}".toString()
+    } else if (head != null) {
+      facts.ref = "refs/heads/${head.name}".toString()
     }
 
     SCMSource source = SCMSource.SourceByItem.findSource(job)
     if (source != null) {
-      String repository = firstProperty(source, ['remote', 'repositoryUrl'])
-      if (repository) facts.repository = repository
-      def revision = SCMRevisionAction.getRevision(source, run)
-      // Git revisions expose getHash(); GitHub pull requests getPullHash().
-      String commit = revision == null ? null : firstProperty(revision, ['pullHash', 'hash'])
-      if (commit ==~ /[0-9a-fA-F]{7,64}/) facts.commit = commit
-    }
-
-    String trigger = triggeredBy(run)
-    if (trigger) facts.triggered_by = trigger
-    return facts
-  }
-
-  @NonCPS
-  private static String firstProperty(Object o, List<String> names) {
-    for (String n : names) {
-      if (o.metaClass.hasProperty(o, n)) {
-        def v = o."${n}"
-        if (v) return v as String
+      // Git sources expose getRemote(), GitHub ones getRepositoryUrl(): both read
+      // from the job's own source, an object no caller can substitute.
+      for (String getter : ['getRemote', 'getRepositoryUrl']) {
+        if (source.metaClass.respondsTo(source, getter)) {
+          String value = source."${getter}"() as String
+          if (value) { facts.repository = value; break }
+        }
+      }
+      Object revision = SCMRevisionAction.getRevision(source, run)
+      // GitHub pull requests: getPullHash(); Git revisions: getHash().
+      for (String getter : ['getPullHash', 'getHash']) {
+        if (revision != null && revision.metaClass.respondsTo(revision, getter)) {
+          String commit = revision."${getter}"() as String
+          if (commit ==~ /[0-9a-fA-F]{7,64}/) { facts.commit = commit; break }
+        }
       }
     }
-    return null
-  }
 
-  /** The user who started the build, else the first cause's description ("Started by timer"). */
-  @NonCPS
-  static String triggeredBy(run) {
-    Cause.UserIdCause user = run.getCause(Cause.UserIdCause)
-    String value = user?.userId ?: run.causes?.find { it != null }?.shortDescription
-    if (!value) return null
-    // Claim text may not hold control characters; keep it within the service's 255.
-    value = value.replaceAll(/\p{Cntrl}/, ' ').trim()
-    return value.length() > 255 ? value.substring(0, 255) : value
+    // The user who started the build, else the first cause ("Started by timer").
+    Cause.UserIdCause user = (Cause.UserIdCause) run.getCause(Cause.UserIdCause)
+    String trigger = user?.userId
+    if (!trigger) {
+      for (Cause cause : run.causes) {
+        if (cause != null && !(cause instanceof ReplayCause)) { trigger = cause.shortDescription; break }
+      }
+    }
+    if (trigger) {
+      // Claim text may not hold control characters; keep it within the service's 255.
+      trigger = trigger.replaceAll(/\p{Cntrl}/, ' ').trim()
+      if (trigger) facts.triggered_by = trigger.length() > 255 ? trigger.substring(0, 255) : trigger
+    }
+
+    // Replay runs pipeline code that is not in SCM under this job's name.
+    facts.replayed = String.valueOf(run.getCause(ReplayCause) != null)
+    return facts
   }
 }

@@ -4,11 +4,13 @@ import com.cloudbees.groovy.cps.NonCPS
 import jenkins.model.Jenkins
 
 /**
- * Values are masked in the build log through the Mask Passwords plugin's
- * build wrapper. Without the plugin the steps still work; they say once in
- * the log that values are not masked, rather than failing the build.
+ * jenkinsOidcToken's block form masks the ID token in the build log through
+ * the Mask Passwords plugin's build wrapper. Without the plugin it says once
+ * in the log that the value is not masked, rather than failing the build.
  */
-class Masking implements Serializable {
+final class Masking {
+  private Masking() { }
+
   @NonCPS
   static boolean available() {
     return Jenkins.get().pluginManager?.getPlugin('mask-passwords') != null
