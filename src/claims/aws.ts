@@ -42,7 +42,7 @@ export interface SessionTagsClaim {
   transitive_tag_keys?: string[];
 }
 
-type ClaimValues = Partial<Record<BuildClaimName, string | number>>;
+type ClaimValues = Partial<Record<BuildClaimName, string | number | boolean>>;
 
 export function sanitizeTagValue(value: string): string {
   return Array.from(value.replace(NOT_TAG_CHARACTER, '_')).slice(0, TAG_LIMITS.value).join('');

@@ -15,6 +15,8 @@ export interface MintInput {
   repository?: string;
   pull_request?: string;
   triggered_by?: string;
+  /** "true" or "false": the build is a Pipeline replay (its script was edited in the Replay page). */
+  replayed?: string;
 }
 
 export interface ClientFacts {
@@ -40,6 +42,7 @@ export interface BuildClaims {
   repository?: string;
   pull_request?: string;
   triggered_by?: string;
+  replayed?: boolean;
   [AWS_TAGS_CLAIM]?: SessionTagsClaim;
   [AWS_SOURCE_IDENTITY_CLAIM]?: string;
 }
@@ -91,6 +94,13 @@ export function refTypeOf(ref: string): RefType {
   return match[1];
 }
 
+/** Exactly "true" or "false" (a form parameter); absent stays absent (libraries that predate the claim). */
+export function checkBoolean(field: string, value: string): boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new InputError(field, `must be true or false, got "${truncate(value)}"`);
+}
+
 export function buildClaims(input: MintInput, client: ClientFacts): BuildClaims {
   const claims: Omit<BuildClaims, 'sub'> = {
     jenkins_instance: client.name,
@@ -121,6 +131,7 @@ export function buildClaims(input: MintInput, client: ClientFacts): BuildClaims 
   }
   if (input.repository !== undefined) claims.repository = checkText('repository', input.repository, LIMITS.repository);
   if (input.triggered_by !== undefined) claims.triggered_by = checkText('triggered_by', input.triggered_by, LIMITS.triggered_by);
+  if (input.replayed !== undefined) claims.replayed = checkBoolean('replayed', input.replayed);
   const result: BuildClaims = { sub: renderSub(client.subClaims, claims), ...claims };
   const aws = client.aws ?? NO_AWS_CLAIMS;
   const tags = renderSessionTags(aws, claims);

@@ -15,6 +15,7 @@ export const BUILD_CLAIMS = [
   'repository',
   'pull_request',
   'triggered_by',
+  'replayed',
 ] as const;
 
 export type BuildClaimName = (typeof BUILD_CLAIMS)[number];

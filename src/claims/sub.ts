@@ -18,7 +18,7 @@ export function escapeSubValue(value: string): string {
   return value.replaceAll('%', '%25').replaceAll(':', '%3A');
 }
 
-export function renderSub(keys: readonly BuildClaimName[], claims: Partial<Record<BuildClaimName, string | number>>): string {
+export function renderSub(keys: readonly BuildClaimName[], claims: Partial<Record<BuildClaimName, string | number | boolean>>): string {
   const sub = keys.map((key) => `${key}:${escapeSubValue(String(claims[key] ?? ''))}`).join(':');
   if (sub.length > SUB_MAX) {
     throw new InputError(

@@ -150,7 +150,7 @@ Getting started:
 
   const clients = program.command('clients').description('Jenkins controllers registered as OAuth clients');
   const subHelp = `ordered claim names that make up sub (default jenkins_instance,job); from: ${BUILD_CLAIMS.join(', ')}`;
-  const tagsHelp = 'build claims sent to AWS as session tags (the key is the claim name), comma-separated; empty to remove';
+  const tagsHelp = 'build claims sent to AWS as session tags (the key is the claim name; any name --sub-claims accepts, e.g. job,ref_type,replayed), comma-separated; empty to remove';
   const transitiveHelp = 'session tags that stay on the session through role chaining; empty to remove';
   const sourceIdentityHelp = 'AWS source identity template of {claim} and [A-Za-z0-9_+=,.@-], e.g. "{jenkins_instance}-{build_number}"; empty to remove';
   type AwsFlags = { sessionTags?: string[]; transitiveTags?: string[]; sourceIdentity?: string };

@@ -13,7 +13,7 @@ import type { GrantDeps } from './deps.js';
 import { MINT_GRANT_TYPE, REQUEST_TOKEN_TYPE } from './token-types.js';
 
 export const grantType = MINT_GRANT_TYPE;
-export const parameters = new Set(['job', 'build_number', 'build_url', 'ref', 'commit', 'repository', 'pull_request', 'triggered_by', 'ttl', 'audience']);
+export const parameters = new Set(['job', 'build_number', 'build_url', 'ref', 'commit', 'repository', 'pull_request', 'triggered_by', 'replayed', 'ttl', 'audience']);
 /** `audience` may be repeated to narrow the token to several audiences. */
 export const allowDuplicates = new Set(['audience']);
 
@@ -67,7 +67,12 @@ export function handler(deps: GrantDeps) {
       for (const required of ['job', 'build_number', 'build_url'] as const) {
         if (params[required] === undefined) throw new InputError(required, 'is required');
       }
-      claims = buildClaims(params as unknown as MintInput, { name: client.clientId, jenkinsUrl: client.jenkins_url, subClaims: client.sub_claims, aws });
+      // oidc-provider turns an empty parameter into an absent one. For the
+      // replayed flag "absent" means "a library that predates it", so an empty
+      // value is refused as malformed instead of silently dropping the claim.
+      const input = { ...params } as unknown as MintInput;
+      if ((ctx.oidc.body as Params | undefined)?.replayed === '') input.replayed = '';
+      claims = buildClaims(input, { name: client.clientId, jenkinsUrl: client.jenkins_url, subClaims: client.sub_claims, aws });
       audiences = narrowAudiences(params.audience, client.allowed_audiences);
       ttl = lifetime(params.ttl as string | undefined, client, deps);
     } catch (err) {

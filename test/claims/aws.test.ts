@@ -17,6 +17,20 @@ describe('session tags claim', () => {
     });
     expect(claims['https://aws.amazon.com/source_identity']).toBeUndefined();
   });
+  test('replayed becomes a session tag "true" or "false" and can be part of the source identity', () => {
+    const aws = { sessionTagClaims: ['jenkins_instance', 'replayed'] as const, transitiveTagKeys: ['replayed'] as const, sourceIdentity: '{jenkins_instance}-{build_number}-replayed-{replayed}' };
+    const replayed = buildClaims({ ...BUILD, replayed: 'true' }, { ...CLIENT, aws });
+    expect(replayed['https://aws.amazon.com/tags']).toEqual({ principal_tags: { jenkins_instance: ['ci-main'], replayed: ['true'] }, transitive_tag_keys: ['replayed'] });
+    expect(replayed['https://aws.amazon.com/source_identity']).toBe('ci-main-42-replayed-true');
+    const fresh = buildClaims({ ...BUILD, replayed: 'false' }, { ...CLIENT, aws });
+    expect(fresh['https://aws.amazon.com/tags']).toEqual({ principal_tags: { jenkins_instance: ['ci-main'], replayed: ['false'] }, transitive_tag_keys: ['replayed'] });
+    expect(fresh['https://aws.amazon.com/source_identity']).toBe('ci-main-42-replayed-false');
+    const older = buildClaims(BUILD, { ...CLIENT, aws });
+    expect(older['https://aws.amazon.com/tags']).toEqual({ principal_tags: { jenkins_instance: ['ci-main'] } });
+    expect(older['https://aws.amazon.com/source_identity']).toBe('ci-main-42-replayed-');
+    expect(checkSessionTagClaims(['replayed'])).toEqual(['replayed']);
+    expect(checkSourceIdentityTemplate('{job}-{replayed}')).toBe('{job}-{replayed}');
+  });
   test('a claim the build did not carry is left out; no tags at all means no claim', () => {
     expect(renderSessionTags({ sessionTagClaims: ['job', 'commit'], transitiveTagKeys: ['commit'], sourceIdentity: null }, { job: 'a' })).toEqual({ principal_tags: { job: ['a'] } });
     expect(renderSessionTags({ sessionTagClaims: ['commit'], transitiveTagKeys: [], sourceIdentity: null }, { job: 'a' })).toBeUndefined();
@@ -29,7 +43,7 @@ describe('session tags claim', () => {
     expect(sanitizeTagValue(value)).toBe(expected);
   });
   test.each([
-    ['an unknown claim', () => checkSessionTagClaims(['job', 'email']), 'session_tags: "email" is not a build claim; choose from jenkins_instance, jenkins_url, job, build_number, build_url, ref, ref_type, commit, repository, pull_request, triggered_by'],
+    ['an unknown claim', () => checkSessionTagClaims(['job', 'email']), 'session_tags: "email" is not a build claim; choose from jenkins_instance, jenkins_url, job, build_number, build_url, ref, ref_type, commit, repository, pull_request, triggered_by, replayed'],
     ['a claim twice', () => checkSessionTagClaims(['job', 'job']), 'session_tags: "job" is listed twice'],
     ['a transitive key that is not a session tag', () => checkTransitiveTagKeys(['ref'], ['job']), 'transitive_tags: "ref" is not one of this client\'s session tags (job); a transitive tag must also be a session tag'],
   ])('refuses %s', (_name, fn, message) => {
@@ -55,7 +69,7 @@ describe('source identity claim', () => {
     ['{jenkins_instance}-{build_number}', 'accepted'],
     ['jenkins@{jenkins_instance}', 'accepted'],
     ['{jenkins_instance}/{job}', 'source_identity: "/" is not allowed; AWS accepts only letters, digits and _ + = , . @ - in a source identity'],
-    ['{email}', 'source_identity: {email} is not a build claim; choose from jenkins_instance, jenkins_url, job, build_number, build_url, ref, ref_type, commit, repository, pull_request, triggered_by'],
+    ['{email}', 'source_identity: {email} is not a build claim; choose from jenkins_instance, jenkins_url, job, build_number, build_url, ref, ref_type, commit, repository, pull_request, triggered_by, replayed'],
     ['{job', 'source_identity: unbalanced "{" in "{job"; write claims as {claim_name}'],
     [`${'x'.repeat(64)}{job}`, `source_identity: "${'x'.repeat(64)}{job}" leaves no room for its claims within the 64 characters AWS allows`],
     ['x', 'source_identity: "x" must be 2-64 characters'],

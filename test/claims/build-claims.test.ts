@@ -40,6 +40,13 @@ describe('sub rendering', () => {
   test('a claim the build did not carry renders empty', () => {
     expect(renderSub(['job', 'ref'], { job: 'x' })).toBe('job:x:ref:');
   });
+  test.each<[string, Record<string, string>, string]>([
+    ['a replayed build', { replayed: 'true' }, 'jenkins_instance:ci-main:job:team/app:replayed:true'],
+    ['a build that is not a replay', { replayed: 'false' }, 'jenkins_instance:ci-main:job:team/app:replayed:false'],
+    ['a library that does not send replayed', {}, 'jenkins_instance:ci-main:job:team/app:replayed:'],
+  ])('replayed in the sub keys: %s', (_name, override, sub) => {
+    expect(buildClaims({ ...BUILD, ...override }, { ...CLIENT, subClaims: ['jenkins_instance', 'job', 'replayed'] }).sub).toBe(sub);
+  });
   test('over 255 characters is refused with advice', () => {
     expect(refusal(() => renderSub(['job'], { job: 'j'.repeat(260) }))).toBe(
       "sub: the subject rendered from this client's sub claim keys (job) is 264 characters; AWS accepts at most 255. Use fewer or shorter claims: jenkins-oidc clients update NAME --sub-claims ...",
@@ -97,9 +104,22 @@ describe('build claims', () => {
     ['a short ref is refused', { ref: 'main' }, 'ref: must be a full Git ref such as refs/heads/main, refs/tags/v1.0 or refs/pull/12/head, got "main"'],
     ['a commit that is not hex is refused', { commit: 'xyz1234' }, 'commit: must be a hexadecimal commit id of 7 to 64 characters, got "xyz1234"'],
     ['pull_request on a branch ref is refused', { ref: 'refs/heads/main', pull_request: '5' }, 'pull_request: is set, but ref refs/heads/main is a branch, not a pull request ref'],
+    ['replayed other than true or false is refused', { replayed: 'yes' }, 'replayed: must be true or false, got "yes"'],
+    ['replayed in capitals is refused', { replayed: 'TRUE' }, 'replayed: must be true or false, got "TRUE"'],
+    ['replayed as a digit is refused', { replayed: '1' }, 'replayed: must be true or false, got "1"'],
+    ['an empty replayed is refused', { replayed: '' }, 'replayed: must be true or false, got ""'],
+    ['replayed with surrounding space is refused', { replayed: ' true' }, 'replayed: must be true or false, got " true"'],
     ['SQL-looking text in job is accepted as plain text (queries are parameterised)', { job: "x'; DROP TABLE clients;--" }, 'accepted'],
   ])('%s', (_name, override, expected) => {
     expect(refusal(() => buildClaims({ ...BUILD, ...override }, CLIENT))).toBe(expected);
+  });
+
+  test('replayed is a boolean claim placed after triggered_by; absent stays absent', () => {
+    const replayed = buildClaims({ ...BUILD, triggered_by: 'alice', replayed: 'true' }, CLIENT);
+    expect(replayed.replayed).toBe(true);
+    expect(Object.keys(replayed).slice(-2)).toEqual(['triggered_by', 'replayed']);
+    expect(buildClaims({ ...BUILD, replayed: 'false' }, CLIENT).replayed).toBe(false);
+    expect(buildClaims(BUILD, CLIENT)).not.toHaveProperty('replayed');
   });
 
   test('unicode letters in job names are fine when they are NFC', () => {

@@ -40,7 +40,7 @@ test.each<[string, Parameters<typeof registerClient>[1], string]>([
   ['an upper-case name', { name: 'CI', jenkinsUrl: 'https://j' }, 'name: must be a slug of 2-63 lowercase letters, digits and dashes, starting and ending with a letter or digit (it becomes client_id and jenkins_instance)'],
   ['the reserved build client name', { name: 'jenkins-build', jenkinsUrl: 'https://j' }, 'name: "jenkins-build" is reserved for the built-in build client'],
   ['a Jenkins URL with a query', { name: 'ci-x', jenkinsUrl: 'https://j/?a=1' }, 'jenkins_url: must not contain a query string'],
-  ['an unknown sub claim', { name: 'ci-x', jenkinsUrl: 'https://j', subClaims: ['job', 'email'] }, 'sub_claims: "email" is not a build claim; choose from jenkins_instance, jenkins_url, job, build_number, build_url, ref, ref_type, commit, repository, pull_request, triggered_by'],
+  ['an unknown sub claim', { name: 'ci-x', jenkinsUrl: 'https://j', subClaims: ['job', 'email'] }, 'sub_claims: "email" is not a build claim; choose from jenkins_instance, jenkins_url, job, build_number, build_url, ref, ref_type, commit, repository, pull_request, triggered_by, replayed'],
   ['a duplicated sub claim', { name: 'ci-x', jenkinsUrl: 'https://j', subClaims: ['jenkins_instance', 'job', 'job'] }, 'sub_claims: "job" is listed twice'],
   ['a sub without the controller', { name: 'ci-x', jenkinsUrl: 'https://j', subClaims: ['job', 'ref'] }, 'sub_claims: must include jenkins_instance (or jenkins_url), or builds of another controller could present the same sub'],
   ['an audience with a space', { name: 'ci-x', jenkinsUrl: 'https://j', audiences: ['a b'] }, 'audiences: "a b" must not contain spaces or commas'],

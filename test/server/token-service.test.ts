@@ -2,7 +2,7 @@
 // exchange, GitHub-style /id-token, revocation, and the audit trail.
 import { jwtVerify, createLocalJWKSet, type JSONWebKeySet } from 'jose';
 import { hashSecret } from '../../src/secrets/bearer-secrets.js';
-import { setClientEnabled } from '../../src/clients/commands.js';
+import { registerClient, setClientEnabled } from '../../src/clients/commands.js';
 import { addClient, basic, BUILD, decodeJwt, exchange, mint, postForm, startTestService, type TestService } from '../helpers/service.js';
 
 let t: TestService;
@@ -254,6 +254,63 @@ describe('exchange grant', () => {
     const res = await exchange(t, minted.json.access_token as string);
     expect(res.json.expires_in).toBeGreaterThanOrEqual(98);
     expect(res.json.expires_in).toBeLessThanOrEqual(100);
+  });
+});
+
+describe('the replayed claim', () => {
+  let replaySecret: string;
+  beforeAll(async () => {
+    ({ secret: replaySecret } = await registerClient(
+      t.database.db,
+      { name: 'ci-replay', jenkinsUrl: 'https://jenkins.example.com', subClaims: ['jenkins_instance', 'job', 'replayed'], sessionTags: ['replayed'] },
+      t.config.requestTokenMaxTtl,
+    ));
+  });
+  const idToken = async (form: Record<string, string>) => {
+    const minted = await mint(t, replaySecret, form, 'ci-replay');
+    expect(minted.status).toBe(200);
+    const res = await exchange(t, minted.json.access_token as string);
+    expect(res.status).toBe(200);
+    return decodeJwt(res.json.access_token as string).payload;
+  };
+
+  test.each([
+    ['true', true],
+    ['false', false],
+  ])('replayed=%s is a JSON boolean after triggered_by, in sub and in the session tags', async (value, claim) => {
+    const payload = await idToken({ triggered_by: 'alice', replayed: value });
+    expect(payload.replayed).toBe(claim);
+    expect(payload.sub).toBe(`jenkins_instance:ci-replay:job:folder/app:replayed:${value}`);
+    expect(payload['https://aws.amazon.com/tags']).toEqual({ principal_tags: { replayed: [value] } });
+    expect(Object.keys(payload)).toEqual([
+      'iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'jenkins_instance', 'jenkins_url', 'job', 'build_number', 'build_url', 'triggered_by', 'replayed',
+      'https://aws.amazon.com/tags',
+    ]);
+  });
+
+  test('without replayed (an older library) the claim and the tag are absent and sub has an empty value', async () => {
+    const payload = await idToken({});
+    expect(payload).not.toHaveProperty('replayed');
+    expect(payload).not.toHaveProperty(['https://aws.amazon.com/tags']);
+    expect(payload.sub).toBe('jenkins_instance:ci-replay:job:folder/app:replayed:');
+  });
+
+  test.each(['yes', 'True', '1', ''])('replayed=%j is refused with invalid_request naming replayed, and audited', async (value) => {
+    const before = await t.database.query('SELECT count(*)::int AS n FROM request_tokens');
+    const res = await mint(t, replaySecret, { replayed: value }, 'ci-replay');
+    expect({ status: res.status, body: res.json }).toEqual({
+      status: 400,
+      body: { error: 'invalid_request', error_description: `replayed: must be true or false, got "${value}"` },
+    });
+    expect(await t.database.query('SELECT count(*)::int AS n FROM request_tokens')).toEqual(before);
+    const [row] = await t.database.query("SELECT event, client_name, detail FROM audit_events WHERE event = 'request_token.refused' ORDER BY id DESC LIMIT 1");
+    expect(row).toMatchObject({ event: 'request_token.refused', client_name: 'ci-replay', detail: { error: 'invalid_request', error_description: `replayed: must be true or false, got "${value}"` } });
+  });
+
+  test('a job name with % and : renders one-to-one in sub (% -> %25 first, then : -> %3A)', async () => {
+    const payload = await idToken({ job: 'folder/app/feature%2Fx:y', replayed: 'false' });
+    expect(payload.job).toBe('folder/app/feature%2Fx:y');
+    expect(payload.sub).toBe('jenkins_instance:ci-replay:job:folder/app/feature%252Fx%3Ay:replayed:false');
   });
 });
 
