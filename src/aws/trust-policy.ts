@@ -9,6 +9,13 @@
 // client's sub shape (its ordered sub claim keys), so a pattern that can never
 // match, or one that names another controller, is refused before it reaches
 // AWS; a pattern that would admit every job of the controller is warned about.
+//
+// In StringLike, `*` matches any characters, `/` and `:` included. So
+// `job:team/app*` also admits team/apple and team/app-old/x, and `job:team/*`
+// admits every job in every folder below team, among them multibranch
+// pull-request jobs (team/app/PR-12) that can build code from forks. Both are
+// warned about; --exclude-pull-requests adds a StringNotLike on `job:*/PR-*`.
+import { PULL_REQUEST_REF_PREFIXES } from '../claims/build-claims.js';
 import { InputError } from '../claims/text.js';
 import type { ClientView } from '../clients/commands.js';
 
@@ -48,6 +55,65 @@ export function issuerWarnings(issuer: string): string[] {
 
 const hasWildcard = (s: string) => /[*?]/.test(s);
 
+/** IAM StringLike: `*` any characters (`/` and `:` included), `?` one character. */
+export function stringLike(pattern: string, value: string): boolean {
+  const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[\\s\\S]*').replace(/\?/g, '[\\s\\S]');
+  return new RegExp(`^${re}$`).test(value);
+}
+
+/**
+ * What multibranch projects name their change-request jobs: PR-<n> (GitHub and
+ * Bitbucket branch sources) and MR-<n> (GitLab).
+ */
+export const CHANGE_REQUEST_JOB_PREFIXES = ['PR-', 'MR-'] as const;
+const CHANGE_REQUEST_JOB = /(?:^|\/)(?:PR|MR)-[0-9]+$/;
+
+/** Whether a --sub job value with wildcards can match a pull-request job such as team/app/PR-12. */
+function admitsChangeRequestJob(job: string): string | undefined {
+  const wildcardAt = job.search(/[*?]/);
+  if (wildcardAt < 0) return undefined;
+  const stem = job.slice(0, wildcardAt);
+  const folder = stem.slice(0, stem.lastIndexOf('/') + 1);
+  // The literal text after the last * must end the name: PR-1<tail> tries it as the number's end.
+  const tail = job.includes('*') ? job.slice(job.lastIndexOf('*') + 1).replaceAll('?', '1') : '';
+  for (const base of [folder, `${stem}/`, `${stem}x/`]) {
+    for (const prefix of CHANGE_REQUEST_JOB_PREFIXES) {
+      for (const number of ['12', `1${tail}`]) {
+        const candidate = `${base}${prefix}${number}`;
+        if (CHANGE_REQUEST_JOB.test(candidate) && stringLike(job, candidate)) return candidate;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Whether a value pattern could match a value starting with one of these prefixes (or, for an exact pattern, does). */
+function mayStartWith(value: string, prefixes: readonly string[]): boolean {
+  if (!hasWildcard(value)) return prefixes.some((p) => value.startsWith(p));
+  const literal = value.slice(0, value.search(/[*?]/));
+  return prefixes.some((p) => literal.startsWith(p) || p.startsWith(literal));
+}
+
+/**
+ * Whether the pattern's ref, ref_type or pull_request value already keeps
+ * pull-request builds out: the library reports them with ref refs/pull/<n>/head
+ * (ref_type pull_request) and a pull_request claim.
+ */
+function refusesPullRequestBuilds(values: ReadonlyMap<string, string>): boolean {
+  const ref = values.get('ref');
+  if (ref !== undefined && ref !== '' && !mayStartWith(ref, PULL_REQUEST_REF_PREFIXES)) return true;
+  const refType = values.get('ref_type');
+  if (refType !== undefined && !mayStartWith(refType, ['pull_request'])) return true;
+  return values.get('pull_request') === '';
+}
+
+/** Advice for matching branches only, in the terms of this client's sub keys. */
+function branchOnlyAdvice(keys: readonly string[]): string {
+  if (keys.includes('ref_type')) return 'end the ref_type pair with ref_type:branch';
+  if (keys.includes('ref')) return 'match ref:refs/heads/* (or one branch)';
+  return 'add ref_type to the sub keys and match ref_type:branch';
+}
+
 /**
  * A "%" the rendered sub can contain: claims/sub.ts writes "%" in a value as
  * %25 and ":" as %3A, so every "%" of a sub starts one of those two. A pattern
@@ -61,7 +127,7 @@ const UNMATCHABLE_PERCENT = /%(?!25|3A|\*|\?[5A*?]|2[*?]|3[*?])/;
  * Throws when it can never match or would admit another controller's builds;
  * returns warnings for patterns that admit more than one would expect.
  */
-export function checkSubPattern(pattern: string, client: Pick<ClientView, 'name' | 'subClaims'>): string[] {
+export function checkSubPattern(pattern: string, client: Pick<ClientView, 'name' | 'subClaims'>, options: { excludePullRequests?: boolean } = {}): string[] {
   const keys = client.subClaims;
   const shape = keys.map((k) => `${k}:<${k}>`).join(':');
   const mismatch = (why: string) =>
@@ -118,7 +184,25 @@ export function checkSubPattern(pattern: string, client: Pick<ClientView, 'name'
     warnings.push(`the sub of client ${client.name} does not include job: this policy admits every job of ${client.name}`);
   } else {
     const job = values.get('job');
-    if (job === undefined || /^\*+$/.test(job)) warnings.push(`"${pattern}" admits every job of ${client.name}; narrow it, e.g. job:team/app/*`);
+    if (job === undefined || /^\*+$/.test(job)) {
+      warnings.push(`"${pattern}" admits every job of ${client.name}; narrow it, e.g. job:team/app/*`);
+    } else {
+      const star = job.indexOf('*');
+      if (star > 0 && job[star - 1] !== '/') {
+        const stem = job.slice(0, star);
+        warnings.push(
+          `"${pattern}": * matches any characters, "/" and ":" included, so job:${job} admits every job whose full name starts with "${stem}" (such as ${stem}x/deploy); ` +
+            `end the pattern at a separator (job:${stem}/*) or name the job exactly`,
+        );
+      }
+      const prJob = admitsChangeRequestJob(job);
+      if (prJob && !options.excludePullRequests && !refusesPullRequestBuilds(values)) {
+        warnings.push(
+          `"${pattern}" also admits multibranch pull-request jobs such as ${prJob}, which can run code from forks; ` +
+            `to admit branches only, ${branchOnlyAdvice(keys)}, or refuse PR-*/MR-* jobs with --exclude-pull-requests`,
+        );
+      }
+    }
   }
   return warnings;
 }
@@ -129,6 +213,32 @@ export interface TrustPolicyInput {
   subPatterns: string[];
   audience: string;
   federated: string | { Ref: string };
+  /** Add a StringNotLike on sub that refuses multibranch pull-request jobs (PR-*, MR-*). */
+  excludePullRequests?: boolean;
+}
+
+/**
+ * StringNotLike patterns refusing every sub whose job has a PR-<n> or MR-<n>
+ * segment. `*` spans ":", so they also refuse a sub whose later values (a
+ * branch feature/PR-x) or folders (team/PR-tools/app) contain "/PR-": an
+ * over-refusal, never an admission.
+ */
+export function pullRequestExclusions(client: Pick<ClientView, 'name' | 'subClaims'>): string[] {
+  const at = client.subClaims.indexOf('job');
+  if (at < 0) {
+    throw new InputError(
+      '--exclude-pull-requests',
+      `the sub of client ${client.name} has no job, so pull-request jobs cannot be told by name; add ref_type to its sub keys and match ref_type:branch instead`,
+    );
+  }
+  const lead = at === 0 ? '' : '*:';
+  return CHANGE_REQUEST_JOB_PREFIXES.map((prefix) => `${lead}job:*/${prefix}*`);
+}
+
+/** A --sub example in this client's shape that admits branch builds of one multibranch project. */
+function examplePattern(client: Pick<ClientView, 'name' | 'subClaims'>): string {
+  const example: Record<string, string> = { jenkins_instance: client.name, job: 'team/app/*', ref: 'refs/heads/*', ref_type: 'branch', pull_request: '', replayed: 'false' };
+  return client.subClaims.map((k) => `${k}:${example[k] ?? '*'}`).join(':');
 }
 
 export function checkAudience(audience: string | undefined, client: ClientShape): string {
@@ -150,16 +260,18 @@ export function trustedActions(client: ClientShape): string[] {
 
 export function trustPolicy(input: TrustPolicyInput): { policy: PolicyDocument; warnings: string[] } {
   if (input.subPatterns.length === 0) {
-    const example = input.client.subClaims.map((k) => `${k}:${k === 'jenkins_instance' ? input.client.name : k === 'job' ? 'team/app/*' : '*'}`).join(':');
-    throw new InputError('--sub', `give at least one pattern for the sub this role admits, e.g. --sub '${example}'`);
+    throw new InputError('--sub', `give at least one pattern for the sub this role admits, e.g. --sub '${examplePattern(input.client)}'`);
   }
-  const warnings = [...new Set(input.subPatterns.flatMap((p) => checkSubPattern(p, input.client)))];
+  const options = { excludePullRequests: input.excludePullRequests };
+  const warnings = [...new Set(input.subPatterns.flatMap((p) => checkSubPattern(p, input.client, options)))];
+  const exclusions = input.excludePullRequests ? pullRequestExclusions(input.client) : [];
   const prefix = providerUrl(input.issuer);
   const subs = [...new Set(input.subPatterns)];
   const sub = subs.length === 1 ? subs[0]! : subs;
   const condition: Record<string, Record<string, string | string[]>> = subs.some(hasWildcard)
     ? { StringEquals: { [`${prefix}:aud`]: input.audience }, StringLike: { [`${prefix}:sub`]: sub } }
     : { StringEquals: { [`${prefix}:aud`]: input.audience, [`${prefix}:sub`]: sub } };
+  if (exclusions.length) condition.StringNotLike = { [`${prefix}:sub`]: exclusions };
   const actions = trustedActions(input.client);
   return {
     policy: {
@@ -195,6 +307,8 @@ export interface TemplateInput {
   existingProviderArn?: string;
   managedPolicyArns: string[];
   maxSessionDuration?: number;
+  /** Every role refuses multibranch pull-request jobs (see pullRequestExclusions). */
+  excludePullRequests?: boolean;
 }
 
 const PROVIDER_ID = 'JenkinsOidcProvider';
@@ -237,7 +351,14 @@ export function cloudFormationTemplate(input: TemplateInput): { template: Record
     const id = logicalId(checkRoleName(role.name));
     if (seen.has(id)) throw new InputError('--role', `two roles map to the same CloudFormation logical ID ${id}`);
     seen.add(id);
-    const { policy, warnings: w } = trustPolicy({ issuer: input.issuer, client: input.client, subPatterns: role.subPatterns, audience: input.audience, federated });
+    const { policy, warnings: w } = trustPolicy({
+      issuer: input.issuer,
+      client: input.client,
+      subPatterns: role.subPatterns,
+      audience: input.audience,
+      federated,
+      excludePullRequests: input.excludePullRequests,
+    });
     warnings.push(...w.map((text) => `role ${role.name}: ${text}`));
     resources[id] = {
       Type: 'AWS::IAM::Role',

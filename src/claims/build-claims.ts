@@ -64,6 +64,9 @@ const REF_TYPES: [string, RefType][] = [
   ['refs/pull-requests/', 'pull_request'],
 ];
 
+/** Refs whose builds carry ref_type pull_request (trust-policy checks use them). */
+export const PULL_REQUEST_REF_PREFIXES = REF_TYPES.filter(([, type]) => type === 'pull_request').map(([prefix]) => prefix);
+
 export function checkJob(job: string): string {
   checkText('job', job, LIMITS.job);
   if (job.startsWith('/') || job.endsWith('/') || job.includes('//')) {

@@ -337,7 +337,12 @@ Getting started:
     .command('aws')
     .description('set up AWS: the IAM OIDC provider, roles and their trust policies (see docs/aws.md)');
   const collect = (value: string, previous: string[] = []) => [...previous, value];
-  const subHelpAws = "sub this role admits, repeatable: exact, or a StringLike pattern with * and ? (e.g. 'jenkins_instance:ci-main:job:team/app/*')";
+  const subHelpAws =
+    "sub this role admits, repeatable: exact, or a StringLike pattern where ? is one character and * any characters, / and : included, " +
+    "so end it at a separator ('jenkins_instance:ci-main:job:team/app/*', not 'job:team/app*'); values write % as %25 and : as %3A";
+  const excludePrHelp =
+    'refuse multibranch pull-request jobs (PR-<n>, MR-<n>), which can run code from forks, with a StringNotLike on sub ' +
+    '(it also refuses jobs below a folder or branch whose name starts with PR- or MR-)';
   const warnAll = (warnings: string[]) => warnings.forEach((w) => note(`warning: ${w}`));
 
   aws
@@ -349,7 +354,8 @@ Getting started:
     .option('--account-id <id>', 'AWS account of the IAM OIDC provider (builds the provider ARN)')
     .option('--provider-arn <arn>', 'the IAM OIDC provider ARN, instead of --account-id')
     .option('--partition <name>', 'AWS partition: aws, aws-cn, aws-us-gov', 'aws')
-    .action(async (opts: { client: string; sub?: string[]; audience?: string; accountId?: string; providerArn?: string; partition: string }) => {
+    .option('--exclude-pull-requests', excludePrHelp)
+    .action(async (opts: { client: string; sub?: string[]; audience?: string; accountId?: string; providerArn?: string; partition: string; excludePullRequests?: boolean }) => {
       const { policy, warnings, issuer } = await withDb(async (db, config) => {
         const client = await showClient(db, opts.client);
         let federated = opts.providerArn;
@@ -358,7 +364,10 @@ Getting started:
           federated = providerArn(config.issuer, opts.accountId, opts.partition);
         }
         const audience = checkAudience(opts.audience, client);
-        return { ...trustPolicy({ issuer: config.issuer, client, subPatterns: opts.sub ?? [], audience, federated }), issuer: config.issuer };
+        return {
+          ...trustPolicy({ issuer: config.issuer, client, subPatterns: opts.sub ?? [], audience, federated, excludePullRequests: opts.excludePullRequests }),
+          issuer: config.issuer,
+        };
       });
       warnAll([...issuerWarnings(issuer), ...warnings]);
       printJson(policy);
@@ -379,10 +388,12 @@ Getting started:
       if (!/^\d+$/.test(v)) throw new InputError('--max-session-duration', `must be whole seconds, got "${v}"`);
       return Number(v);
     })
+    .option('--exclude-pull-requests', `every role: ${excludePrHelp}`)
     .addOption(new Option('--format <format>', 'template format').choices(['yaml', 'json']).default('yaml'))
     .action(async (opts: {
       client: string; roleName?: string; sub?: string[]; role?: string[]; audience?: string; thumbprint?: string[];
       existingProviderArn?: string; managedPolicyArn?: string[]; maxSessionDuration?: number; format: 'yaml' | 'json';
+      excludePullRequests?: boolean;
     }) => {
       if (opts.maxSessionDuration !== undefined && (opts.maxSessionDuration < 3600 || opts.maxSessionDuration > 43200)) {
         throw new InputError('--max-session-duration', `must be 3600-43200 seconds, got ${opts.maxSessionDuration}`);
@@ -411,6 +422,7 @@ Getting started:
           existingProviderArn: opts.existingProviderArn,
           managedPolicyArns: opts.managedPolicyArn ?? [],
           maxSessionDuration: opts.maxSessionDuration,
+          excludePullRequests: opts.excludePullRequests,
         });
         return { ...out, issuer: config.issuer };
       });

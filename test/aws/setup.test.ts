@@ -110,6 +110,63 @@ test("the template's trust policy, given to the stand-in, admits the matching jo
   ]);
 });
 
+test('a folder role that refuses replayed builds and pull-request jobs: warned without the exclusion, enforced by the stand-in with it', async () => {
+  await lab.addClient({ name: 'ci-replay', subClaims: ['jenkins_instance', 'job', 'replayed'] });
+  const sub = 'jenkins_instance:ci-replay:job:folder/*:replayed:false';
+  const args = ['aws', 'trust-policy', '--client', 'ci-replay', '--provider-arn', lab.providerArn, '--sub', sub];
+  const warned = await runCli(args, cli);
+  expect(warned.code).toBe(0);
+  expect(warned.stderr).toBe(
+    `${portWarning}warning: "${sub}" also admits multibranch pull-request jobs such as folder/PR-12, which can run code from forks; ` +
+      'to admit branches only, add ref_type to the sub keys and match ref_type:branch, or refuse PR-*/MR-* jobs with --exclude-pull-requests\n',
+  );
+  const res = await runCli([...args, '--exclude-pull-requests'], cli);
+  expect(res.code).toBe(0);
+  expect(res.stderr).toBe(portWarning);
+  const policy = JSON.parse(res.stdout) as TrustPolicyDocument;
+  expect(policy.Statement[0]!.Condition).toEqual({
+    StringEquals: { [`${prefix}:aud`]: 'sts.amazonaws.com' },
+    StringLike: { [`${prefix}:sub`]: sub },
+    StringNotLike: { [`${prefix}:sub`]: ['*:job:*/PR-*', '*:job:*/MR-*'] },
+  });
+  const roleArn = 'arn:aws:iam::123456789012:role/folder-no-replays';
+  lab.sts.addRole(roleArn, policy);
+
+  const builds: [string, Record<string, string>][] = [
+    ['folder/app, not replayed', { replayed: 'false' }],
+    ['folder/app, replayed', { replayed: 'true' }],
+    ['folder/app, from a library without replayed', {}],
+    ['folder/app/PR-12, not replayed', { job: 'folder/app/PR-12', build_url: 'https://jenkins.example.com/job/folder/job/app/job/PR-12/3/', ref: 'refs/pull/12/head', pull_request: '12', replayed: 'false' }],
+    ['folder/app/main, not replayed', { job: 'folder/app/main', build_url: 'https://jenkins.example.com/job/folder/job/app/job/main/3/', ref: 'refs/heads/main', replayed: 'false' }],
+  ];
+  const outcomes: Record<string, number | null> = {};
+  for (const [name, build] of builds) {
+    outcomes[name] = (await runAgent(['assume-role', '--role-arn', roleArn, '--format', 'json'], await lab.buildEnv('ci-replay', build))).code;
+  }
+  expect(outcomes).toEqual({
+    'folder/app, not replayed': 0,
+    'folder/app, replayed': 1,
+    'folder/app, from a library without replayed': 1,
+    'folder/app/PR-12, not replayed': 1,
+    'folder/app/main, not replayed': 0,
+  });
+  expect(lab.sts.callsTo().slice(-5).map((c) => [c.claims!.sub, c.claims!.replayed, c.outcome])).toEqual([
+    ['jenkins_instance:ci-replay:job:folder/app:replayed:false', false, 'ok'],
+    ['jenkins_instance:ci-replay:job:folder/app:replayed:true', true, 'AccessDenied'],
+    ['jenkins_instance:ci-replay:job:folder/app:replayed:', undefined, 'AccessDenied'],
+    ['jenkins_instance:ci-replay:job:folder/app/PR-12:replayed:false', false, 'AccessDenied'],
+    ['jenkins_instance:ci-replay:job:folder/app/main:replayed:false', false, 'ok'],
+  ]);
+});
+
+test('the --sub help says what * matches, and --exclude-pull-requests is offered on both commands', async () => {
+  for (const command of ['trust-policy', 'cloudformation']) {
+    const help = (await runCli(['aws', command, '--help'], cli)).stdout.replace(/\s+/g, ' ');
+    expect(help).toContain("StringLike pattern where ? is one character and * any characters, / and : included, so end it at a separator ('jenkins_instance:ci-main:job:team/app/*', not 'job:team/app*'); values write % as %25 and : as %3A");
+    expect(help).toContain('refuse multibranch pull-request jobs (PR-<n>, MR-<n>), which can run code from forks, with a StringNotLike on sub');
+  }
+});
+
 test('trust-policy prints just the policy, with the provider ARN for the account', async () => {
   const res = await runCli(['aws', 'trust-policy', '--client', 'ci-main', '--account-id', ACCOUNT, '--sub', 'jenkins_instance:ci-main:job:folder/app:ref:refs/heads/main'], cli);
   expect(res.code).toBe(0);
@@ -122,7 +179,7 @@ test('trust-policy prints just the policy, with the provider ARN for the account
 });
 
 test.each([
-  [['aws', 'trust-policy', '--client', 'ci-main', '--account-id', ACCOUNT], "error: --sub: give at least one pattern for the sub this role admits, e.g. --sub 'jenkins_instance:ci-main:job:team/app/*:ref:*'\n"],
+  [['aws', 'trust-policy', '--client', 'ci-main', '--account-id', ACCOUNT], "error: --sub: give at least one pattern for the sub this role admits, e.g. --sub 'jenkins_instance:ci-main:job:team/app/*:ref:refs/heads/*'\n"],
   [['aws', 'trust-policy', '--client', 'ci-main', '--sub', MAIN_ONLY], 'error: the trust policy needs the IAM OIDC provider it trusts\n  give --account-id 123456789012 (or --provider-arn arn:aws:iam::...:oidc-provider/...)\n'],
   [['aws', 'cloudformation', '--client', 'ci-main', '--sub', 'jenkins_instance:ci-other:job:a:ref:b'], 'error: --sub: "jenkins_instance:ci-other:job:a:ref:b" names the controller "ci-other", but this policy is for client ci-main\n'],
   [['aws', 'cloudformation', '--client', 'nope', '--sub', MAIN_ONLY], 'error: client "nope" not found\n  list registered clients with: jenkins-oidc clients list\n'],
