@@ -16,6 +16,12 @@ import jenkins.scm.api.SCMSource
 import jenkins.scm.api.mixin.ChangeRequestSCMHead
 import jenkins.scm.api.mixin.TagSCMHead
 import org.jenkinsci.plugins.workflow.cps.replay.ReplayCause
+import hudson.FilePath
+import io.jenkinsoidc.BuildFacts
+import io.jenkinsoidc.ControllerSettings
+import io.jenkinsoidc.JenkinsOidcException
+import io.jenkinsoidc.RequestTokenFile
+import io.jenkinsoidc.TokenService
 
 @Field String serviceUrl = System.getenv('JENKINS_OIDC_TEST_URL')
 @Field String clientId = System.getenv('JENKINS_OIDC_TEST_CLIENT_ID')
@@ -343,6 +349,382 @@ tests['a role whose trust policy does not admit this job fails with the explanat
   assert msg == 'script returned exit code 1'
   assert h.logText().contains('jenkins_instance:ci-main:job:team/app/main')
   assert h.logText().contains('AccessDenied')
+}
+
+// ---- Replay, checkout, step arguments -----------------------------------------------
+
+tests['a replayed build is refused by default, with the reason and the fix'] = {
+  Harness h = controller(causes: [new ReplayCause(41), new Cause.UserIdCause('mallory')])
+  String msg = failure(h) { withJenkinsOidc { } }
+  assert msg == 'jenkins-oidc: this build was started by Replay, which runs pipeline code that is not in SCM; it gets no token. ' +
+                'Re-run it from SCM, or an administrator sets the global property JENKINS_OIDC_ALLOW_REPLAY=true (tokens then carry replayed=true)'
+  assert failure(h) { jenkinsOidcToken() } == msg
+  assert h.workspace.parentFile.listFiles().find { it.name == h.workspace.name + '@tmp' }.list() as List == []
+}
+
+tests['a replayed build mints when the admin allows it, and its tokens say replayed=true'] = {
+  Harness h = controller(causes: [new ReplayCause(41), new Cause.UserIdCause('mallory')],
+                         props: [JENKINS_OIDC_URL: serviceUrl, JENKINS_OIDC_ALLOW_REPLAY: 'true'])
+  String jwt
+  h.pipeline { withJenkinsOidc { jwt = idTokenInBuild(h) } }
+  Map c = claimsOf(jwt)
+  assert c.replayed == true && c.triggered_by == 'mallory' && c.job == 'team/app/main'
+}
+
+tests['multibranch facts come from the branch source, not from what a checkout in the Jenkinsfile adds'] = {
+  Harness h = controller()
+  String jwt
+  h.pipeline {
+    checkout(url: 'https://evil.example.com/other.git', commit: 'deadbeefdeadbeefdeadbeefdeadbeefdeadbeef')
+    withJenkinsOidc { jwt = idTokenInBuild(h) }
+  }
+  Map c = claimsOf(jwt)
+  assert c.commit == '4f2a9c1e0b7d3a5f6c8e9d0a1b2c3d4e5f6a7b8c' && c.repository == 'https://git.example.com/team/app.git'
+  // A job without a branch source: a checkout gives it no commit or repository claim at all.
+  Harness plain = controller(job: 'team/freestyle-ish', head: false, source: false)
+  plain.pipeline {
+    checkout(url: 'https://git.example.com/team/app.git', commit: 'deadbeefdeadbeefdeadbeefdeadbeefdeadbeef')
+    withJenkinsOidc { jwt = idTokenInBuild(plain) }
+  }
+  c = claimsOf(jwt)
+  assert c.job == 'team/freestyle-ish' && !c.containsKey('commit') && !c.containsKey('repository') && !c.containsKey('ref')
+}
+
+tests['no step ever gets the request token, the client secret or an AWS key as an argument, in any mode'] = {
+  Harness h = controller(buildEnv: awsAgentEnv)
+  List<String> secrets = [clientSecret]
+  h.pipeline {
+    withJenkinsOidc { secrets << new File(env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE).text; idTokenInBuild(h) }
+    jenkinsOidcToken(audience: 'sts.amazonaws.com') { String jwt -> sh 'true' }
+    withAwsOidc(roleArn: deployRole, region: 'eu-west-1', useNode: false) { secrets << new File(env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE).text }
+    withAwsOidc(roleArn: deployRole, region: 'eu-west-1') { secrets << new File(env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE).text }
+    withAwsOidc(roleArn: deployRole, region: 'eu-west-1', mode: 'credentials') {
+      secrets << new File(env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE).text
+      secrets.addAll(new File(env.AWS_SHARED_CREDENTIALS_FILE).text.readLines().findAll { it.contains(' = ') }.collect { it.split(' = ')[1] })
+    }
+  }
+  assert secrets.size() == 1 + 4 + 3 && secrets.every { it && it.length() >= 16 }
+  assert h.steps*.step.toSet().containsAll(['withJenkinsOidc', 'jenkinsOidcToken', 'withAwsOidc', 'getContext', 'withEnv', 'sh', 'writeFile'])
+  String recorded = h.stepArgumentsText()
+  secrets.each { assert !recorded.contains(it) && !h.logText().contains(it) }
+  // Every token file was written into a folder only its owner could enter.
+  assert FilePath.writes.findAll { it.path.endsWith('/request-token') }.every { it.folderMode == 'rwx------' }
+}
+
+tests['the curl refresher never puts the request token on a command line'] = {
+  // A curl that records its arguments (what `ps` shows every user of the agent), then runs the real one.
+  File bin = File.createTempDir('jenkins-oidc-bin', '')
+  File argv = new File(bin, 'argv.log')
+  new File(bin, 'curl').with {
+    text = "#!/bin/sh\nprintf '%s\\n' \"\$*\" >> '${argv}'\nexec /usr/bin/curl \"\$@\"\n"
+    setExecutable(true)
+  }
+  Harness h = controller(buildEnv: [PATH: "${bin}:${System.getenv('PATH')}".toString()])
+  String token, webIdentityFile
+  h.pipeline {
+    withAwsOidc(roleArn: deployRole, useNode: false) {
+      token = new File(env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE).text
+      webIdentityFile = env.AWS_WEB_IDENTITY_TOKEN_FILE
+    }
+  }
+  List<String> calls = argv.readLines()
+  assert calls == ["-fsS --max-time 20 -H @- -G --data-urlencode audience=sts.amazonaws.com ${serviceUrl}/id-token?api-version=1 -o ${webIdentityFile}.json".toString()]
+  assert !argv.text.contains(token)
+}
+
+// ---- The attacks of issue 8, each by name -------------------------------------------
+
+/** Runs Jenkinsfile code as this build; returns what it returned or the message it failed with. */
+Object attempt(Harness h, Closure attack) {
+  try {
+    return h.pipeline(attack)
+  } catch (Throwable t) {
+    return "${t.class.simpleName}: ${t.message}".toString()
+  }
+}
+
+tests['attack: ClientCredentials.lookup(id).secret() — no class or member hands out the client secret'] = {
+  Harness h = controller()
+  assert attempt(h) { Class.forName('io.jenkinsoidc.ClientCredentials') } == 'ClassNotFoundException: io.jenkinsoidc.ClientCredentials'
+  Map minted = attempt(h) { TokenService.mintForCurrentBuild([credentialsId: 'jenkins-oidc-client']) } as Map
+  assert minted.keySet() == ['token', 'expiresIn', 'requestUrl'] as Set && !minted.toString().contains(clientSecret)
+  TokenService.revoke([:], minted.token as String)
+}
+
+tests['attack: new TokenService(url).mint(creds, forged facts, ...) — facts and URL cannot be chosen'] = {
+  CaptureServer capture = new CaptureServer()
+  try {
+    Harness h = controller()
+    assert (attempt(h) { new TokenService(capture.url) } as String).startsWith('GroovyRuntimeException: Could not find matching constructor for: io.jenkinsoidc.TokenService(java.lang.String)')
+    Map forged = [job: 'prod/deploy', build_number: '1', build_url: "${jenkinsUrl}/job/prod/job/deploy/1/".toString(), replayed: 'false', ttl: 86400,
+                  facts: [job: 'prod/deploy'], run: new FakeRun(parent: new FakeJob(fullName: 'prod/deploy'), number: 1, absoluteUrl: "${jenkinsUrl}/job/prod/job/deploy/1/")]
+    // Options are read by name: job, build_number, build_url, facts and run are never looked at.
+    Map minted = attempt(h) { TokenService.mintForCurrentBuild(forged) } as Map
+    Map c = claimsOf(exchange(serviceUrl, minted.token as String).body.access_token as String)
+    assert c.job == 'team/app/main' && c.build_number == 42 && c.build_url == "${jenkinsUrl}/job/team/job/app/job/main/42/"
+    TokenService.revoke([:], minted.token as String)
+    assert attempt(h) { TokenService.mintForCurrentBuild([serviceUrl: capture.url]) } == "JenkinsOidcException: serviceUrl ${capture.url} is not allowed: the controller's client secret would be sent there. An administrator can list it in JENKINS_OIDC_ALLOWED_URLS"
+    assert capture.requests == []
+  } finally {
+    capture.stop()
+  }
+}
+
+tests['attack: new Settings(attacker URL, id) then revoke — no member sends anything to a URL its caller chose'] = {
+  CaptureServer capture = new CaptureServer()
+  try {
+    Harness h = controller()
+    assert attempt(h) { Class.forName('io.jenkinsoidc.Settings') } == 'ClassNotFoundException: io.jenkinsoidc.Settings'
+    assert attempt(h) { Class.forName('io.jenkinsoidc.Controller') } == 'ClassNotFoundException: io.jenkinsoidc.Controller'
+    String refused = "JenkinsOidcException: serviceUrl ${capture.url} is not allowed: the controller's client secret would be sent there. An administrator can list it in JENKINS_OIDC_ALLOWED_URLS"
+    assert attempt(h) { ControllerSettings.forStep([serviceUrl: capture.url]) } == refused
+    assert attempt(h) { TokenService.revoke([serviceUrl: capture.url], 'jort_x') } == false
+    assert attempt(h) { TokenService.exchange([serviceUrl: capture.url], 'jort_x', 'sts.amazonaws.com') } == refused
+    assert attempt(h) { TokenService.agentSha256([serviceUrl: capture.url]) } == refused
+    assert attempt(h) { RequestTokenFile.remove([serviceUrl: capture.url], new FilePath(h.workspace), '0' * 32) } == false
+    assert capture.requests == []
+  } finally {
+    capture.stop()
+  }
+}
+
+tests['attack: TokenService.post as an HTTP client on the controller network — only fixed paths of the admin URL'] = {
+  CaptureServer capture = new CaptureServer()
+  try {
+    Harness h = controller()
+    String host = capture.url - 'http://'
+    assert attempt(h) { TokenService.publicCall([:], "@${host}/steal", [['a', 'b']], 'x') } == "JenkinsOidcException: no such token service endpoint: @${host}/steal"
+    assert attempt(h) { TokenService.publicCall([:], '/agent/../token', [], 'x') } == 'JenkinsOidcException: no such token service endpoint: /agent/../token'
+    assert (attempt(h) { TokenService.post('/token', [], null, 'x') } as String).startsWith('MissingMethodException: No signature of method: static io.jenkinsoidc.TokenService.post()')
+    assert capture.requests == []
+  } finally {
+    capture.stop()
+  }
+}
+
+tests['attack: BuildFacts.firstProperty(obj, names) as a getter gadget — facts take no argument'] = {
+  Harness h = controller()
+  assert (attempt(h) { BuildFacts.firstProperty(Jenkins.get(), ['pluginManager']) } as String).startsWith('MissingMethodException: No signature of method: static io.jenkinsoidc.BuildFacts.firstProperty()')
+  assert (attempt(h) { BuildFacts.ofCurrentBuild(new FakeRun(parent: new FakeJob(fullName: 'prod/deploy'), number: 1)) } as String).startsWith('MissingMethodException: No signature of method: static io.jenkinsoidc.BuildFacts.ofCurrentBuild()')
+  assert attempt(h) { BuildFacts.ofCurrentBuild() } == [job: 'team/app/main', build_number: '42', build_url: "${jenkinsUrl}/job/team/job/app/job/main/42/".toString(),
+                                                         ref: 'refs/heads/main', repository: 'https://git.example.com/team/app.git',
+                                                         commit: '4f2a9c1e0b7d3a5f6c8e9d0a1b2c3d4e5f6a7b8c', triggered_by: 'alice', replayed: 'false']
+}
+
+tests['outside a running Pipeline there are no facts to mint with'] = {
+  controller()
+  try {
+    BuildFacts.ofCurrentBuild()
+    assert false
+  } catch (JenkinsOidcException e) {
+    assert e.message == 'jenkins-oidc: no running Pipeline build on this thread; the steps work only inside a Pipeline'
+  }
+}
+
+// ---- Reach: every member of the library, as a Jenkinsfile could call it ---------------
+
+/**
+ * The library's whole surface, member by member, with why each is harmless when
+ * Jenkinsfile code calls it with any arguments. A new member fails the reach test
+ * until it is listed here. Groovy's plumbing (LibrarySurface.plumbing) is one
+ * entry: meta-class access, call-site caches and dispatch helpers that only lead
+ * to the members below; every library member is static or belongs to a script or
+ * closure object the build itself creates, so a per-object meta-class changes
+ * nothing the library does, and MetaClass's own methods are outside the library.
+ */
+@Field Map<String, String> REACH = [
+  'io.jenkinsoidc.BuildFacts#<init>()': 'an object without state',
+  'io.jenkinsoidc.BuildFacts#ofCurrentBuild()': 'no argument: the facts of the build running the caller, which describe the caller itself',
+  'io.jenkinsoidc.ControllerSettings#<init>()': 'an object without state',
+  'io.jenkinsoidc.ControllerSettings#forStep(Map)': "returns the admin's URL and credential id, or an allow-listed override; sends nothing",
+  'io.jenkinsoidc.ControllerSettings#chosen(String, String, String, String, String)': 'a pure function of its strings; sends and reads nothing',
+  'io.jenkinsoidc.JenkinsOidcException#<init>(String)': 'an exception with the caller\'s own message',
+  'io.jenkinsoidc.Masking#<init>()': 'an object without state',
+  'io.jenkinsoidc.Masking#available()': 'whether a plugin is installed',
+  'io.jenkinsoidc.RequestTokenFile#<init>()': 'an object without state',
+  'io.jenkinsoidc.RequestTokenFile#create(Map, FilePath)': "writes the caller's own request token under a FilePath the caller already controls (FilePath is final: only a real one, e.g. getContext(hudson.FilePath)); returns paths, never the token",
+  'io.jenkinsoidc.RequestTokenFile#remove(Map, FilePath, String)': 'reads only jenkins-oidc-<32 hex>/request-token, sends it only if it is shaped like a request token, only to the admin URL, to revoke it',
+  'io.jenkinsoidc.StepOptions#<init>()': 'an object without state',
+  'io.jenkinsoidc.StepOptions#checkKnown(String, Map, List)': 'compares map keys with a list',
+  'io.jenkinsoidc.StepOptions#number(Map, String)': 'reads a number from the caller\'s own map',
+  'io.jenkinsoidc.StepOptions#text(Map, String)': 'reads a string from the caller\'s own map; calls no method of an arbitrary object',
+  'io.jenkinsoidc.StepOptions#texts(Map, String)': 'reads strings from the caller\'s own map',
+  'io.jenkinsoidc.TokenService#<init>()': 'an object without state',
+  'io.jenkinsoidc.TokenService#mintForCurrentBuild(Map)': "the one reader of the client secret: the admin's credential and URL, the facts of the calling build; returns that build's own request token",
+  'io.jenkinsoidc.TokenService#idTokenForCurrentBuild(Map)': "mints as above, then returns the calling build's own ID token",
+  'io.jenkinsoidc.TokenService#agentSha256(Map)': "reads a public checksum from the admin's URL",
+  'io.jenkinsoidc.TokenService#revoke(Map, String)': "sends the caller's string, unauthenticated, to the admin URL (what curl on an agent can do)",
+  'io.jenkinsoidc.TokenService#exchange(Map, String, String)': "sends the caller's strings, unauthenticated, to the admin URL (what curl on an agent can do)",
+  'io.jenkinsoidc.TokenService#publicCall(Map, String, List, String)': 'unauthenticated POST to two fixed paths of the admin URL only',
+  'io.jenkinsoidc.TokenService#answerOf(int, String, String, String)': 'parses the caller\'s strings',
+  'io.jenkinsoidc.TokenService#formBody(List)': 'encodes the caller\'s strings',
+  'io.jenkinsoidc.TokenService#getMINT()': 'a public protocol constant', 'io.jenkinsoidc.TokenService.MINT': 'a final public protocol constant',
+  'io.jenkinsoidc.TokenService#getEXCHANGE()': 'a public protocol constant', 'io.jenkinsoidc.TokenService.EXCHANGE': 'a final public protocol constant',
+  'io.jenkinsoidc.TokenService#getREQUEST_TOKEN_TYPE()': 'a public protocol constant', 'io.jenkinsoidc.TokenService.REQUEST_TOKEN_TYPE': 'a final public protocol constant',
+  'io.jenkinsoidc.TokenService#getTIMEOUT_MS()': 'a constant', 'io.jenkinsoidc.TokenService.TIMEOUT_MS': 'a final constant',
+  // vars/: the steps themselves, and the closures they pass to withEnv/wrap/withJenkinsOidc.
+  'jenkinsOidcToken#<init>()': 'the step script', 'jenkinsOidcToken#<init>(Binding)': 'the step script, with the caller\'s binding',
+  'jenkinsOidcToken#main(String[])': 'runs the script body, which defines only call()', 'jenkinsOidcToken#run()': 'the script body: nothing',
+  'jenkinsOidcToken#call()': 'the step', 'jenkinsOidcToken#call(Map)': 'the step', 'jenkinsOidcToken#call(Map, Closure)': 'the step',
+  'jenkinsOidcToken$_call_closure1#<init>(Object, Object, Reference, Reference)': 'a block calling the caller\'s closure with the caller\'s value',
+  'jenkinsOidcToken$_call_closure1#doCall()': 'calls the captured closure', 'jenkinsOidcToken$_call_closure1#doCall(Object)': 'calls the captured closure',
+  'jenkinsOidcToken$_call_closure1#getBody()': "the captured closure: the caller's own", 'jenkinsOidcToken$_call_closure1.body': "the caller's own closure",
+  'jenkinsOidcToken$_call_closure1#getJwt()': "the build's own ID token, only in the instance the step makes and hands to wrap", 'jenkinsOidcToken$_call_closure1.jwt': 'as getJwt()',
+  'withAwsOidc#<init>()': 'the step script', 'withAwsOidc#<init>(Binding)': 'the step script, with the caller\'s binding',
+  'withAwsOidc#main(String[])': 'runs the script body, which defines only methods', 'withAwsOidc#run()': 'the script body: nothing',
+  'withAwsOidc#call(Map, Closure)': 'the step',
+  'withAwsOidc#viaAgent(Map, String, String, String, boolean, Map)': "runs steps the caller may run itself (writeFile, sh); the only controller call is agentSha256",
+  'withAwsOidc#viaCurl(Map, String, String)': 'runs steps the caller may run itself (writeFile, sh)',
+  'withAwsOidc#parentOf(String)': 'string function', 'withAwsOidc#quoteAll(List)': 'string function', 'withAwsOidc#psAll(List)': 'string function',
+  'withAwsOidc#parseVariables(String)': 'string function', 'withAwsOidc#assignments(Map)': 'string function over the caller\'s map',
+  'withAwsOidc$_call_closure1#<init>(Object, Object, Reference, Reference, Reference, Reference, Reference)': 'the withJenkinsOidc block, from the caller\'s own values',
+  'withAwsOidc$_call_closure1#doCall()': 'runs the steps of withAwsOidc with the captured options', 'withAwsOidc$_call_closure1#doCall(Object)': 'as doCall()',
+  'withAwsOidc$_call_closure1#getArgs()': "the step's options", 'withAwsOidc$_call_closure1.args': "the step's options",
+  'withAwsOidc$_call_closure1#getMode()': "the step's mode", 'withAwsOidc$_call_closure1.mode': "the step's mode",
+  'withAwsOidc$_call_closure1#getAudience()': "the step's audience", 'withAwsOidc$_call_closure1.audience': "the step's audience",
+  'withAwsOidc$_call_closure1#getOidcArgs()': "the step's withJenkinsOidc options", 'withAwsOidc$_call_closure1.oidcArgs': "the step's withJenkinsOidc options",
+  'withAwsOidc$_call_closure1#getBody()': "the caller's own closure", 'withAwsOidc$_call_closure1.body': "the caller's own closure",
+  'withAwsOidc$_call_closure1$_closure2#<init>(Object, Object, Reference)': 'the withEnv block', 'withAwsOidc$_call_closure1$_closure2#doCall()': 'calls the captured closure',
+  'withAwsOidc$_call_closure1$_closure2#doCall(Object)': 'calls the captured closure', 'withAwsOidc$_call_closure1$_closure2#getBody()': "the caller's own closure",
+  'withAwsOidc$_call_closure1$_closure2.body': "the caller's own closure",
+  'withJenkinsOidc#<init>()': 'the step script', 'withJenkinsOidc#<init>(Binding)': 'the step script, with the caller\'s binding',
+  'withJenkinsOidc#main(String[])': 'runs the script body, which defines only call()', 'withJenkinsOidc#run()': 'the script body: nothing',
+  'withJenkinsOidc#call(Closure)': 'the step', 'withJenkinsOidc#call(Map, Closure)': 'the step',
+  'withJenkinsOidc$_call_closure1#<init>(Object, Object, Reference)': 'the withEnv block', 'withJenkinsOidc$_call_closure1#doCall()': 'calls the captured closure',
+  'withJenkinsOidc$_call_closure1#doCall(Object)': 'calls the captured closure', 'withJenkinsOidc$_call_closure1#getBody()': "the caller's own closure",
+  'withJenkinsOidc$_call_closure1.body': "the caller's own closure",
+]
+
+/** A Run-like class a Jenkinsfile could define. */
+class ScriptDefinedRun {
+  Map parent = [fullName: 'prod/deploy']
+  int number = 999
+  String absoluteUrl = 'https://jenkins.example.com/job/prod/job/deploy/999/'
+  List causes = []
+}
+
+/** Everything readable from a value: strings, collections, exceptions, and the fields of library objects. */
+String reachableText(Object o, Set<Class> library, int depth = 4, Set seen = Collections.newSetFromMap(new IdentityHashMap())) {
+  if (o == null || depth < 0 || !seen.add(o)) return ''
+  if (o instanceof CharSequence || o instanceof Number || o instanceof Boolean) return o.toString()
+  if (o instanceof Map) return ((Map) o).collect { k, v -> reachableText(k, library, depth - 1, seen) + '=' + reachableText(v, library, depth - 1, seen) }.join(' ')
+  if (o instanceof Collection || o.getClass().isArray()) return (o as List).collect { reachableText(it, library, depth - 1, seen) }.join(' ')
+  if (o instanceof Throwable) {
+    StringWriter w = new StringWriter(); ((Throwable) o).printStackTrace(new PrintWriter(w)); return w.toString()
+  }
+  if (o instanceof Reference) return reachableText(((Reference) o).get(), library, depth - 1, seen)
+  String out = o.toString()
+  for (Class c = o.getClass(); c != null && (library.contains(c) || Closure.isAssignableFrom(c)) && c != Closure; c = c.superclass) {
+    c.declaredFields.findAll { !java.lang.reflect.Modifier.isStatic(it.modifiers) }.each { f ->
+      f.accessible = true
+      out += ' ' + reachableText(f.get(o), library, depth - 1, seen)
+    }
+  }
+  return out
+}
+
+tests['reach: every member of the library, called as a Jenkinsfile could, with hostile arguments'] = {
+  LibrarySurface surface = new LibrarySurface(root, this.class.classLoader)
+  Set<Class> library = surface.classes as Set
+  List<Map> members = surface.members()
+  List<String> own = members.findAll { !LibrarySurface.plumbing(it.member) }*.signature
+  List<String> unlisted = own - REACH.keySet(), gone = (REACH.keySet() as List) - own
+  assert unlisted == []: 'a new member: list it in REACH with the reason it is harmless when a Jenkinsfile calls it'
+  assert gone == []: 'REACH lists members the library no longer has'
+
+  CaptureServer capture = new CaptureServer()
+  try {
+    Harness h = controller(job: 'reach/real-run', number: 7)
+    File elsewhere = File.createTempDir('jenkins-oidc-elsewhere', '')
+    FakeRun forgedRun = new FakeRun(parent: new FakeJob(fullName: 'prod/deploy'), number: 999, absoluteUrl: "${jenkinsUrl}/job/prod/job/deploy/999/")
+    Map mapRun = [parent: [fullName: 'prod/deploy'], number: 999, absoluteUrl: "${jenkinsUrl}/job/prod/job/deploy/999/".toString()]
+    Expando expandoRun = new Expando(parent: new Expando(fullName: 'prod/deploy'), number: 999, absoluteUrl: "${jenkinsUrl}/job/prod/job/deploy/999/")
+    Map forgedFacts = [job: 'prod/deploy', build_number: '999', build_url: "${jenkinsUrl}/job/prod/job/deploy/999/".toString(), replayed: 'false',
+                       run: forgedRun, facts: mapRun, rawBuild: expandoRun, ttl: 86400, audience: ['sts.amazonaws.com']]
+    Map<Class, List> pools = [
+      (String)   : ['prod-database', capture.url, "${capture.url}/token".toString(), "@${capture.url - 'http://'}/x".toString(), '0' * 32, 'jenkins-oidc-client', null],
+      (Map)      : [[serviceUrl: capture.url], [credentialsId: 'prod-database'], forgedFacts, [serviceUrl: capture.url, credentialsId: 'jenkins-oidc-client'], [:], null],
+      (List)     : [[capture.url], [['job', 'prod/deploy'], ['grant_type', TokenService.MINT]], [forgedRun], null],
+      (Object)   : [forgedRun, mapRun, expandoRun, new ScriptDefinedRun(), capture.url, null],
+      (FilePath) : [new FilePath(elsewhere), null],
+      (Closure)  : [{ Object... a -> 'the caller\'s block' }],
+      (Reference): [new Reference(forgedFacts), new Reference([serviceUrl: capture.url]), new Reference('credentials'), new Reference({ -> 'block' }), new Reference(forgedRun)],
+      (Binding)  : [h.binding()],
+      (boolean)  : [true, false],
+      (int)      : [86400, 0],
+      (String[]) : [[] as String[]],
+    ]
+    /** An object to call an instance member on: a script with the harness's steps, a closure owned by one. */
+    Closure instanceOf = { Class c ->
+      String script = c.name.split('\\$')[0]
+      Class scriptClass = surface.byName(script)
+      if (c == scriptClass) return c.getDeclaredConstructor(Binding).newInstance(h.binding())
+      if (Closure.isAssignableFrom(c)) {
+        def owner = scriptClass.getDeclaredConstructor(Binding).newInstance(h.binding())
+        java.lang.reflect.Constructor k = c.declaredConstructors[0]
+        k.accessible = true
+        return k.newInstance([owner, owner] + k.parameterTypes.drop(2).collect { new Reference(forgedFacts) } as Object[])
+      }
+      java.lang.reflect.Constructor k = c.getDeclaredConstructor()
+      k.accessible = true
+      return k.newInstance()
+    }
+    List outcomes = []
+    int calls = 0
+    h.pipeline {
+      members.findAll { !LibrarySurface.plumbing(it.member) && !(it.member instanceof java.lang.reflect.Field) }.each { Map m ->
+        Class[] types = m.member.parameterTypes
+        int vectors = types ? types.collect { (pools[it] ?: [null]).size() }.max() : 1
+        (0..<vectors).each { int j ->
+          Object[] args = types.collect { Class t -> List p = pools[t] ?: [null]; p[j % p.size()] } as Object[]
+          calls++
+          try {
+            if (m.member instanceof java.lang.reflect.Constructor) {
+              m.member.accessible = true
+              outcomes << m.member.newInstance(args)
+            } else {
+              m.member.accessible = true
+              Object target = LibrarySurface.isStatic(m.member) ? null : instanceOf(m.member.declaringClass)
+              outcomes << target
+              outcomes << m.member.invoke(target, args)
+            }
+          } catch (java.lang.reflect.InvocationTargetException e) {
+            outcomes << e.cause
+          } catch (Throwable t) {
+            outcomes << t
+          }
+        }
+      }
+    }
+    // Fields, static and of every object the calls made or returned, private included.
+    members.findAll { it.member instanceof java.lang.reflect.Field && LibrarySurface.isStatic(it.member) }.each { Map m ->
+      m.member.accessible = true
+      outcomes << m.member.get(null)
+    }
+    String seen = reachableText(outcomes, library)
+    assert calls > 150
+    assert !seen.contains(clientSecret)
+    assert capture.requests == []
+    assert !h.logText().contains(clientSecret) && !h.stepArgumentsText().contains(clientSecret)
+    // Every token the calls produced speaks for the build that made the calls, never for the forged one.
+    // Tokens written to files (RequestTokenFile.create returns only paths) count too.
+    [new File(elsewhere.path + '@tmp'), new File(h.workspace.path + '@tmp')].each { File tmp ->
+      if (tmp.directory) tmp.eachFileRecurse { File f -> if (f.name == 'request-token') seen += ' ' + f.text }
+    }
+    List<String> tokens = (seen =~ /jort_[A-Za-z0-9_-]{43}/).collect { it as String }.unique()
+    List<String> jwts = (seen =~ /eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/).collect { it as String }.unique()
+    assert tokens && jwts
+    tokens.each { String t ->
+      Map r = exchange(serviceUrl, t)
+      if (r.status == 200) jwts << (r.body.access_token as String)
+      else assert r.body.error_description == 'the build request token has been revoked'
+      TokenService.revoke([:], t)
+    }
+    jwts.each { assert claimsOf(it).subMap(['job', 'build_number']) == [job: 'reach/real-run', build_number: 7] }
+    println "  reach: ${own.size()} members, ${calls} hostile calls, ${tokens.size()} request tokens and ${jwts.size()} ID tokens, all for reach/real-run #7"
+  } finally {
+    capture.stop()
+  }
 }
 
 int passed = 0, failed = 0

@@ -1,4 +1,5 @@
 import io.jenkinsoidc.Masking
+import io.jenkinsoidc.StepOptions
 import io.jenkinsoidc.TokenService
 
 /**
@@ -14,8 +15,7 @@ import io.jenkinsoidc.TokenService
  */
 def call(Map args = [:], Closure body = null) {
   Map options = args ?: [:]
-  List<String> unknown = options.keySet().collect { it as String } - ['audience', 'serviceUrl', 'credentialsId']
-  if (unknown) error("jenkinsOidcToken: unknown option ${unknown.join(', ')}; the options are audience, serviceUrl, credentialsId")
+  StepOptions.checkKnown('jenkinsOidcToken', options, ['audience', 'serviceUrl', 'credentialsId'])
   String jwt = TokenService.idTokenForCurrentBuild(options)
   if (body == null) return jwt
   if (!Masking.available()) {

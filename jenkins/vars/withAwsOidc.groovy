@@ -1,5 +1,6 @@
 import com.cloudbees.groovy.cps.NonCPS
 import io.jenkinsoidc.JenkinsOidcException
+import io.jenkinsoidc.StepOptions
 import io.jenkinsoidc.TokenService
 
 /**
@@ -23,10 +24,8 @@ import io.jenkinsoidc.TokenService
  * Blocks nest and follow each other: each has its own token, files and role.
  */
 def call(Map args, Closure body) {
-  List<String> known = ['roleArn', 'region', 'sessionName', 'durationSeconds', 'audience', 'mode', 'useNode', 'refreshInterval', 'stsEndpoint',
-                        'ttl', 'serviceUrl', 'credentialsId']
-  List<String> unknown = (args ?: [:]).keySet().collect { it as String } - known
-  if (unknown) error("withAwsOidc: unknown option ${unknown.join(', ')}; the options are ${known.join(', ')}")
+  StepOptions.checkKnown('withAwsOidc', args, ['roleArn', 'region', 'sessionName', 'durationSeconds', 'audience', 'mode', 'useNode', 'refreshInterval',
+                                               'stsEndpoint', 'ttl', 'serviceUrl', 'credentialsId'])
   if (!args?.roleArn) error('withAwsOidc: roleArn is required, e.g. withAwsOidc(roleArn: "arn:aws:iam::123456789012:role/deploy") { ... }')
   String mode = args.mode ?: 'web-identity'
   if (!(mode in ['web-identity', 'credentials'])) error("withAwsOidc: mode must be 'web-identity' or 'credentials', got '${mode}'")
@@ -58,7 +57,7 @@ def call(Map args, Closure body) {
       for (String name : other + ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_CREDENTIAL_EXPIRATION']) {
         if (!vars.containsKey(name)) vars[name] = ''
       }
-      withEnv(vars.collect { k, v -> "${k}=${v}" as String }) {
+      withEnv(assignments(vars)) {
         body()
       }
     } finally {
@@ -119,22 +118,35 @@ private static String parentOf(String path) {
 }
 
 @NonCPS
-private static String quoteAll(List<String> words) {
-  return words.collect { "'" + it.replace("'", "'\\''") + "'" }.join(' ')
+private static List<String> assignments(Map<String, String> vars) {
+  List<String> out = []
+  for (Map.Entry<String, String> e : vars.entrySet()) out << "${e.key}=${e.value}".toString()
+  return out
 }
 
+/** One sh command line: each word single-quoted. */
+@NonCPS
+private static String quoteAll(List<String> words) {
+  List<String> quoted = []
+  for (String w : words) quoted << ("'" + w.replace("'", "'\\''") + "'")
+  return quoted.join(' ')
+}
+
+/** One PowerShell command line: each word single-quoted. */
 @NonCPS
 private static String psAll(List<String> words) {
-  return '& ' + words.collect { "'" + it.replace("'", "''") + "'" }.join(' ')
+  List<String> quoted = []
+  for (String w : words) quoted << ("'" + w.replace("'", "''") + "'")
+  return '& ' + quoted.join(' ')
 }
 
 /** KEY=value and `export KEY='value'` lines, as the agent prints them. */
 @NonCPS
-static Map<String, String> parseVariables(String text) {
+private static Map<String, String> parseVariables(String text) {
   Map<String, String> vars = [:]
-  text.readLines().each { line ->
-    def m = line =~ /^(?:export )?([A-Z_][A-Z0-9_]*)=(.*)$/
-    if (!m.matches()) return
+  for (String line : (text ?: '').readLines()) {
+    java.util.regex.Matcher m = line =~ /^(?:export )?([A-Z_][A-Z0-9_]*)=(.*)$/
+    if (!m.matches()) continue
     String v = m.group(2)
     if (v.length() >= 2 && v.startsWith("'") && v.endsWith("'")) v = v.substring(1, v.length() - 1).replace("'\\''", "'")
     vars[m.group(1)] = v

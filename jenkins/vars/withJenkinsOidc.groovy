@@ -1,4 +1,5 @@
 import io.jenkinsoidc.RequestTokenFile
+import io.jenkinsoidc.StepOptions
 
 /**
  * withJenkinsOidc(audience: ['sts.amazonaws.com'], ttl: 3600) { ... }
@@ -18,8 +19,7 @@ import io.jenkinsoidc.RequestTokenFile
  */
 def call(Map args = [:], Closure body) {
   Map options = args ?: [:]
-  List<String> unknown = options.keySet().collect { it as String } - ['audience', 'ttl', 'serviceUrl', 'credentialsId']
-  if (unknown) error("withJenkinsOidc: unknown option ${unknown.join(', ')}; the options are audience, ttl, serviceUrl, credentialsId")
+  StepOptions.checkKnown('withJenkinsOidc', options, ['audience', 'ttl', 'serviceUrl', 'credentialsId'])
   Map token = RequestTokenFile.create(options, getContext(hudson.FilePath))
   try {
     withEnv(["JENKINS_ID_TOKEN_REQUEST_URL=${token.url}", "JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE=${token.file}"]) {

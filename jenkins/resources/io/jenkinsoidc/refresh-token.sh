@@ -6,11 +6,12 @@
 # The request token never goes on a command line (any process on the agent
 # can read those with ps): curl reads the header from its standard input.
 umask 077
+: "${JENKINS_ID_TOKEN_REQUEST_URL:?is not set: run this inside withJenkinsOidc}" "${JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE:?is not set: run this inside withJenkinsOidc}"
 file="$1"; audience="$2"; interval="$3"
 folder=$(dirname "$file")
 fetch() {
   { printf 'Authorization: Bearer '; cat "$JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE"; } |
-    curl -fsS --max-time 20 -H @- "$JENKINS_ID_TOKEN_REQUEST_URL&audience=$audience" -o "$file.json" || return 1
+    curl -fsS --max-time 20 -H @- -G --data-urlencode "audience=$audience" "$JENKINS_ID_TOKEN_REQUEST_URL" -o "$file.json" || return 1
   # {"value":"<jwt>"}: the JWT alphabet has no quotes, so sed is enough.
   sed -e 's/^{"value":"\([^"]*\)"}$/\1/' "$file.json" > "$file.tmp" && mv "$file.tmp" "$file" && rm -f "$file.json"
 }

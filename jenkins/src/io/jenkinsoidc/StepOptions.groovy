@@ -10,6 +10,16 @@ import com.cloudbees.groovy.cps.NonCPS
 final class StepOptions {
   private StepOptions() { }
 
+  /** Refuses option names the step does not know: a typo must not silently change what a build gets. */
+  @NonCPS
+  static void checkKnown(String step, Map options, List<String> known) {
+    for (Object key : (options ?: [:]).keySet()) {
+      if (!(key instanceof String) || !known.contains(key)) {
+        throw new JenkinsOidcException("${step}: unknown option ${String.valueOf(key).take(60)}; the options are ${known.join(', ')}")
+      }
+    }
+  }
+
   @NonCPS
   static String text(Map options, String key) {
     Object v = options == null ? null : options.get(key)

@@ -5,6 +5,8 @@ package hudson
  * no POSIX modes; deleteRecursive removes links, never what they point to).
  */
 final class FilePath implements Serializable {
+  /** Test only: every write(), with the mode its folder had at that moment (what another user could see). */
+  static final List<Map<String, String>> writes = Collections.synchronizedList([])
   private final File file
   FilePath(File file) { this.file = file }
   String getRemote() { file.path }
@@ -20,7 +22,11 @@ final class FilePath implements Serializable {
     if (!isUnix()) return
     java.nio.file.Files.setPosixFilePermissions(file.toPath(), permissions(mask))
   }
-  void write(String content, String encoding) { file.setText(content, encoding) }
+  void write(String content, String encoding) {
+    String folderMode = isUnix() ? java.nio.file.attribute.PosixFilePermissions.toString(java.nio.file.Files.getPosixFilePermissions(file.parentFile.toPath())) : ''
+    writes << [path: file.path, folderMode: folderMode]
+    file.setText(content, encoding)
+  }
   String readToString() { file.getText('UTF-8') }
   void deleteRecursive() {
     java.nio.file.Path p = file.toPath()
