@@ -68,6 +68,8 @@ final class TokenService {
     // RFC 6749 2.3.1: both parts form-urlencoded before base64.
     String authorization = 'Basic ' + (URLEncoder.encode(clientId, 'UTF-8') + ':' + URLEncoder.encode(secret, 'UTF-8')).getBytes('UTF-8').encodeBase64().toString()
 
+    // The same request code as publicCall, written out here on purpose: the
+    // Authorization header holds the secret, and no other member may see it.
     String url = settings.serviceUrl + '/token'
     HttpURLConnection conn = null
     Map answer
