@@ -47,6 +47,8 @@ export interface Config {
   keyCheckInterval: number;
   /** Only for `keys rewrap`: the key-encryption key being replaced. */
   previousKeyEncryptionKey: Buffer | undefined;
+  /** Failed attempts one address may make per minute on the token endpoints before 429 (0: no limit). */
+  failedAttemptsPerMinute: number;
 }
 
 /** Tolerance for clocks that disagree between us and relying parties. */
@@ -84,6 +86,7 @@ export const VARIABLES = {
   KEY_RETIRED_RETENTION: 'How long a retired key stays published; at least ID_TOKEN_TTL + 60 s. Default 1h.',
   KEY_CHECK_INTERVAL: 'How often each replica checks the rotation schedule and polls for key changes. Default 2s.',
   KEY_ENCRYPTION_KEY_PREVIOUS: 'Only for `jenkins-oidc keys rewrap`: the key-encryption key being replaced.',
+  FAILED_ATTEMPTS_PER_MINUTE: 'Refused tokens and failed client authentications one address may cause per minute on the token endpoints, per process, before it gets 429 (0: no limit). Default 60.',
 } as const;
 
 /** 30d, 12h, 90m, 45s or plain seconds. */
@@ -239,6 +242,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     keyRetiredRetention,
     keyCheckInterval,
     previousKeyEncryptionKey,
+    failedAttemptsPerMinute: int('FAILED_ATTEMPTS_PER_MINUTE', 60, 0, 100_000),
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

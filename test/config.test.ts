@@ -42,6 +42,7 @@ describe('configuration', () => {
       keyRetiredRetention: 3600,
       keyCheckInterval: 2,
       previousKeyEncryptionKey: undefined,
+      failedAttemptsPerMinute: 60,
     });
   });
 

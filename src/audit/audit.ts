@@ -1,34 +1,7 @@
-// The audit trail: one row per token issued, per revocation and per refusal.
-// Rows are only ever inserted; `jenkins-oidc audit list` reads them.
+// The audit trail's read side: `jenkins-oidc audit list`. Rows are written by
+// audit/trail.ts and, with their tokens, by request-tokens/store.ts.
 import type { Db } from '../store/prisma.js';
 import { InputError } from '../claims/text.js';
-
-export interface RefusalInput {
-  event: string;
-  error: string;
-  description: string;
-  clientName?: string;
-  job?: string;
-  buildNumber?: number;
-  audience?: string;
-  requestTokenId?: string;
-  remoteAddr?: string;
-}
-
-export async function recordRefusal(db: Db, r: RefusalInput): Promise<void> {
-  await db.auditEvent.create({
-    data: {
-      event: r.event,
-      clientName: r.clientName,
-      job: r.job,
-      buildNumber: r.buildNumber,
-      audience: r.audience,
-      requestTokenId: r.requestTokenId,
-      remoteAddr: r.remoteAddr,
-      detail: { error: r.error, error_description: r.description },
-    },
-  });
-}
 
 export interface AuditFilter {
   client?: string;

@@ -80,6 +80,13 @@ export function checkJob(job: string): string {
 
 /** build_url must lie under the client's registered Jenkins URL (same origin, path below it). */
 export function checkBuildUrl(value: string, jenkinsUrl: string): string {
+  // Checked on the raw text: the URL parser resolves "..", "%2e%2e" and friends
+  // away, and an encoded "/" or "\" would let a path segment pose as two.
+  const rawPath = value.replace(/^[a-z]+:\/\/[^/]*/i, '').split(/[?#]/)[0] ?? '';
+  if (/%2f|%5c|\\/i.test(rawPath)) throw new InputError('build_url', 'must not contain an encoded "/" or a "\\"');
+  if (rawPath.split('/').some((segment) => /^(\.|%2e){1,2}$/i.test(segment))) {
+    throw new InputError('build_url', 'must not contain "." or ".." path segments');
+  }
   const url = checkUrl('build_url', value);
   const base = new URL(jenkinsUrl);
   const basePath = base.pathname.endsWith('/') ? base.pathname : `${base.pathname}/`;

@@ -11,6 +11,7 @@ export class InputError extends Error {
 }
 
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\u2028\u2029]/u;
+const INVISIBLE_ALL = new RegExp(INVISIBLE.source, 'gu');
 
 export function checkText(field: string, value: string, maxLength: number): string {
   if (value.length === 0) throw new InputError(field, 'must not be empty');
@@ -30,7 +31,7 @@ export function checkPositiveInt(field: string, value: string, max = 2_147_483_6
 }
 
 export function truncate(value: string, max = 40): string {
-  const printable = value.replace(INVISIBLE, '?');
+  const printable = value.replace(INVISIBLE_ALL, '?');
   return printable.length > max ? `${printable.slice(0, max)}…` : printable;
 }
 

@@ -10,6 +10,11 @@ export { DEFAULT_SUB_CLAIMS };
 
 const NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
+/** Whether a string could be a client_id at all: anything else is refused without a database lookup. */
+export function isClientName(value: string): boolean {
+  return NAME.test(value) && value.length >= 2;
+}
+
 export function checkName(name: string): string {
   if (!NAME.test(name) || name.length < 2) {
     throw new InputError('name', 'must be a slug of 2-63 lowercase letters, digits and dashes, starting and ending with a letter or digit (it becomes client_id and jenkins_instance)');

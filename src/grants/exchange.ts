@@ -2,6 +2,7 @@
 // subject_token, as the public client `jenkins-build` (no secret on agents),
 // and receives a signed ID token for one audience.
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import { markRecorded } from '../audit/trail.js';
 import type { GrantDeps } from './deps.js';
 import { issueIdToken } from './id-token.js';
 import { EXCHANGE_GRANT_TYPE, ID_TOKEN_TYPE, JWT_TOKEN_TYPE, REQUEST_TOKEN_TYPE } from './token-types.js';
@@ -30,13 +31,12 @@ export function handler(deps: GrantDeps) {
   return async function exchangeRequestToken(ctx: KoaContextWithOIDC): Promise<void> {
     const params = ctx.oidc.params as Params;
     checkExchangeParams(params);
-    const outcome = await issueIdToken(deps, { token: params.subject_token!, audience: params.audience, remoteAddr: ctx.ip, event: 'id_token' });
+    const outcome = await issueIdToken(deps, { token: params.subject_token!, audience: params.audience, remoteAddr: ctx.ip });
     ctx.state.client = outcome.client;
-    // issueIdToken recorded the outcome either way.
-    ctx.state.audited = true;
     if (!outcome.ok) {
       // CustomOIDCProviderError: oidc-provider's InvalidGrant hides its description.
-      throw new errors.CustomOIDCProviderError(outcome.error, outcome.description);
+      // issueIdToken recorded the refusal.
+      throw markRecorded(new errors.CustomOIDCProviderError(outcome.error, outcome.description));
     }
     ctx.body = { access_token: outcome.idToken, issued_token_type: ID_TOKEN_TYPE, token_type: 'N_A', expires_in: outcome.expiresIn };
   };

@@ -3,9 +3,10 @@
 // snapshot stored at mint; the caller chooses only the audience, and only
 // among those the token allows.
 import { randomUUID } from 'node:crypto';
-import { recordRefusal } from '../audit/audit.js';
+import { AUDIT_EVENTS } from '../audit/trail.js';
 import { SNAPSHOT_CLAIMS } from '../claims/names.js';
 import { redeemRequestToken, type RedeemResult } from '../request-tokens/store.js';
+import { REQUEST_TOKEN_PREFIX, hasShape } from '../secrets/bearer-secrets.js';
 import type { GrantDeps } from './deps.js';
 
 export type IdTokenOutcome =
@@ -31,15 +32,20 @@ function describe(r: Refusal): { error: 'invalid_grant' | 'invalid_target'; desc
 
 export async function issueIdToken(
   deps: GrantDeps,
-  input: { token: string; audience: string | undefined; remoteAddr: string | undefined; event: string },
+  input: { token: string; audience: string | undefined; remoteAddr: string | undefined },
 ): Promise<IdTokenOutcome> {
   const signer = deps.signer();
   const jti = randomUUID();
-  const result = await redeemRequestToken(deps.db, { token: input.token, audience: input.audience, jti, kid: signer.kid, remoteAddr: input.remoteAddr });
+  // A string that cannot be a request token is refused without a database lookup.
+  const result: RedeemResult = hasShape(input.token, REQUEST_TOKEN_PREFIX)
+    ? await redeemRequestToken(deps.db, { token: input.token, audience: input.audience, jti, kid: signer.kid, remoteAddr: input.remoteAddr })
+    : { ok: false, reason: 'unknown' };
   if (!result.ok) {
     const { error, description } = describe(result);
-    await recordRefusal(deps.db, {
-      event: `${input.event}.refused`,
+    await deps.audit.refuse({
+      event: AUDIT_EVENTS.idTokenRefused,
+      // Holding a token this service knows (even a dead one) is who the caller is; an unknown one proves nothing.
+      authenticated: result.requestTokenId !== undefined,
       error,
       description,
       clientName: result.clientName,

@@ -3,7 +3,7 @@
 // claims are fixed here, once; the build can later only exchange the token
 // for ID tokens carrying exactly these claims.
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
-import { recordRefusal } from '../audit/audit.js';
+import { AUDIT_EVENTS, markRecorded } from '../audit/trail.js';
 import type { AwsClaimSettings } from '../claims/aws.js';
 import { buildClaims, type BuildClaims, type MintInput } from '../claims/build-claims.js';
 import type { BuildClaimName } from '../claims/names.js';
@@ -78,15 +78,17 @@ export function handler(deps: GrantDeps) {
     } catch (err) {
       const oauth = err instanceof InputError ? new errors.InvalidRequest(err.message) : err;
       if (oauth instanceof errors.OIDCProviderError) {
-        ctx.state.audited = true;
-        await recordRefusal(deps.db, {
-          event: 'request_token.refused',
+        // The controller authenticated (oidc-provider checked its secret before this grant runs).
+        await deps.audit.refuse({
+          event: AUDIT_EVENTS.requestTokenRefused,
+          authenticated: true,
           error: oauth.error,
           description: oauth.error_description ?? oauth.message,
           clientName: client.clientId,
           job: typeof params.job === 'string' ? params.job.slice(0, 512) : undefined,
           remoteAddr: ctx.ip,
         });
+        markRecorded(oauth);
       }
       throw oauth;
     }

@@ -2,6 +2,7 @@
 // rows are keyed by its SHA-256. The claims snapshot is written once, at mint,
 // and read back verbatim by the exchange.
 import { randomUUID } from 'node:crypto';
+import { AUDIT_EVENTS } from '../audit/trail.js';
 import type { BuildClaims } from '../claims/build-claims.js';
 import { REQUEST_TOKEN_PREFIX, generateSecret, hashSecret } from '../secrets/bearer-secrets.js';
 import type { Db } from '../store/prisma.js';
@@ -34,7 +35,7 @@ export async function createRequestToken(db: Db, record: MintRecord): Promise<{ 
     }),
     db.auditEvent.create({
       data: {
-        event: 'request_token.issued',
+        event: AUDIT_EVENTS.requestTokenIssued,
         clientName: record.clientName,
         job: claims.job,
         buildNumber: claims.build_number,
@@ -91,7 +92,7 @@ export async function redeemRequestToken(db: Db, input: RedeemInput): Promise<Re
       WHERE rt.token_hash = ${hash}
     ), issued AS (
       INSERT INTO audit_events (event, client_name, job, build_number, audience, jti, kid, request_token_id, remote_addr, detail)
-      SELECT 'id_token.issued', client_name, job, build_number, audience, ${input.jti}, ${input.kid}, id, ${input.remoteAddr ?? null},
+      SELECT ${AUDIT_EVENTS.idTokenIssued}, client_name, job, build_number, audience, ${input.jti}, ${input.kid}, id, ${input.remoteAddr ?? null},
              jsonb_build_object('sub', claims->>'sub')
       FROM t WHERE NOT revoked AND NOT expired AND enabled AND audience = ANY(audiences)
       RETURNING 1
@@ -121,7 +122,7 @@ export async function revokeRequestToken(db: Db, token: string, revokedBy: strin
     db.requestToken.updateMany({ where: { tokenHash: hash, revokedAt: null }, data: { revokedAt: new Date(), revokedBy } }),
     db.auditEvent.create({
       data: {
-        event: 'request_token.revoked',
+        event: AUDIT_EVENTS.requestTokenRevoked,
         clientName: row.clientName,
         job: row.job,
         buildNumber: row.buildNumber,

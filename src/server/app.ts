@@ -8,6 +8,7 @@
 // serves any issuer path prefix (ISSUER=https://host/jenkins).
 import Router from '@koa/router';
 import Koa, { type Context, type Middleware } from 'koa';
+import type { AuditTrail } from '../audit/trail.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Db } from '../store/prisma.js';
@@ -17,15 +18,20 @@ import { idTokenRoute } from './routes/id-token.js';
 import { healthRoutes } from './routes/health.js';
 import { wellKnownRoutes } from './routes/well-known.js';
 import { sendError } from './routes/errors.js';
+import { EDGE_LIMITS, checkAtTheEdge, withReplayedBody } from './edge.js';
+import { FailureBudget, countAttempts, refuseOverBudget } from './abuse-limits.js';
 
 /** Documented limit for any request body (forms on /token are a few hundred bytes). */
-export const BODY_LIMIT_BYTES = 16 * 1024;
+export const BODY_LIMIT_BYTES = EDGE_LIMITS.body;
 
 export interface AppDeps {
   config: Config;
   db: Db;
   runtime: OidcRuntimeHolder;
   logger: Logger;
+  audit: AuditTrail;
+  /** Failed attempts per address (default: a new budget from config.failedAttemptsPerMinute). */
+  budget?: FailureBudget;
 }
 
 function runMiddleware(middleware: Middleware[], ctx: Context): Promise<void> {
@@ -40,25 +46,26 @@ function delegateToProvider(deps: AppDeps): Middleware {
   return async function oidcProvider(ctx) {
     const { provider } = deps.runtime.current;
     const original = ctx.path;
+    const req = ctx.req;
     ctx.path = original.slice(prefix.length) || '/';
+    // The edge read and checked the form; oidc-provider reads it again from the stream.
+    if (ctx.state.formBody) ctx.req = withReplayedBody(req, ctx.state.formBody as Buffer);
     try {
       await runMiddleware(provider.middleware as Middleware[], ctx);
     } finally {
       ctx.path = original;
+      ctx.req = req;
+      // A refusal oidc-provider answered itself is in the audit trail before the answer goes out.
+      await deps.audit.settle(ctx);
     }
   };
 }
 
 function limitBody(): Middleware {
-  return async function rejectOversizedBody(ctx, next) {
-    // A body without Content-Length (chunked) could not be checked up front.
+  return async function requireContentLength(ctx, next) {
+    // A body without Content-Length (chunked) could not be checked up front (the edge checks sized ones).
     if (!ctx.get('content-length') && ctx.get('transfer-encoding')) {
       return sendError(ctx, 411, 'invalid_request', 'send the form with a Content-Length header (chunked bodies are not accepted)');
-    }
-    const length = Number(ctx.get('content-length') || 0);
-    if (length > BODY_LIMIT_BYTES) {
-      ctx.set('Connection', 'close');
-      return sendError(ctx, 413, 'invalid_request', `request body is ${length} bytes; the limit is ${BODY_LIMIT_BYTES}`);
     }
     return next();
   };
@@ -90,7 +97,8 @@ function logRequests(logger: Logger): Middleware {
 
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: deps.config.trustProxy });
-  const router = new Router({ prefix: deps.config.basePath || undefined });
+  // Exact, case-sensitive routes: /TOKEN or /token/ must not slip past a proxy rule written for /token.
+  const router = new Router({ prefix: deps.config.basePath || undefined, sensitive: true, strict: true });
   const named = (route: string): Middleware => async (ctx, next) => {
     ctx.state.route = route;
     await next();
@@ -102,16 +110,27 @@ export function createApp(deps: AppDeps): Koa {
   router.post(PATHS.token, named('token'), limitBody(), delegateToProvider(deps));
   router.post(PATHS.revocation, named('revocation'), limitBody(), delegateToProvider(deps));
 
-  const health = new Router();
+  const health = new Router({ sensitive: true, strict: true });
   healthRoutes(health, deps, named);
   if (deps.config.basePath) healthRoutes(router, deps, named);
 
+  const budget = deps.budget ?? new FailureBudget({ perMinute: deps.config.failedAttemptsPerMinute });
+  const tokenPaths = new Set([PATHS.token, PATHS.revocation, PATHS.idToken].map((p) => `${deps.config.basePath}${p}`));
+  const isTokenPath = (ctx: Context) => tokenPaths.has(ctx.path);
+
   app.use(logRequests(deps.logger));
+  app.use(countAttempts(budget, isTokenPath));
+  app.use(checkAtTheEdge());
+  app.use(refuseOverBudget(budget, isTokenPath, deps.audit));
   app.use(async function answerUnmatched(ctx, next) {
     await next();
     // Runs after the routers (and allowedMethods) have had their say.
     if (ctx.status === 405) {
       sendError(ctx, 405, 'invalid_request', `method ${ctx.method} is not allowed here (allowed: ${ctx.response.get('Allow')})`);
+    } else if (ctx.status === 501) {
+      // Methods no route knows (TRACE, PROPFIND...): the same JSON 405, not Koa's plain-text 501.
+      ctx.remove('Allow');
+      sendError(ctx, 405, 'invalid_request', `method ${ctx.method} is not allowed`);
     } else if (ctx.status === 404 && ctx.body === undefined) {
       sendError(ctx, 404, 'not_found', `no such endpoint; see the discovery document at ${deps.config.issuer}${PATHS.discovery}`);
     }

@@ -13,7 +13,7 @@ import type { Config } from '../config.js';
 import * as exchange from '../grants/exchange.js';
 import type { GrantDeps } from '../grants/deps.js';
 import * as mint from '../grants/mint.js';
-import { recordRefusal } from '../audit/audit.js';
+import { AUDIT_EVENTS, wasRecorded, type AuditTrail } from '../audit/trail.js';
 import { revokeRequestToken } from '../request-tokens/store.js';
 import { matchesHash } from '../secrets/bearer-secrets.js';
 import type { LoadedKey } from '../signing-keys/keys.js';
@@ -34,6 +34,7 @@ export interface RuntimeInput {
   config: Config;
   db: Db;
   keys: LoadedKey[];
+  audit: AuditTrail;
   onServerError?: (err: unknown) => void;
 }
 
@@ -73,7 +74,7 @@ function revocationPolicy(db: Db) {
   };
 }
 
-export async function createOidcRuntime({ config, db, keys, onServerError }: RuntimeInput): Promise<OidcRuntime> {
+export async function createOidcRuntime({ config, db, keys, audit, onServerError }: RuntimeInput): Promise<OidcRuntime> {
   const active = keys.find((k) => k.status === 'active');
   if (!active) throw new Error('no active signing key: run `jenkins-oidc migrate` and start the service once to create one');
   const signer = await LocalKeySigner.create(active.kid, active.alg, active.privateKey);
@@ -131,24 +132,29 @@ export async function createOidcRuntime({ config, db, keys, onServerError }: Run
     return typeof this.clientSecret === 'string' && matchesHash(actual, this.clientSecret);
   };
 
-  const deps: GrantDeps = { config, db, signer: () => signer };
+  const deps: GrantDeps = { config, db, audit, signer: () => signer };
   provider.registerGrantType(mint.grantType, mint.handler(deps), [...mint.parameters], [...mint.allowDuplicates]);
   provider.registerGrantType(exchange.grantType, exchange.handler(deps), [...exchange.parameters]);
   if (onServerError) provider.on('server_error', (_ctx: unknown, err: unknown) => onServerError(err));
   // Refusals our grants did not already record (client authentication,
-  // unsupported grant types, duplicated parameters...) still reach the audit trail.
+  // unsupported grant types, duplicated parameters...) still reach the audit
+  // trail. The events are synchronous: the write is handed to the trail, and
+  // the app awaits it before the answer goes out (app.ts, delegateToProvider).
   for (const event of ['grant.error', 'revocation.error'] as const) {
     // (typed loosely: @types/oidc-provider does not list these two events)
     provider.on(event as never, ((ctx: KoaContextWithOIDC, err: errors.OIDCProviderError) => {
-      if (ctx.state.audited) return;
-      const params = (ctx.oidc?.params ?? {}) as Record<string, unknown>;
-      recordRefusal(db, {
-        event: event === 'grant.error' ? 'token.refused' : 'revocation.refused',
+      if (wasRecorded(err)) return;
+      const client = ctx.oidc?.client?.clientId;
+      // Only a controller whose secret checked out has proved who it is.
+      const authenticated = client !== undefined && client !== BUILD_CLIENT_ID && err.error !== 'invalid_client';
+      audit.track(ctx, audit.refuse({
+        event: event === 'grant.error' ? AUDIT_EVENTS.tokenRefused : AUDIT_EVENTS.revocationRefused,
+        authenticated,
         error: err.error ?? 'server_error',
         description: err.error_description ?? 'unexpected error',
-        clientName: typeof params.client_id === 'string' ? params.client_id.slice(0, 63) : ctx.oidc?.client?.clientId,
+        clientName: authenticated ? client : undefined,
         remoteAddr: ctx.ip,
-      }).catch((cause) => onServerError?.(cause));
+      }));
     }) as never);
   }
 

@@ -11,7 +11,9 @@ import { KeyWatcher, keySetFingerprint } from '../signing-keys/watcher.js';
 import { resolveKeyEncryptionKey } from '../signing-keys/key-encryption-key.js';
 import { openDatabase, type Database } from '../store/database.js';
 import { migrate } from '../store/migrate.js';
+import { AuditTrail } from '../audit/trail.js';
 import { createApp } from './app.js';
+import { onClientError } from './client-errors.js';
 import { createOidcRuntime, OidcRuntimeHolder } from './provider.js';
 
 export interface RunningService {
@@ -20,6 +22,8 @@ export interface RunningService {
   database: Database;
   runtime: OidcRuntimeHolder;
   watcher: KeyWatcher;
+  /** Refusal rows; flush() writes the aggregated windows now. */
+  audit: AuditTrail;
   close(): Promise<void>;
 }
 
@@ -37,8 +41,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     }
     const fingerprint = await keySetFingerprint(database.db);
     const keys = await loadSigningKeys(database.db, kek);
+    const audit = new AuditTrail(database.db, { onError: (err) => logger.error({ err }, 'could not write aggregated refusals to the audit trail') });
+    audit.start();
     const build = (set: typeof keys) =>
-      createOidcRuntime({ config, db: database.db, keys: set, onServerError: (err) => logger.error({ err }, 'oidc-provider server_error') });
+      createOidcRuntime({ config, db: database.db, keys: set, audit, onServerError: (err) => logger.error({ err }, 'oidc-provider server_error') });
     const runtime = new OidcRuntimeHolder(await build(keys));
     // Key rotation: requests already running keep the runtime they started
     // with; new ones get the rebuilt provider and signer.
@@ -56,8 +62,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       },
     });
     await watcher.start(fingerprint);
-    const app = createApp({ config, db: database.db, runtime, logger });
+    const app = createApp({ config, db: database.db, runtime, logger, audit });
     const server = http.createServer(app.callback());
+    server.on('clientError', onClientError);
     // Longer than common load balancer idle timeouts (ALB: 60 s), so the
     // balancer, not us, closes idle connections and never hits a closed socket.
     server.keepAliveTimeout = 65_000;
@@ -81,6 +88,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       database,
       runtime,
       watcher,
+      audit,
       close: () => {
         closing ??= (async () => {
           await new Promise<void>((resolve) => {
@@ -88,6 +96,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
             server.closeIdleConnections();
           });
           await watcher.stop();
+          await audit.close();
           await database.close();
           logger.flush();
         })();

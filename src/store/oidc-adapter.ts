@@ -11,7 +11,7 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { REQUEST_TOKEN_PREFIX, hasShape } from '../secrets/bearer-secrets.js';
 import { findRequestToken } from '../request-tokens/store.js';
 import { MINT_GRANT_TYPE } from '../grants/token-types.js';
-import { BUILD_CLIENT_ID } from '../clients/validation.js';
+import { BUILD_CLIENT_ID, isClientName } from '../clients/validation.js';
 import type { Db } from './prisma.js';
 
 /** Client metadata oidc-provider builds a Client from; the extra properties ride along for the mint grant. */
@@ -49,7 +49,8 @@ export function createAdapterFactory(db: Db) {
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.name === 'Client') {
-        if (id === BUILD_CLIENT_ID) return undefined;
+        // Not a possible client name: no lookup (a NUL or junk must never reach PostgreSQL).
+        if (id === BUILD_CLIENT_ID || !isClientName(id)) return undefined;
         const row = await db.client.findUnique({ where: { name: id } });
         // A disabled controller cannot authenticate at all.
         return row && row.enabled ? clientMetadata(row) : undefined;

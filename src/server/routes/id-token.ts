@@ -15,7 +15,7 @@ function unauthorized(ctx: Parameters<Middleware>[0], description: string): void
 }
 
 export function idTokenRoute(deps: AppDeps): Middleware {
-  const grantDeps = { config: deps.config, db: deps.db, signer: () => deps.runtime.current.signer };
+  const grantDeps = { config: deps.config, db: deps.db, audit: deps.audit, signer: () => deps.runtime.current.signer };
   return async function getIdToken(ctx) {
     const header = ctx.get('authorization');
     const match = /^Bearer ([^\s]+)$/i.exec(header);
@@ -25,7 +25,7 @@ export function idTokenRoute(deps: AppDeps): Middleware {
     if (audience !== undefined && (audience.length === 0 || audience.length > 255)) {
       return sendError(ctx, 400, 'invalid_target', 'audience must be 1-255 characters');
     }
-    const outcome = await issueIdToken(grantDeps, { token: match[1]!, audience, remoteAddr: ctx.ip, event: 'id_token' });
+    const outcome = await issueIdToken(grantDeps, { token: match[1]!, audience, remoteAddr: ctx.ip });
     ctx.state.client = outcome.client;
     if (!outcome.ok) {
       return outcome.error === 'invalid_target' ? sendError(ctx, 400, 'invalid_target', outcome.description) : unauthorized(ctx, outcome.description);

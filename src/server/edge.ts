@@ -1,0 +1,158 @@
+// One rule at the edge: every header, query and form value a request carries is
+// checked for encoding before anything reads the database or writes a log
+// line. PostgreSQL refuses U+0000 in text and jsonb (an unchecked NUL used to
+// escape as a 500), Node's query and form parsers turn invalid UTF-8 into
+// U+FFFD without a word (it would have ended up inside signed claims), and a
+// control character in a stored value can forge lines wherever it is printed.
+//
+// Refusals name the parameter, never echo its value, and are 400 invalid_request
+// in the OAuth JSON shape. Semantic limits (a job is at most 512 characters, an
+// audience 255...) stay with the grants; the limits here bound any value.
+import { Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import type { Context, Middleware } from 'koa';
+import { sendError } from './routes/errors.js';
+
+export const EDGE_LIMITS = {
+  /** Characters in one query or form value (a build_url is at most 2048). */
+  value: 2048,
+  /** Query plus form parameters in one request. */
+  parameters: 64,
+  /** Characters in one header value we read (Authorization carries at most a Basic pair or a token). */
+  header: 4096,
+  /** Bytes in a form body; Content-Length is required. */
+  body: 16 * 1024,
+} as const;
+
+/** A parameter name we are willing to repeat back in an error. */
+const SAFE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+/** C0 and C1 controls, DEL: never part of any value this service accepts. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const FATAL_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+export class EdgeError extends Error {
+  constructor(readonly status: number, readonly description: string) {
+    super(description);
+  }
+}
+
+function nameOf(name: string): string {
+  return SAFE_NAME.test(name) ? `parameter "${name}"` : 'a parameter name';
+}
+
+/** Strict percent-decoding: malformed escapes and invalid UTF-8 are errors, not U+FFFD. */
+function decodeComponent(raw: string, what: () => string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const ch = raw.charCodeAt(i);
+    if (ch === 0x25 /* % */) {
+      const hex = raw.slice(i + 1, i + 3);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw new EdgeError(400, `${what()} has a malformed percent-escape`);
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else if (ch === 0x2b /* + */) {
+      bytes.push(0x20);
+    } else if (ch < 0x80) {
+      bytes.push(ch);
+    } else {
+      // Raw non-ASCII in a query or form: take its UTF-8 as sent.
+      for (const b of Buffer.from(raw[i]!, 'utf8')) bytes.push(b);
+    }
+  }
+  try {
+    return FATAL_UTF8.decode(Uint8Array.from(bytes));
+  } catch {
+    throw new EdgeError(400, `${what()} is not valid UTF-8`);
+  }
+}
+
+/** Checks an application/x-www-form-urlencoded string (a query or a form body) and returns its pairs. */
+export function checkForm(raw: string, where: 'query' | 'form'): [string, string][] {
+  if (raw === '') return [];
+  const parts = raw.split('&').filter((p) => p !== '');
+  if (parts.length > EDGE_LIMITS.parameters) throw new EdgeError(400, `the ${where} has ${parts.length} parameters; at most ${EDGE_LIMITS.parameters} are accepted`);
+  return parts.map((part) => {
+    const eq = part.indexOf('=');
+    const rawName = eq === -1 ? part : part.slice(0, eq);
+    const name = decodeComponent(rawName, () => `a ${where} parameter name`);
+    if (CONTROL.test(name) || name.length > 64) throw new EdgeError(400, `a ${where} parameter name is not a plain name`);
+    const value = decodeComponent(eq === -1 ? '' : part.slice(eq + 1), () => nameOf(name));
+    if (value.length > EDGE_LIMITS.value) throw new EdgeError(400, `${nameOf(name)} is longer than ${EDGE_LIMITS.value} characters`);
+    if (CONTROL.test(value)) throw new EdgeError(400, `${nameOf(name)} must not contain control characters`);
+    return [name, value];
+  });
+}
+
+/** Header values we read: no control characters but tab, bounded; Authorization plain ASCII. */
+export function checkHeaders(headers: IncomingMessage['headers']): void {
+  for (const [name, value] of Object.entries(headers)) {
+    for (const v of Array.isArray(value) ? value : [value ?? '']) {
+      if (v.length > EDGE_LIMITS.header) throw new EdgeError(431, `header ${name} is longer than ${EDGE_LIMITS.header} characters`);
+      if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(v)) throw new EdgeError(400, `header ${name} must not contain control characters`);
+      // Node reads header bytes as Latin-1; anything above ASCII in credentials is not ours.
+      if (name === 'authorization' && /[^\u0020-\u007e]/.test(v)) throw new EdgeError(400, 'header authorization must be printable ASCII');
+    }
+  }
+}
+
+async function readBody(req: IncomingMessage, length: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  for await (const chunk of req) {
+    received += (chunk as Buffer).length;
+    if (received > length) throw new EdgeError(400, 'the request body is longer than its Content-Length');
+    chunks.push(chunk as Buffer);
+  }
+  if (received !== length) throw new EdgeError(400, 'the request body is shorter than its Content-Length');
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The request as oidc-provider should see it after the check: the same
+ * message, with the body it already had, readable again from the start
+ * (oidc-provider parses forms from the stream itself).
+ */
+export function withReplayedBody(req: IncomingMessage, body: Buffer): IncomingMessage {
+  const replay = Readable.from([body]);
+  return new Proxy(req, {
+    get(target, prop, receiver) {
+      if (prop === 'readable' || prop === 'readableEncoding' || prop === 'iterator' || prop === Symbol.asyncIterator) {
+        const value = Reflect.get(replay, prop, replay);
+        return typeof value === 'function' ? value.bind(replay) : value;
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+}
+
+const FORM = 'application/x-www-form-urlencoded';
+
+export function checkAtTheEdge(): Middleware {
+  return async function checkRequestEncoding(ctx: Context, next) {
+    try {
+      checkHeaders(ctx.req.headers);
+      checkForm(ctx.querystring, 'query');
+      if (ctx.method === 'POST' && ctx.request.length) {
+        if (ctx.request.length > EDGE_LIMITS.body) {
+          ctx.set('Connection', 'close');
+          return sendError(ctx, 413, 'invalid_request', `request body is ${ctx.request.length} bytes; the limit is ${EDGE_LIMITS.body}`);
+        }
+        if (!ctx.is(FORM)) throw new EdgeError(415, `send the form as ${FORM}`);
+        const body = await readBody(ctx.req, ctx.request.length);
+        let text: string;
+        try {
+          text = FATAL_UTF8.decode(body);
+        } catch {
+          throw new EdgeError(400, 'the form body is not valid UTF-8');
+        }
+        checkForm(text, 'form');
+        ctx.state.formBody = body;
+      }
+    } catch (err) {
+      if (!(err instanceof EdgeError)) throw err;
+      ctx.state.edgeRefused = true;
+      return sendError(ctx, err.status, 'invalid_request', err.description);
+    }
+    return next();
+  };
+}
