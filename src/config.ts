@@ -49,6 +49,9 @@ export interface Config {
   previousKeyEncryptionKey: Buffer | undefined;
   /** Failed attempts one address may make per minute on the token endpoints before 429 (0: no limit). */
   failedAttemptsPerMinute: number;
+  /** Port of the Prometheus listener; undefined: no metrics listener. */
+  metricsPort: number | undefined;
+  metricsHost: string;
 }
 
 /** Tolerance for clocks that disagree between us and relying parties. */
@@ -86,6 +89,8 @@ export const VARIABLES = {
   KEY_RETIRED_RETENTION: 'How long a retired key stays published; at least ID_TOKEN_TTL + 60 s. Default 1h.',
   KEY_CHECK_INTERVAL: 'How often each replica checks the rotation schedule and polls for key changes. Default 2s.',
   KEY_ENCRYPTION_KEY_PREVIOUS: 'Only for `jenkins-oidc keys rewrap`: the key-encryption key being replaced.',
+  METRICS_PORT: 'Port of a separate listener serving Prometheus metrics at /metrics. Unset (default): no metrics listener.',
+  METRICS_HOST: 'Address the metrics listener binds to. Default: HOST.',
   FAILED_ATTEMPTS_PER_MINUTE: 'Refused tokens and failed client authentications one address may cause per minute on the token endpoints, per process, before it gets 429 (0: no limit). Default 60.',
 } as const;
 
@@ -214,6 +219,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const previousKekRaw = read('KEY_ENCRYPTION_KEY_PREVIOUS');
   const previousKeyEncryptionKey = previousKekRaw ? parseKey('KEY_ENCRYPTION_KEY_PREVIOUS', previousKekRaw, problems) : undefined;
 
+  if (read('METRICS_PORT') !== undefined && read('METRICS_PORT') === (read('PORT') ?? '8080')) {
+    problems.push('METRICS_PORT: must differ from PORT (metrics are never served on the public listener)');
+  }
+
   const logLevel = (read('LOG_LEVEL') ?? 'info').toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
@@ -243,6 +252,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     keyCheckInterval,
     previousKeyEncryptionKey,
     failedAttemptsPerMinute: int('FAILED_ATTEMPTS_PER_MINUTE', 60, 0, 100_000),
+    metricsPort: read('METRICS_PORT') === undefined ? undefined : int('METRICS_PORT', 0, 0, 65535),
+    metricsHost: read('METRICS_HOST') ?? read('HOST') ?? '127.0.0.1',
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

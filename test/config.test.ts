@@ -43,6 +43,8 @@ describe('configuration', () => {
       keyCheckInterval: 2,
       previousKeyEncryptionKey: undefined,
       failedAttemptsPerMinute: 60,
+      metricsPort: undefined,
+      metricsHost: '127.0.0.1',
     });
   });
 

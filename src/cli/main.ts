@@ -3,6 +3,7 @@
 // command is a plain async function from its concept folder that returns
 // data; this file parses flags, opens the database, prints, and is the only
 // place that sets the exit code.
+import { VERSION } from '../version.js';
 import { Command, Option } from 'commander';
 import { listAudit } from '../audit/audit.js';
 import { InputError } from '../claims/text.js';
@@ -86,6 +87,7 @@ function showSecretOnce(name: string, secret: string): void {
 
 export function buildCli(): Command {
   const program = new Command('jenkins-oidc')
+    .version(VERSION, '-V, --version', 'print the version')
     .description('OpenID Connect token service for Jenkins: builds assume AWS roles with short-lived signed ID tokens.')
     .addHelpText('after', `
 Configuration comes from environment variables (see README): with no DATABASE_URL every
