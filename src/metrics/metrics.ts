@@ -113,15 +113,33 @@ export class Metrics {
   watchKeys(db: Db, timing: KeyTiming): void {
     const registers = [this.registry];
     type KeyRow = { status: string; activatedAt: Date | null; activateAfter: Date | null };
-    let cached: { at: number; rows: KeyRow[] } | undefined;
-    // The three gauges are scraped together: one query serves them all.
+    let cached: { at: number; rows: KeyRow[]; up: boolean } = { at: 0, rows: [], up: false };
+    // The gauges are scraped together: one query serves them all. A database
+    // that does not answer must not fail the scrape: it shows as database_up 0
+    // and the last key figures known.
     const keys = async (): Promise<KeyRow[]> => {
-      if (!cached || Date.now() - cached.at > 1000) {
-        const rows = await db.signingKey.findMany({ where: { status: { not: 'removed' } }, select: { status: true, activatedAt: true, activateAfter: true } });
-        cached = { at: Date.now(), rows };
+      if (Date.now() - cached.at > 1000) {
+        try {
+          const rows = await Promise.race([
+            db.signingKey.findMany({ where: { status: { not: 'removed' } }, select: { status: true, activatedAt: true, activateAfter: true } }),
+            new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref()),
+          ]);
+          cached = { at: Date.now(), rows, up: true };
+        } catch {
+          cached = { ...cached, at: Date.now(), up: false };
+        }
       }
       return cached.rows;
     };
+    new client.Gauge({
+      name: 'jenkins_oidc_database_up',
+      help: '1 when the database answered the last scrape\'s query within 2 s, else 0.',
+      registers,
+      async collect() {
+        await keys();
+        this.set(cached.up ? 1 : 0);
+      },
+    });
     new client.Gauge({
       name: 'jenkins_oidc_signing_keys',
       help: 'Published signing keys by status (pending, active, retired).',

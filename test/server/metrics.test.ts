@@ -46,6 +46,7 @@ test('issued and refused tokens, request latency, pool, keys and build info', as
   expect(value(text, 'jenkins_oidc_signing_key_age_seconds')).toBeGreaterThanOrEqual(0);
   // The active key gets its successor KEY_ROTATION_INTERVAL (30 d) after it started signing.
   expect(value(text, 'jenkins_oidc_signing_key_next_step_seconds')).toBeGreaterThan(29 * 86400);
+  expect(value(text, 'jenkins_oidc_database_up')).toBe(1);
   expect(value(text, 'jenkins_oidc_db_pool_connections')).toBeGreaterThanOrEqual(1);
   expect(value(text, 'jenkins_oidc_db_pool_waiting_requests')).toBe(0);
   expect(value(text, 'jenkins_oidc_db_connection_hold_seconds_count')).toBeGreaterThan(0);
@@ -60,4 +61,18 @@ test('the public listener never serves metrics; the metrics listener serves noth
   expect((await fetch(`${t.url}/metrics`)).status).toBe(404);
   const other = await fetch(metricsUrl.replace('/metrics', '/token'));
   expect({ status: other.status, body: await other.text() }).toEqual({ status: 404, body: 'metrics are at /metrics\n' });
+});
+
+test('every metric the Grafana dashboard and the alert rules use exists', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { parse } = await import('yaml');
+  const root = new URL('../../deploy/', import.meta.url);
+  const alerts = parse(readFileSync(new URL('prometheus/alerts.yaml', root), 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] };
+  const dashboard = JSON.parse(readFileSync(new URL('grafana/jenkins-oidc-dashboard.json', root), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+  const exprs = [...alerts.groups.flatMap((g) => g.rules.map((r) => r.expr)), ...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr))];
+  const used = new Set(exprs.flatMap((e) => e.match(/jenkins_oidc_[a-z0-9_]+/g) ?? []).map((n) => n.replace(/_(bucket|count|sum)$/, '')));
+  const text = await scrape();
+  const missing = [...used].filter((name) => !text.includes(`# TYPE ${name} `));
+  expect(missing).toEqual([]);
+  expect(used.size).toBeGreaterThanOrEqual(12);
 });
