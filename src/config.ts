@@ -104,7 +104,20 @@ export function parseDuration(value: string): number | undefined {
 
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+/**
+ * What a command needs beyond the database. `serve` and the key commands need
+ * both; commands that only read or write client records and audit rows
+ * (clients, audit) need neither, so they run in production mode with just
+ * DATABASE_URL.
+ */
+export interface ConfigNeeds {
+  keyEncryptionKey?: boolean;
+  publicIssuer?: boolean;
+}
+
+export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: ConfigNeeds = {}): Config {
+  const needKek = needs.keyEncryptionKey ?? true;
+  const needIssuer = needs.publicIssuer ?? true;
   const problems: string[] = [];
   const read = (name: keyof typeof VARIABLES): string | undefined => {
     const v = env[name];
@@ -142,7 +155,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   }
   const allowInsecureIssuer = bool('ALLOW_INSECURE_ISSUER', false);
 
-  let issuer = read('ISSUER') ?? 'http://localhost:8080';
+  // The default issuer follows PORT, so a service moved to another port still advertises itself.
+  const portText = read('PORT');
+  let issuer = read('ISSUER') ?? `http://localhost:${portText && /^\d{1,5}$/.test(portText) && Number(portText) <= 65535 ? portText : '8080'}`;
   let basePath = '';
   try {
     const url = new URL(issuer);
@@ -153,7 +168,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     if (url.username || url.password) problems.push('ISSUER: must not contain credentials');
     basePath = url.pathname.replace(/\/+$/, '');
     issuer = `${url.protocol}//${url.host}${basePath}`;
-    if (mode === 'production' && !allowInsecureIssuer) {
+    if (mode === 'production' && !allowInsecureIssuer && needIssuer) {
       if (url.protocol !== 'https:') {
         problems.push(`ISSUER: production mode (DATABASE_URL is set) needs an https issuer, got "${issuer}". Set ISSUER=https://your-host, or ALLOW_INSECURE_ISSUER=true for a test lab`);
       } else if (url.port) {
@@ -177,13 +192,28 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     } catch (err) {
       problems.push(`KEY_ENCRYPTION_KEY_FILE: cannot read ${kekFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
-  } else if (mode === 'production') {
+  } else if (mode === 'production' && needKek) {
     problems.push('KEY_ENCRYPTION_KEY: required in production mode (DATABASE_URL is set). Generate one with `openssl rand -base64 32` and set KEY_ENCRYPTION_KEY or KEY_ENCRYPTION_KEY_FILE');
   }
 
-  const idTokenTtl = int('ID_TOKEN_TTL', 300, 60, 3600);
-  const requestTokenMaxTtl = int('REQUEST_TOKEN_MAX_TTL', 86400, 60, 7 * 86400);
-  const requestTokenTtl = int('REQUEST_TOKEN_TTL', 3600, 60, 7 * 86400);
+  // One duration grammar everywhere: seconds, or 30s, 5m, 1h, 30d.
+  const ttl = (name: keyof typeof VARIABLES, fallback: number, min: number, max: number): number => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    const n = parseDuration(raw);
+    if (n === undefined) {
+      problems.push(`${name}: must be a duration such as 300, 5m, 1h or 1d, got "${raw}"`);
+      return fallback;
+    }
+    if (n < min || n > max) {
+      problems.push(`${name}: must be between ${min} and ${max} seconds, got ${n}`);
+      return fallback;
+    }
+    return n;
+  };
+  const idTokenTtl = ttl('ID_TOKEN_TTL', 300, 60, 3600);
+  const requestTokenMaxTtl = ttl('REQUEST_TOKEN_MAX_TTL', 86400, 60, 7 * 86400);
+  const requestTokenTtl = ttl('REQUEST_TOKEN_TTL', 3600, 60, 7 * 86400);
   if (requestTokenTtl > requestTokenMaxTtl) {
     problems.push(`REQUEST_TOKEN_TTL: ${requestTokenTtl} is above REQUEST_TOKEN_MAX_TTL (${requestTokenMaxTtl})`);
   }
@@ -257,6 +287,37 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   };
   if (problems.length) throw new ConfigError(problems);
   return config;
+}
+
+/** Edit distance, for telling a misspelt variable from an unrelated one. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+/**
+ * Environment variables that look like a misspelling of ours (DATABSE_URL,
+ * ISSUER_URL, KEY_ENCRYPTION_KEYS...): each would be silently ignored, which
+ * for DATABASE_URL means embedded mode. Returns one warning per suspect.
+ */
+export function misspelledVariables(env: Env = process.env): string[] {
+  const ours = Object.keys(VARIABLES);
+  const warnings: string[] = [];
+  for (const name of Object.keys(env)) {
+    if (ours.includes(name) || !/^[A-Z][A-Z0-9_]*$/.test(name)) continue;
+    const close = ours.find((o) => Math.abs(o.length - name.length) <= 2 && distance(o, name) <= Math.max(1, Math.floor(o.length / 8)));
+    if (close) warnings.push(`${name} is not a setting of jenkins-oidc and is ignored; did you mean ${close}?`);
+  }
+  return warnings;
 }
 
 function parseKey(name: string, value: string, problems: string[]): Buffer | undefined {
