@@ -43,7 +43,7 @@ const seconds = (value: string) => {
 async function withDb<T>(fn: (db: Db, config: Config) => Promise<T>): Promise<T> {
   const config = loadConfig();
   if (config.mode === 'embedded') note(`using the embedded database in ${config.dataDir}`);
-  const database = await openDatabase(config, 'cli');
+  const database = await openDatabase(config, 'cli', undefined, note);
   try {
     if (config.mode === 'embedded') {
       await migrate(database.url);
@@ -139,7 +139,7 @@ Getting started:
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const config = loadConfig();
-      const database = await openDatabase(config, 'cli');
+      const database = await openDatabase(config, 'cli', undefined, note);
       try {
         const result = await migrate(database.url, { onProgress: (m) => !opts.json && note(m) });
         if (opts.json) return printJson({ ...result, available: readMigrations().map((m) => m.name) });

@@ -71,7 +71,7 @@ test('invalid configuration is refused at start with the variable name and exit 
     'jenkins-oidc: invalid configuration:',
     '  - ISSUER: production mode (DATABASE_URL is set) needs an https issuer, got "http://oidc.example.com". Set ISSUER=https://your-host, or ALLOW_INSECURE_ISSUER=true for a test lab',
     '  - KEY_ENCRYPTION_KEY: required in production mode (DATABASE_URL is set). Generate one with `openssl rand -base64 32` and set KEY_ENCRYPTION_KEY or KEY_ENCRYPTION_KEY_FILE',
-    '  - ID_TOKEN_TTL: must be a whole number of seconds or a port, got "soon"',
+    '  - ID_TOKEN_TTL: must be a duration such as 300, 5m, 1h or 1d, got "soon"',
     '',
   ].join('\n'));
 });
