@@ -47,6 +47,10 @@ export interface Config {
   keyCheckInterval: number;
   /** Only for `keys rewrap`: the key-encryption key being replaced. */
   previousKeyEncryptionKey: Buffer | undefined;
+  /** Seconds an audit row is kept; 0 keeps every row forever. */
+  auditRetention: number;
+  /** Seconds a request token's row is kept after it expired; 0 keeps them forever. */
+  requestTokenRetention: number;
 }
 
 /** Tolerance for clocks that disagree between us and relying parties. */
@@ -84,6 +88,8 @@ export const VARIABLES = {
   KEY_RETIRED_RETENTION: 'How long a retired key stays published; at least ID_TOKEN_TTL + 60 s. Default 1h.',
   KEY_CHECK_INTERVAL: 'How often each replica checks the rotation schedule and polls for key changes. Default 2s.',
   KEY_ENCRYPTION_KEY_PREVIOUS: 'Only for `jenkins-oidc keys rewrap`: the key-encryption key being replaced.',
+  AUDIT_RETENTION: 'How long audit rows are kept (400d, or 0 to keep them forever); at least 1d. Default 400d.',
+  REQUEST_TOKEN_RETENTION: 'How long a request token\'s row is kept after it expired (7d, or 0 to keep them forever). Default 7d.',
 } as const;
 
 /** 30d, 12h, 90m, 45s or plain seconds. */
@@ -92,6 +98,15 @@ export function parseDuration(value: string): number | undefined {
   if (!m) return undefined;
   const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
   return Number(m[1]) * unit;
+}
+
+/** The inverse, for messages: 34560000 -> "400d", 5400 -> "90m", 0 -> "0". */
+export function formatDuration(seconds: number): string {
+  if (seconds === 0) return '0';
+  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60]] as const) {
+    if (seconds % size === 0) return `${seconds / size}${unit}`;
+  }
+  return `${seconds}s`;
 }
 
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -208,6 +223,15 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   if (keyRotationInterval <= keyPublishLead) {
     problems.push(`KEY_ROTATION_INTERVAL: ${keyRotationInterval} s must be longer than KEY_PUBLISH_LEAD (${keyPublishLead} s)`);
   }
+  // Retention: 0 means "keep forever", anything else is how long a row
+  // outlives its time. A bare number is seconds in this grammar, so an audit
+  // retention under a day is refused: AUDIT_RETENTION=400 meant 400 days, and
+  // taking it as 400 seconds would delete the whole audit trail.
+  const auditRetention = duration('AUDIT_RETENTION', 400 * 86400, 0);
+  if (auditRetention > 0 && auditRetention < 86400) {
+    problems.push(`AUDIT_RETENTION: must be 0 (keep forever) or at least 1d, got ${auditRetention} s (a bare number is seconds: write 400d for days)`);
+  }
+  const requestTokenRetention = duration('REQUEST_TOKEN_RETENTION', 7 * 86400, 0);
   const previousKekRaw = read('KEY_ENCRYPTION_KEY_PREVIOUS');
   const previousKeyEncryptionKey = previousKekRaw ? parseKey('KEY_ENCRYPTION_KEY_PREVIOUS', previousKekRaw, problems) : undefined;
 
@@ -239,6 +263,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     keyRetiredRetention,
     keyCheckInterval,
     previousKeyEncryptionKey,
+    auditRetention,
+    requestTokenRetention,
   };
   if (problems.length) throw new ConfigError(problems);
   return config;
