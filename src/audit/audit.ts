@@ -1,5 +1,6 @@
 // The audit trail: one row per token issued, per revocation and per refusal.
-// Rows are only ever inserted; `jenkins-oidc audit list` reads them.
+// Rows are never updated; `jenkins-oidc audit list` reads them, and
+// src/retention/ deletes them once they are older than AUDIT_RETENTION.
 import type { Db } from '../store/prisma.js';
 import { InputError } from '../claims/text.js';
 

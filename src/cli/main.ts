@@ -20,15 +20,17 @@ import {
 import { issuerThumbprint } from '../aws/thumbprint.js';
 import { checkAudience, checkThumbprint, cloudFormationTemplate, issuerWarnings, providerArn, trustPolicy, type RoleSpec } from '../aws/trust-policy.js';
 import { toYaml } from '../aws/yaml.js';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { ConfigError, formatDuration, loadConfig, type Config } from '../config.js';
 import { DomainError } from '../errors.js';
 import { createLogger } from '../logger.js';
-import { openDatabase } from '../store/database.js';
+import { openDatabase, type Database } from '../store/database.js';
 import { migrate, readMigrations } from '../store/migrate.js';
 import type { Db } from '../store/prisma.js';
 import { listKeys, revokeKey, rewrapKeys, rotateKeys } from '../signing-keys/commands.js';
 import { resolveKeyEncryptionKey } from '../signing-keys/key-encryption-key.js';
 import type { Step } from '../signing-keys/lifecycle.js';
+import { PRUNE_BATCH_SIZE, pruneExpiredData, pruneUnderLock, type PruneResult } from '../retention/prune.js';
+import { PRUNE_INTERVAL_MS, RetentionScheduler } from '../retention/scheduler.js';
 import os from 'node:os';
 import { note, printJson, printRecord, printTable } from './output.js';
 
@@ -39,7 +41,7 @@ const seconds = (value: string) => {
 };
 
 /** Runs a command against the configured database, applying migrations first where that is safe. */
-async function withDb<T>(fn: (db: Db, config: Config) => Promise<T>): Promise<T> {
+async function withDb<T>(fn: (db: Db, config: Config, database: Database) => Promise<T>): Promise<T> {
   const config = loadConfig();
   if (config.mode === 'embedded') note(`using the embedded database in ${config.dataDir}`);
   const database = await openDatabase(config, 'cli');
@@ -56,7 +58,7 @@ async function withDb<T>(fn: (db: Db, config: Config) => Promise<T>): Promise<T>
       const pending = readMigrations().filter((m) => !applied.has(m.name));
       if (pending.length) throw new DomainError(`${pending.length} migration(s) pending: ${pending.map((m) => m.name).join(', ')}`, 'run: jenkins-oidc migrate');
     }
-    return await fn(database.db, config);
+    return await fn(database.db, config, database);
   } finally {
     await database.close();
   }
@@ -84,6 +86,17 @@ function showSecretOnce(name: string, secret: string): void {
   note('\nStore the client secret now, in a SYSTEM-scoped Jenkins credential: it is shown only this once.');
 }
 
+function printPrune(r: PruneResult): void {
+  const verb = r.dryRun ? 'would delete' : 'deleted';
+  const line = (table: string, variable: string, t: PruneResult['auditEvents'], what: string) =>
+    t.before === null
+      ? `${table.padEnd(14)}  kept forever (${variable}=0)`
+      : `${table.padEnd(14)}  ${verb} ${t.rows} row(s) ${what} ${t.before} (${variable}=${formatDuration(t.retention)})`;
+  process.stdout.write(`${line('audit_events', 'AUDIT_RETENTION', r.auditEvents, 'from before')}\n`);
+  process.stdout.write(`${line('request_tokens', 'REQUEST_TOKEN_RETENTION', r.requestTokens, 'that expired before')}\n`);
+  if (r.stopped) note('stopped before everything due was deleted; run it again');
+}
+
 export function buildCli(): Command {
   const program = new Command('jenkins-oidc')
     .description('OpenID Connect token service for Jenkins: builds assume AWS roles with short-lived signed ID tokens.')
@@ -106,9 +119,10 @@ Getting started:
     // Signal handlers go in before anything starts: a SIGTERM during start-up
     // (a fast rolling update) must still end with PostgreSQL stopped cleanly.
     let service: Awaited<ReturnType<typeof startService>> | undefined;
+    let retention: RetentionScheduler | undefined;
     let stopping = false;
     const finish = () =>
-      service!.close().then(
+      Promise.resolve(retention?.stop()).then(() => service!.close()).then(
         () => process.exit(0),
         (err) => {
           logger.error({ err }, 'shutdown failed');
@@ -128,7 +142,10 @@ Getting started:
     // A closed terminal: stop cleanly too, rather than leave PostgreSQL orphaned.
     process.on('SIGHUP', () => stop('SIGHUP'));
     service = await startService(config, logger);
+    // Deletes expired request tokens and old audit rows, on one replica at a time.
+    retention = new RetentionScheduler({ db: service.database.db, databaseUrl: service.database.url, retention: config, logger });
     if (stopping) await finish();
+    else retention.start();
   });
 
   program
@@ -317,7 +334,7 @@ Getting started:
       note('Restart every replica with the new KEY_ENCRYPTION_KEY; the previous key is no longer needed.');
     });
 
-  const audit = program.command('audit').description('the audit trail of issued tokens, revocations and refusals');
+  const audit = program.command('audit').description('the audit trail of issued tokens, revocations and refusals; prune deletes what is past retention');
   audit
     .command('list')
     .description('newest first')
@@ -331,6 +348,33 @@ Getting started:
       const rows = await withDb((db) => listAudit(db, opts));
       if (opts.json) return printJson(rows);
       printTable(rows, ['at', 'event', 'client', 'job', 'buildNumber', 'audience', 'kid', 'remoteAddr']);
+    });
+
+  audit
+    .command('prune')
+    .description(`delete audit rows older than AUDIT_RETENTION and request tokens expired longer than REQUEST_TOKEN_RETENTION (serve does it every ${PRUNE_INTERVAL_MS / 60_000} minutes)`)
+    .option('--dry-run', 'count the rows that are due, delete nothing')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', `
+Deletes in batches of ${PRUNE_BATCH_SIZE} rows with a pause between them, so token requests never wait
+behind it; one process prunes at a time across all replicas. To apply another retention once,
+set it for this command only: AUDIT_RETENTION=90d jenkins-oidc audit prune --dry-run`)
+    .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
+      const result = await withDb(async (db, config, database) => {
+        const retention = { auditRetention: config.auditRetention, requestTokenRetention: config.requestTokenRetention };
+        if (opts.dryRun) return pruneExpiredData(db, retention, { dryRun: true });
+        const shown: Record<string, number> = {};
+        const progress = (table: string, n: number) => {
+          if (!opts.json && n - (shown[table] ?? 0) >= 100_000) note(`… ${table}: ${(shown[table] = n)} rows deleted`);
+        };
+        const done = await pruneUnderLock(database, retention, { onBatch: progress });
+        if (!done) {
+          throw new DomainError('another jenkins-oidc process is pruning right now', 'its log line "retention: deleted expired rows" says what it deleted; run this again once it is done');
+        }
+        return done;
+      });
+      if (opts.json) return printJson(result);
+      printPrune(result);
     });
 
   const aws = program
