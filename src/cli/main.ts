@@ -4,7 +4,7 @@
 // data; this file parses flags, opens the database, prints, and is the only
 // place that sets the exit code.
 import { Command, Option } from 'commander';
-import { listAudit } from '../audit/audit.js';
+import { AUDIT_EVENTS, listAudit, OUTCOMES, parseWhen, type AuditFilter, type Outcome } from '../audit/query.js';
 import { InputError } from '../claims/text.js';
 import { BUILD_CLAIMS } from '../claims/names.js';
 import {
@@ -334,18 +334,40 @@ Getting started:
       note('Restart every replica with the new KEY_ENCRYPTION_KEY; the previous key is no longer needed.');
     });
 
-  const audit = program.command('audit').description('the audit trail of issued tokens, revocations and refusals; prune deletes what is past retention');
-  audit
-    .command('list')
-    .description('newest first')
-    .option('--client <name>', 'only this controller')
-    .option('--job <job>', 'only this job (full name)')
-    .option('--since <when>', 'ISO time or a duration back from now: 30m, 12h, 7d')
+  const audit = program
+    .command('audit')
+    .description('the audit trail of issued tokens, revocations and refusals: list, prune')
+    .addHelpText('after', `
+Every request token and ID token issued, every revocation and every refusal is one row:
+time, event, client, job, build number, audience, jti, signing key (kid), request token id,
+remote address and a detail object. Rows are kept for AUDIT_RETENTION (default 400d) and then
+deleted by the service; expired request tokens REQUEST_TOKEN_RETENTION (default 7d) after expiry.
+
+Events (--event):   ${AUDIT_EVENTS.join(', ')}
+Outcome (--outcome): refused = every event ending in .refused; ok = every other event.`);
+  type FilterFlags = { client?: string; job?: string; kid?: string; event?: string[]; outcome?: Outcome; since?: Date; until?: Date };
+  const filterOf = (o: FilterFlags): AuditFilter => ({ client: o.client, job: o.job, kid: o.kid, events: o.event, outcome: o.outcome, since: o.since, until: o.until });
+  const withFilters = (cmd: Command) =>
+    cmd
+      .option('--client <name>', 'only this controller (client_id)')
+      .option('--job <job>', 'only this job (full name, e.g. team/app/main)')
+      .option('--kid <kid>', 'only ID tokens signed by this key (see: jenkins-oidc keys list)')
+      .option('--event <name>', 'only these events, repeatable or comma-separated, e.g. id_token.issued', list)
+      .addOption(new Option('--outcome <outcome>', 'ok: tokens issued and revoked; refused: every *.refused event').choices(OUTCOMES))
+      .option('--since <when>', 'rows at or after: ISO time, or a duration back from now (30m, 12h, 7d)', (v: string) => parseWhen('since', v))
+      .option('--until <when>', 'rows before: ISO time, or a duration back from now', (v: string) => parseWhen('until', v));
+
+  withFilters(audit.command('list').description('the audit trail, newest first'))
     .addOption(new Option('--limit <n>', 'at most this many rows').default(100).argParser((v) => Number(v)))
     .option('--json', 'machine-readable output')
-    .action(async (opts: { client?: string; job?: string; since?: string; limit: number; json?: boolean }) => {
+    .addHelpText('after', `
+Examples:
+  jenkins-oidc audit list --since 1h --outcome refused          what was refused in the last hour
+  jenkins-oidc audit list --kid KID --event id_token.issued     ID tokens a (compromised) key signed
+  jenkins-oidc audit list --client ci-main --job team/app/main --since 2026-11-01 --until 2026-11-02`)
+    .action(async (opts: FilterFlags & { limit: number; json?: boolean }) => {
       if (!Number.isInteger(opts.limit) || opts.limit < 1 || opts.limit > 10000) throw new InputError('--limit', 'must be between 1 and 10000');
-      const rows = await withDb((db) => listAudit(db, opts));
+      const rows = await withDb((db) => listAudit(db, { ...filterOf(opts), limit: opts.limit }));
       if (opts.json) return printJson(rows);
       printTable(rows, ['at', 'event', 'client', 'job', 'buildNumber', 'audience', 'kid', 'remoteAddr']);
     });

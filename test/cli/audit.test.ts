@@ -85,3 +85,50 @@ describe('audit prune', () => {
     expect((await d.query<{ id: string }>('SELECT id FROM request_tokens')).map((r) => r.id)).toEqual([keptToken]);
   });
 });
+
+describe('audit list', () => {
+  const at = (minute: number) => new Date(Date.UTC(2026, 10, 20, 9, minute)).toISOString();
+  let listed: Record<string, string>;
+
+  beforeAll(async () => {
+    const seed = [
+      ['old', at(0), 'id_token.issued', 'kid-a'],
+      ['issued', at(1), 'id_token.issued', 'kid-a'],
+      ['otherKey', at(2), 'id_token.issued', 'kid-b'],
+      ['refused', at(3), 'id_token.refused', null],
+      ['late', at(9), 'id_token.issued', 'kid-a'],
+    ];
+    listed = {};
+    for (const [name, when, event, kid] of seed) {
+      const [row] = await d.query<{ id: string }>(`INSERT INTO audit_events (at, event, client_name, kid) VALUES ($1, $2, 'list-ci', $3) RETURNING id::text`, [when, event, kid]);
+      listed[name!] = row!.id;
+    }
+  });
+
+  test('--kid, --event, --outcome, --since and --until reach the query', async () => {
+    const run = async (...args: string[]) => {
+      const res = await runCli(['audit', 'list', '--client', 'list-ci', '--json', ...args], env);
+      expect(res.code).toBe(0);
+      return (JSON.parse(res.stdout) as { id: string }[]).map((r) => Object.keys(listed).find((k) => listed[k] === r.id));
+    };
+    expect(await run('--kid', 'kid-a', '--since', at(1), '--until', at(9))).toEqual(['issued']);
+    expect(await run('--outcome', 'refused')).toEqual(['refused']);
+    expect(await run('--event', 'id_token.refused,id_token.issued', '--until', at(3))).toEqual(['otherKey', 'issued', 'old']);
+  });
+
+  test('an unknown --outcome is refused with the choices', async () => {
+    expect(await runCli(['audit', 'list', '--outcome', 'failed'], env)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: "error: option '--outcome <outcome>' argument 'failed' is invalid. Allowed choices are ok, refused.\n",
+    });
+  });
+
+  test('a bare number for --until is refused, naming the option', async () => {
+    expect(await runCli(['audit', 'list', '--until', '90'], env)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'error: until: must be an ISO time (2026-11-25T10:00:00Z) or a duration such as 30m, 12h, 7d; got "90"\n',
+    });
+  });
+});
