@@ -4,7 +4,8 @@
 // data; this file parses flags, opens the database, prints, and is the only
 // place that sets the exit code.
 import { Command, Option } from 'commander';
-import { AUDIT_EVENTS, listAudit, OUTCOMES, parseWhen, type AuditFilter, type Outcome } from '../audit/query.js';
+import { csvHeader, csvLine, EXPORT_FORMATS, jsonLine, type ExportFormat } from '../audit/export.js';
+import { AUDIT_EVENTS, auditRows, listAudit, OUTCOMES, parseWhen, type AuditFilter, type Outcome } from '../audit/query.js';
 import { InputError } from '../claims/text.js';
 import { BUILD_CLAIMS } from '../claims/names.js';
 import {
@@ -32,7 +33,7 @@ import type { Step } from '../signing-keys/lifecycle.js';
 import { PRUNE_BATCH_SIZE, pruneExpiredData, pruneUnderLock, type PruneResult } from '../retention/prune.js';
 import { PRUNE_INTERVAL_MS, RetentionScheduler } from '../retention/scheduler.js';
 import os from 'node:os';
-import { note, printJson, printRecord, printTable } from './output.js';
+import { note, printJson, printRecord, printTable, StdoutStream } from './output.js';
 
 const list = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 const seconds = (value: string) => {
@@ -336,7 +337,7 @@ Getting started:
 
   const audit = program
     .command('audit')
-    .description('the audit trail of issued tokens, revocations and refusals: list, prune')
+    .description('the audit trail of issued tokens, revocations and refusals: list, export, prune')
     .addHelpText('after', `
 Every request token and ID token issued, every revocation and every refusal is one row:
 time, event, client, job, build number, audience, jti, signing key (kid), request token id,
@@ -370,6 +371,49 @@ Examples:
       const rows = await withDb((db) => listAudit(db, { ...filterOf(opts), limit: opts.limit }));
       if (opts.json) return printJson(rows);
       printTable(rows, ['at', 'event', 'client', 'job', 'buildNumber', 'audience', 'kid', 'remoteAddr']);
+    });
+
+  withFilters(audit.command('export').description('stream every matching row to stdout, oldest first, for a SIEM or a spreadsheet'))
+    .addOption(new Option('--format <format>', 'jsonl: one exact JSON object per line; csv: RFC 4180 with a header row').choices(EXPORT_FORMATS).default('jsonl'))
+    .addHelpText('after', `
+Rows go to stdout, oldest first; notes go to stderr. --since is inclusive, --until exclusive
+and defaults to the moment the export starts. For a SIEM, export fixed windows with ISO times,
+each --since the previous --until, so no row is in two files; keep --until a minute behind now,
+so that a row still being written lands in the next window instead of none.
+JSONL objects have the fields of "audit list --json", exact. CSV cells that start with = + - @
+get a leading ' so that a spreadsheet never runs them as formulas: use JSONL for exact values.
+
+Examples:
+  jenkins-oidc audit export --since 2026-11-01T00:00:00Z --until 2026-11-02T00:00:00Z > audit-2026-11-01.jsonl
+  jenkins-oidc audit export --since 7d --format csv --outcome refused > refusals.csv`)
+    .action(async (opts: FilterFlags & { format: ExportFormat }) => {
+      const filter = { ...filterOf(opts), until: opts.until ?? new Date() };
+      const out = new StdoutStream();
+      let rows = 0;
+      const count = await withDb(async (db) => {
+        // Lines are written a buffer at a time: one write per row would be a system call per row.
+        let buffer = opts.format === 'csv' ? csvHeader() : '';
+        try {
+          for await (const row of auditRows(db, filter)) {
+            buffer += opts.format === 'csv' ? csvLine(row) : jsonLine(row);
+            rows += 1;
+            if (buffer.length >= 65_536) {
+              await out.write(buffer);
+              buffer = '';
+            }
+            if (rows % 100_000 === 0) note(`… ${rows} rows`);
+          }
+          if (buffer) await out.write(buffer);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED') {
+            throw new DomainError(`the reader of the export went away after ${rows} row(s)`, 'export again; with --since at the last row received nothing is lost');
+          }
+          throw err;
+        }
+        return rows;
+      });
+      note(`exported ${count} row(s) from ${filter.since ? `${filter.since.toISOString()} (inclusive)` : 'the oldest row'} to ${filter.until.toISOString()} (exclusive)`);
     });
 
   audit

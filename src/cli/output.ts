@@ -1,5 +1,7 @@
 // Printing is kept apart from the commands: a command returns data, and the
 // CLI shows it either as JSON (--json, for scripts) or as text for humans.
+import { once } from 'node:events';
+
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
@@ -25,4 +27,28 @@ export function printRecord(record: Record<string, unknown>): void {
 
 export function note(message: string): void {
   process.stderr.write(`${message}\n`);
+}
+
+/**
+ * stdout for a long stream (`audit export`): waits when the reader is slower
+ * than the database (backpressure), and fails instead of hanging or crashing
+ * when the reader goes away (EPIPE from `| head`, a dead forwarder).
+ */
+export class StdoutStream {
+  private failure: Error | undefined;
+  private readonly onError = (err: Error) => {
+    this.failure = err;
+  };
+
+  constructor(private readonly out: NodeJS.WriteStream = process.stdout) {
+    // Never removed: an EPIPE can still arrive after the last write.
+    out.on('error', this.onError);
+  }
+
+  async write(chunk: string): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.out.write(chunk)) return;
+    // once() rejects if 'error' comes first.
+    await once(this.out, 'drain');
+  }
 }

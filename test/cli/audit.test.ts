@@ -132,3 +132,65 @@ describe('audit list', () => {
     });
   });
 });
+
+describe('audit export', () => {
+  const at = (minute: number) => new Date(Date.UTC(2026, 10, 21, 8, minute)).toISOString();
+  const window = ['--client', 'export-ci', '--since', at(0), '--until', at(3)];
+  let id: string[];
+
+  beforeAll(async () => {
+    id = [];
+    const seed: [string, string, string | null, string | null, string | null, string | null, string][] = [
+      [at(0), 'request_token.issued', 'sts.amazonaws.com', null, null, '00000000-0000-4000-8000-0000000000e1', '{"expires_at":"2026-11-21T09:00:00.000Z"}'],
+      [at(1), 'id_token.issued', 'sts.amazonaws.com', 'jti-1', 'kid-1', '00000000-0000-4000-8000-0000000000e1', '{"sub":"jenkins_instance:export-ci:job:team/app"}'],
+      [at(2), 'id_token.refused', '=HYPERLINK("http://evil.example","click"),x', null, null, null, '{"error":"invalid_target","error_description":"not allowed"}'],
+      [at(3), 'id_token.issued', 'sts.amazonaws.com', 'jti-2', 'kid-1', null, '{}'],
+    ];
+    for (const [when, event, audience, jti, kid, rt, detail] of seed) {
+      const [row] = await d.query<{ id: string }>(
+        `INSERT INTO audit_events (at, event, client_name, job, build_number, audience, jti, kid, request_token_id, remote_addr, detail)
+         VALUES ($1, $2, 'export-ci', 'team/app', 12, $3, $4, $5, $6, '10.0.0.1', $7) RETURNING id::text`,
+        [when, event, audience, jti, kid, rt, detail],
+      );
+      id.push(row!.id);
+    }
+  });
+
+  test('jsonl (the default): one exact object per row, oldest first, the window half-open; the count on stderr', async () => {
+    const res = await runCli(['audit', 'export', ...window], env);
+    expect(res).toEqual({
+      code: 0,
+      stdout:
+        `{"id":"${id[0]}","at":"${at(0)}","event":"request_token.issued","client":"export-ci","job":"team/app","buildNumber":12,"audience":"sts.amazonaws.com","jti":null,"kid":null,"requestTokenId":"00000000-0000-4000-8000-0000000000e1","remoteAddr":"10.0.0.1","detail":{"expires_at":"2026-11-21T09:00:00.000Z"}}\n` +
+        `{"id":"${id[1]}","at":"${at(1)}","event":"id_token.issued","client":"export-ci","job":"team/app","buildNumber":12,"audience":"sts.amazonaws.com","jti":"jti-1","kid":"kid-1","requestTokenId":"00000000-0000-4000-8000-0000000000e1","remoteAddr":"10.0.0.1","detail":{"sub":"jenkins_instance:export-ci:job:team/app"}}\n` +
+        `{"id":"${id[2]}","at":"${at(2)}","event":"id_token.refused","client":"export-ci","job":"team/app","buildNumber":12,"audience":"=HYPERLINK(\\"http://evil.example\\",\\"click\\"),x","jti":null,"kid":null,"requestTokenId":null,"remoteAddr":"10.0.0.1","detail":{"error":"invalid_target","error_description":"not allowed"}}\n`,
+      stderr: `exported 3 row(s) from ${at(0)} (inclusive) to ${at(3)} (exclusive)\n`,
+    });
+  });
+
+  test('csv: RFC 4180 with a header row, a formula defused', async () => {
+    const res = await runCli(['audit', 'export', ...window, '--format', 'csv', '--event', 'id_token.issued,id_token.refused'], env);
+    expect(res).toEqual({
+      code: 0,
+      stdout:
+        'id,at,event,client,job,buildNumber,audience,jti,kid,requestTokenId,remoteAddr,detail\r\n' +
+        `${id[1]},${at(1)},id_token.issued,export-ci,team/app,12,sts.amazonaws.com,jti-1,kid-1,00000000-0000-4000-8000-0000000000e1,10.0.0.1,"{""sub"":""jenkins_instance:export-ci:job:team/app""}"\r\n` +
+        `${id[2]},${at(2)},id_token.refused,export-ci,team/app,12,"'=HYPERLINK(""http://evil.example"",""click""),x",,,,10.0.0.1,"{""error"":""invalid_target"",""error_description"":""not allowed""}"\r\n`,
+      stderr: `exported 2 row(s) from ${at(0)} (inclusive) to ${at(3)} (exclusive)\n`,
+    });
+  });
+
+  test('nothing matching: an empty stream (a CSV header only), still exit 0', async () => {
+    expect(await runCli(['audit', 'export', ...window, '--outcome', 'refused', '--kid', 'kid-1'], env)).toEqual({
+      code: 0, stdout: '', stderr: `exported 0 row(s) from ${at(0)} (inclusive) to ${at(3)} (exclusive)\n`,
+    });
+    expect((await runCli(['audit', 'export', ...window, '--outcome', 'refused', '--kid', 'kid-1', '--format', 'csv'], env)).stdout)
+      .toBe('id,at,event,client,job,buildNumber,audience,jti,kid,requestTokenId,remoteAddr,detail\r\n');
+  });
+
+  test('an unknown --format is refused with the choices', async () => {
+    expect(await runCli(['audit', 'export', '--format', 'xml'], env)).toEqual({
+      code: 1, stdout: '', stderr: "error: option '--format <format>' argument 'xml' is invalid. Allowed choices are jsonl, csv.\n",
+    });
+  });
+});

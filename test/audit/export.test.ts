@@ -1,0 +1,47 @@
+// The export formats, cell by cell: RFC 4180 quoting, spreadsheet formulas
+// defused, JSONL exact.
+import { csvCell, csvHeader, csvLine, jsonLine } from '../../src/audit/export.js';
+import type { AuditView } from '../../src/audit/query.js';
+
+test.each<[string, unknown, string]>([
+  ['absent', null, ''],
+  ['plain text', 'team/app/main', 'team/app/main'],
+  ['a number', 42, '42'],
+  ['a comma is quoted', 'a,b', '"a,b"'],
+  ['quotes are doubled inside quotes', 'say "hi"', '"say ""hi"""'],
+  ['a line break is kept, quoted', 'line\nbreak', '"line\nbreak"'],
+  ['CRLF is kept, quoted', 'a\r\nb', '"a\r\nb"'],
+  ['an object becomes its JSON', { error: 'invalid_grant', n: 1 }, '"{""error"":""invalid_grant"",""n"":1}"'],
+  ['= would be a formula', '=1+1', "'=1+1"],
+  ['+ would be a formula', '+1', "'+1"],
+  ['- would be a formula', '-2+3', "'-2+3"],
+  ['@ would be a formula', '@SUM(A1:A9)', "'@SUM(A1:A9)"],
+  ['a leading tab is defused', '\t=1', "'\t=1"],
+  ['a leading CR is defused and quoted', '\r=1', `"'\r=1"`],
+  ['a formula with quotes and commas: defused, then quoted', '=HYPERLINK("http://x","y")', `"'=HYPERLINK(""http://x"",""y"")"`],
+  ['= later in the text is harmless', 'a=b', 'a=b'],
+  ['an IPv6 address is not a formula', '::1', '::1'],
+])('csv cell: %s', (_name, value, expected) => {
+  expect(csvCell(value)).toBe(expected);
+});
+
+const row: AuditView = {
+  id: '7', at: '2026-11-20T10:00:00.000Z', event: 'id_token.refused', client: 'ci-main', job: 'team/app', buildNumber: 12,
+  audience: '=cmd|"/c calc"!A1', jti: null, kid: null, requestTokenId: '00000000-0000-4000-8000-000000000001', remoteAddr: '10.0.0.1',
+  detail: { error: 'invalid_target', error_description: 'audience "x" is not allowed' },
+};
+
+test('csv: a header and one CRLF-terminated line per row, in the header order', () => {
+  expect(csvHeader()).toBe('id,at,event,client,job,buildNumber,audience,jti,kid,requestTokenId,remoteAddr,detail\r\n');
+  expect(csvLine(row)).toBe(
+    '7,2026-11-20T10:00:00.000Z,id_token.refused,ci-main,team/app,12,"\'=cmd|""/c calc""!A1",,,00000000-0000-4000-8000-000000000001,10.0.0.1,' +
+    '"{""error"":""invalid_target"",""error_description"":""audience \\""x\\"" is not allowed""}"\r\n',
+  );
+});
+
+test('jsonl: one exact JSON object per line', () => {
+  const line = jsonLine({ ...row, job: 'a\nb\u001b[31m' });
+  expect(line.endsWith('\n')).toBe(true);
+  expect(line.slice(0, -1)).not.toContain('\n');
+  expect(JSON.parse(line)).toEqual({ ...row, job: 'a\nb\u001b[31m' });
+});
