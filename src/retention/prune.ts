@@ -76,11 +76,17 @@ async function countDue(db: Db, table: Table, before: Date): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
-/** One bounded statement; both tables have an index on the column compared. */
+/**
+ * One bounded statement: the inner SELECT walks the index on the column
+ * compared, the DELETE finds each row by primary key. `id = ANY(ARRAY(...))`
+ * rather than `id IN (SELECT ...)`: PostgreSQL plans the IN as a hash semi-join
+ * against a sequential scan of the whole table (measured on 500,000 audit rows:
+ * 221 ms per batch, growing with the table, against 19 ms).
+ */
 function deleteBatch(db: Db, table: Table, before: Date, batchSize: number): Promise<number> {
   return table === 'audit_events'
-    ? db.$executeRaw`DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < ${before} LIMIT ${batchSize}::int)`
-    : db.$executeRaw`DELETE FROM request_tokens WHERE id IN (SELECT id FROM request_tokens WHERE expires_at < ${before} LIMIT ${batchSize}::int)`;
+    ? db.$executeRaw`DELETE FROM audit_events WHERE id = ANY(ARRAY(SELECT id FROM audit_events WHERE at < ${before} LIMIT ${batchSize}::int))`
+    : db.$executeRaw`DELETE FROM request_tokens WHERE id = ANY(ARRAY(SELECT id FROM request_tokens WHERE expires_at < ${before} LIMIT ${batchSize}::int))`;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
