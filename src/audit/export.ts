@@ -1,20 +1,22 @@
 // `audit export` formats: one row in, one line out, so the CLI can stream.
 //
 // JSONL is the exact record: one JSON object per line with the fields of
-// `audit list --json`, nothing altered. CSV is for spreadsheets and tools that
+// `audit list --json`, nothing altered (characters a terminal could act on
+// are \u-escaped, which a JSON parser reads back as the same value). CSV is for spreadsheets and tools that
 // want columns: RFC 4180 (a header row, CRLF line ends, a field quoted when it
 // holds a quote, comma, CR or LF, quotes doubled), and safe to open in a
 // spreadsheet: attacker-chosen text (an audience or client_id on a refusal)
 // that starts with = + - @ (or a tab or CR) would run as a formula, so such a
 // cell gets a leading ' (OWASP's advice). That changes the value: feed a SIEM
 // JSONL when exact values matter.
+import { safeJson } from '../cli/output.js';
 import { AUDIT_FIELDS, type AuditView } from './query.js';
 
 export const EXPORT_FORMATS = ['jsonl', 'csv'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export function jsonLine(row: AuditView): string {
-  return `${JSON.stringify(row)}\n`;
+  return `${safeJson(row)}\n`;
 }
 
 const FORMULA_START = /^[=+\-@\t\r]/;

@@ -360,8 +360,11 @@ Outcome (--outcome): refused = every event ending in .refused; ok = every other 
 
   withFilters(audit.command('list').description('the audit trail, newest first'))
     .addOption(new Option('--limit <n>', 'at most this many rows').default(100).argParser((v) => Number(v)))
-    .option('--json', 'machine-readable output')
+    .option('--json', 'machine-readable output (exact values; the table escapes control characters)')
     .addHelpText('after', `
+Text that callers chose (audience, client, job) is printed with control characters escaped:
+a newline shows as \\n, an escape character as \\x1b, a backslash as \\\\. --json prints exact values.
+
 Examples:
   jenkins-oidc audit list --since 1h --outcome refused          what was refused in the last hour
   jenkins-oidc audit list --kid KID --event id_token.issued     ID tokens a (compromised) key signed

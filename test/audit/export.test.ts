@@ -39,9 +39,13 @@ test('csv: a header and one CRLF-terminated line per row, in the header order', 
   );
 });
 
-test('jsonl: one exact JSON object per line', () => {
-  const line = jsonLine({ ...row, job: 'a\nb\u001b[31m' });
-  expect(line.endsWith('\n')).toBe(true);
-  expect(line.slice(0, -1)).not.toContain('\n');
-  expect(JSON.parse(line)).toEqual({ ...row, job: 'a\nb\u001b[31m' });
+test('jsonl: one JSON object per line that reads back exactly, nothing in it a terminal acts on', () => {
+  const job = 'a\nb\u001b[31m\u009b2J\u202e\u2028\u{E0001}';
+  const line = jsonLine({ ...row, job });
+  expect(line).toBe(
+    `{"id":"7","at":"2026-11-20T10:00:00.000Z","event":"id_token.refused","client":"ci-main",` +
+    `"job":"a\\nb\\u001b[31m\\u009b2J\\u202e\\u2028\\udb40\\udc01","buildNumber":12,"audience":"=cmd|\\"/c calc\\"!A1","jti":null,"kid":null,` +
+    `"requestTokenId":"00000000-0000-4000-8000-000000000001","remoteAddr":"10.0.0.1","detail":{"error":"invalid_target","error_description":"audience \\"x\\" is not allowed"}}\n`,
+  );
+  expect(JSON.parse(line)).toEqual({ ...row, job });
 });

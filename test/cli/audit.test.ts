@@ -194,3 +194,44 @@ describe('audit export', () => {
     });
   });
 });
+
+describe('audit list escapes caller-chosen text', () => {
+  const at = (minute: number) => new Date(Date.UTC(2026, 10, 22, 7, minute)).toISOString();
+  const window = ['--since', at(0), '--until', at(10)];
+  const forgedClient = 'x\n2026-11-22T07:05:00.000Z  id_token.issued  ci-main';
+  const hostile = {
+    audience: 'sts.amazonaws.com\u001b[2K\r\u001b[32mok',
+    job: 'team/app\u202e\u009b2J\u007f',
+    literal: 'a\\nb',
+  };
+
+  beforeAll(async () => {
+    await d.query(`INSERT INTO audit_events (at, event, client_name, audience, remote_addr) VALUES ($1, 'token.refused', $2, $3, '203.0.113.9')`, [at(1), forgedClient, hostile.audience]);
+    await d.query(`INSERT INTO audit_events (at, event, client_name, job, build_number, audience, remote_addr) VALUES ($1, 'id_token.refused', 'ci-main', $2, 7, $3, '203.0.113.9')`, [at(2), hostile.job, hostile.literal]);
+  });
+
+  test('the table shows control characters as escapes: one line per row, nothing forged', async () => {
+    const res = await runCli(['audit', 'list', ...window], env);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe([
+      'AT                        EVENT             CLIENT                                                 JOB                       BUILDNUMBER  AUDIENCE                              KID  REMOTEADDR',
+      '2026-11-22T07:02:00.000Z  id_token.refused  ci-main                                                team/app\\u202e\\x9b2J\\x7f  7            a\\\\nb                                 -    203.0.113.9',
+      '2026-11-22T07:01:00.000Z  token.refused     x\\n2026-11-22T07:05:00.000Z  id_token.issued  ci-main  -                         -            sts.amazonaws.com\\x1b[2K\\r\\x1b[32mok  -    203.0.113.9',
+      '',
+    ].join('\n'));
+  });
+
+  test('--json keeps the exact values, with every character a terminal could act on \\u-escaped', async () => {
+    const res = await runCli(['audit', 'list', ...window, '--json'], env);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain('"job": "team/app\\u202e\\u009b2J\\u007f",');
+    expect(res.stdout).toContain('"audience": "sts.amazonaws.com\\u001b[2K\\r\\u001b[32mok",');
+    expect(res.stdout).toContain('"audience": "a\\\\nb",');
+    expect(res.stdout.replaceAll('\n', '')).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+    const rows = JSON.parse(res.stdout) as { client: string; job: string | null; audience: string }[];
+    expect(rows.map((r) => [r.client, r.job, r.audience])).toEqual([
+      ['ci-main', hostile.job, hostile.literal],
+      [forgedClient, null, hostile.audience],
+    ]);
+  });
+});
