@@ -4,8 +4,8 @@
 // data; this file parses flags, opens the database, prints, and is the only
 // place that sets the exit code.
 import { Command, Option } from 'commander';
-import { csvHeader, csvLine, EXPORT_FORMATS, jsonLine, type ExportFormat } from '../audit/export.js';
-import { AUDIT_EVENTS, auditRows, listAudit, OUTCOMES, parseWhen, type AuditFilter, type Outcome } from '../audit/query.js';
+import { EXPORT_FORMATS, exportAudit, type ExportFormat } from '../audit/export.js';
+import { AUDIT_EVENTS, listAudit, OUTCOMES, parseWhen, type AuditFilter, type Outcome } from '../audit/query.js';
 import { InputError } from '../claims/text.js';
 import { BUILD_CLAIMS } from '../claims/names.js';
 import {
@@ -392,29 +392,10 @@ Examples:
     .action(async (opts: FilterFlags & { format: ExportFormat }) => {
       const filter = { ...filterOf(opts), until: opts.until ?? new Date() };
       const out = new StdoutStream();
-      let rows = 0;
-      const count = await withDb(async (db) => {
-        // Lines are written a buffer at a time: one write per row would be a system call per row.
-        let buffer = opts.format === 'csv' ? csvHeader() : '';
-        try {
-          for await (const row of auditRows(db, filter)) {
-            buffer += opts.format === 'csv' ? csvLine(row) : jsonLine(row);
-            rows += 1;
-            if (buffer.length >= 65_536) {
-              await out.write(buffer);
-              buffer = '';
-            }
-            if (rows % 100_000 === 0) note(`… ${rows} rows`);
-          }
-          if (buffer) await out.write(buffer);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED') {
-            throw new DomainError(`the reader of the export went away after ${rows} row(s)`, 'export again; with --since at the last row received nothing is lost');
-          }
-          throw err;
-        }
-        return rows;
+      const count = await withDb((db) => exportAudit(db, filter, opts.format, (chunk) => out.write(chunk), (n) => note(`… ${n} rows`))).catch((err) => {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EPIPE' && code !== 'ERR_STREAM_DESTROYED') throw err;
+        throw new DomainError('the reader of the export went away before the end', 'export again; from --since at the last row received, nothing is lost');
       });
       note(`exported ${count} row(s) from ${filter.since ? `${filter.since.toISOString()} (inclusive)` : 'the oldest row'} to ${filter.until.toISOString()} (exclusive)`);
     });

@@ -1,7 +1,8 @@
 // The export formats, cell by cell: RFC 4180 quoting, spreadsheet formulas
 // defused, JSONL exact.
-import { csvCell, csvHeader, csvLine, jsonLine } from '../../src/audit/export.js';
+import { csvCell, csvHeader, csvLine, exportAudit, jsonLine } from '../../src/audit/export.js';
 import type { AuditView } from '../../src/audit/query.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 test.each<[string, unknown, string]>([
   ['absent', null, ''],
@@ -48,4 +49,42 @@ test('jsonl: one JSON object per line that reads back exactly, nothing in it a t
     `"requestTokenId":"00000000-0000-4000-8000-000000000001","remoteAddr":"10.0.0.1","detail":{"error":"invalid_target","error_description":"audience \\"x\\" is not allowed"}}\n`,
   );
   expect(JSON.parse(line)).toEqual({ ...row, job });
+});
+
+describe('exportAudit', () => {
+  let d: TestDatabase;
+  beforeAll(async () => {
+    d = await createTestDatabase();
+    // ~2,500 rows of ~200 bytes: several 64 KiB chunks.
+    await d.query(`INSERT INTO audit_events (at, event, job) SELECT now() - interval '1 day' + i * interval '1 ms', 'id_token.issued', 'team/app' FROM generate_series(1, 2500) i`);
+  });
+  afterAll(async () => d.drop());
+
+  test('writes every row in chunks of about 64 KiB, waiting for each write', async () => {
+    const chunks: string[] = [];
+    let writing = false;
+    const count = await exportAudit(d.db, {}, 'jsonl', async (chunk) => {
+      expect(writing).toBe(false);
+      writing = true;
+      await new Promise((r) => setTimeout(r, 5));
+      chunks.push(chunk);
+      writing = false;
+    });
+    expect(count).toBe(2500);
+    expect(chunks.length).toBeGreaterThan(3);
+    for (const c of chunks.slice(0, -1)) expect(c.length).toBeGreaterThanOrEqual(65_536);
+    const lines = chunks.join('').split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines.map((l) => Number(JSON.parse(l).id))).toEqual([...Array(2500).keys()].map((i) => i + 1));
+  });
+
+  test('a write that fails ends the export with its error', async () => {
+    let writes = 0;
+    const gone = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+    await expect(exportAudit(d.db, {}, 'csv', async () => {
+      writes += 1;
+      if (writes === 2) throw gone;
+    })).rejects.toBe(gone);
+    expect(writes).toBe(2);
+  });
 });

@@ -1,10 +1,11 @@
 // `jenkins-oidc audit ...` as operators and scripts run it: the exact text on
 // stdout and stderr, exit codes, and the rows left in the database.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { RETENTION_LOCK } from '../../src/retention/prune.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { runCli } from '../helpers/cli.js';
+import { CLI, runCli } from '../helpers/cli.js';
 
 let d: TestDatabase;
 let env: Record<string, string>;
@@ -186,6 +187,19 @@ describe('audit export', () => {
     });
     expect((await runCli(['audit', 'export', ...window, '--outcome', 'refused', '--kid', 'kid-1', '--format', 'csv'], env)).stdout)
       .toBe('id,at,event,client,job,buildNumber,audience,jti,kid,requestTokenId,remoteAddr,detail\r\n');
+  });
+
+  test('a reader that goes away (| head) ends it with exit 1 and advice, not a crash', async () => {
+    await d.query(`INSERT INTO audit_events (at, event, client_name, job) SELECT $1::timestamptz + i * interval '1 ms', 'id_token.issued', 'pipe-ci', 'team/app' FROM generate_series(1, 3000) i`, [at(30)]);
+    const child = spawn(process.execPath, [CLI, 'audit', 'export', '--client', 'pipe-ci'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect({ code, stderr }).toEqual({
+      code: 1,
+      stderr: 'error: the reader of the export went away before the end\n  export again; from --since at the last row received, nothing is lost\n',
+    });
   });
 
   test('an unknown --format is refused with the choices', async () => {
