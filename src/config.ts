@@ -52,6 +52,10 @@ export interface Config {
   /** Port of the Prometheus listener; undefined: no metrics listener. */
   metricsPort: number | undefined;
   metricsHost: string;
+  /** Seconds an audit row is kept; 0 keeps every row forever. */
+  auditRetention: number;
+  /** Seconds a request token's row is kept after it expired; 0 keeps them forever. */
+  requestTokenRetention: number;
 }
 
 /** Tolerance for clocks that disagree between us and relying parties. */
@@ -92,6 +96,8 @@ export const VARIABLES = {
   METRICS_PORT: 'Port of a separate listener serving Prometheus metrics at /metrics. Unset (default): no metrics listener.',
   METRICS_HOST: 'Address the metrics listener binds to. Default: HOST.',
   FAILED_ATTEMPTS_PER_MINUTE: 'Refused tokens and failed client authentications one address may cause per minute on the token endpoints, per process, before it gets 429 (0: no limit). Default 60.',
+  AUDIT_RETENTION: 'How long audit rows are kept (400d, or 0 to keep them forever); at least 1d. Default 400d.',
+  REQUEST_TOKEN_RETENTION: 'How long a request token\'s row is kept after it expired (7d, or 0 to keep them forever). Default 7d.',
 } as const;
 
 /** 30d, 12h, 90m, 45s or plain seconds. */
@@ -100,6 +106,15 @@ export function parseDuration(value: string): number | undefined {
   if (!m) return undefined;
   const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
   return Number(m[1]) * unit;
+}
+
+/** The inverse, for messages: 34560000 -> "400d", 5400 -> "90m", 0 -> "0". */
+export function formatDuration(seconds: number): string {
+  if (seconds === 0) return '0';
+  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60]] as const) {
+    if (seconds % size === 0) return `${seconds / size}${unit}`;
+  }
+  return `${seconds}s`;
 }
 
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -246,6 +261,15 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
   if (keyRotationInterval <= keyPublishLead) {
     problems.push(`KEY_ROTATION_INTERVAL: ${keyRotationInterval} s must be longer than KEY_PUBLISH_LEAD (${keyPublishLead} s)`);
   }
+  // Retention: 0 means "keep forever", anything else is how long a row
+  // outlives its time. A bare number is seconds in this grammar, so an audit
+  // retention under a day is refused: AUDIT_RETENTION=400 meant 400 days, and
+  // taking it as 400 seconds would delete the whole audit trail.
+  const auditRetention = duration('AUDIT_RETENTION', 400 * 86400, 0);
+  if (auditRetention > 0 && auditRetention < 86400) {
+    problems.push(`AUDIT_RETENTION: must be 0 (keep forever) or at least 1d, got ${auditRetention} s (a bare number is seconds: write 400d for days)`);
+  }
+  const requestTokenRetention = duration('REQUEST_TOKEN_RETENTION', 7 * 86400, 0);
   const previousKekRaw = read('KEY_ENCRYPTION_KEY_PREVIOUS');
   const previousKeyEncryptionKey = previousKekRaw ? parseKey('KEY_ENCRYPTION_KEY_PREVIOUS', previousKekRaw, problems) : undefined;
 
@@ -284,6 +308,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     failedAttemptsPerMinute: int('FAILED_ATTEMPTS_PER_MINUTE', 60, 0, 100_000),
     metricsPort: read('METRICS_PORT') === undefined ? undefined : int('METRICS_PORT', 0, 0, 65535),
     metricsHost: read('METRICS_HOST') ?? read('HOST') ?? '127.0.0.1',
+    auditRetention,
+    requestTokenRetention,
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

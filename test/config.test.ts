@@ -45,6 +45,8 @@ describe('configuration', () => {
       failedAttemptsPerMinute: 60,
       metricsPort: undefined,
       metricsHost: '127.0.0.1',
+      auditRetention: 400 * 86400,
+      requestTokenRetention: 7 * 86400,
     });
   });
 
@@ -86,6 +88,12 @@ describe('configuration', () => {
       ['KEY_RETIRED_RETENTION: 300 s would unpublish a key while tokens it signed are still valid; it must be at least ID_TOKEN_TTL + 60 s of clock skew (660 s)']],
     ['a rotation interval not longer than the publish lead is refused', { KEY_ROTATION_INTERVAL: '1h', KEY_PUBLISH_LEAD: '1h' },
       ['KEY_ROTATION_INTERVAL: 3600 s must be longer than KEY_PUBLISH_LEAD (3600 s)']],
+    ['an audit retention that is not a duration is refused', { AUDIT_RETENTION: 'a year' },
+      ['AUDIT_RETENTION: must be a duration such as 30d, 12h, 90m, 45s or a number of seconds, got "a year"']],
+    ['an audit retention of bare seconds, under a day, is refused (400 meant 400d)', { AUDIT_RETENTION: '400' },
+      ['AUDIT_RETENTION: must be 0 (keep forever) or at least 1d, got 400 s (a bare number is seconds: write 400d for days)']],
+    ['a negative request-token retention is refused', { REQUEST_TOKEN_RETENTION: '-1d' },
+      ['REQUEST_TOKEN_RETENTION: must be a duration such as 30d, 12h, 90m, 45s or a number of seconds, got "-1d"']],
   ])('%s', (_name, env, expected) => {
     expect(problems(env)).toEqual(expected);
   });
@@ -124,6 +132,12 @@ describe('configuration', () => {
       'ISSUERS is not a setting of jenkins-oidc and is ignored; did you mean ISSUER?',
       'KEY_ENCRYPTON_KEY is not a setting of jenkins-oidc and is ignored; did you mean KEY_ENCRYPTION_KEY?',
     ]);
+  });
+
+  test('retention: durations in the same grammar, 0 keeps forever', () => {
+    expect(loadConfig({ AUDIT_RETENTION: '90d', REQUEST_TOKEN_RETENTION: '12h' }, '/srv')).toMatchObject({ auditRetention: 90 * 86400, requestTokenRetention: 12 * 3600 });
+    expect(loadConfig({ AUDIT_RETENTION: '0', REQUEST_TOKEN_RETENTION: '0' }, '/srv')).toMatchObject({ auditRetention: 0, requestTokenRetention: 0 });
+    expect(loadConfig({ AUDIT_RETENTION: '86400' }, '/srv')).toMatchObject({ auditRetention: 86400 });
   });
 
   test('every problem is reported at once', () => {

@@ -5,7 +5,8 @@
 // place that sets the exit code.
 import { VERSION } from '../version.js';
 import { Command, Option } from 'commander';
-import { listAudit } from '../audit/audit.js';
+import { EXPORT_FORMATS, exportAudit, type ExportFormat } from '../audit/export.js';
+import { AUDIT_EVENT_NAMES, listAudit, OUTCOMES, parseWhen, type AuditFilter, type Outcome } from '../audit/query.js';
 import { InputError } from '../claims/text.js';
 import { BUILD_CLAIMS } from '../claims/names.js';
 import {
@@ -21,17 +22,19 @@ import {
 import { issuerThumbprint } from '../aws/thumbprint.js';
 import { checkAudience, checkThumbprint, cloudFormationTemplate, issuerWarnings, providerArn, trustPolicy, type RoleSpec } from '../aws/trust-policy.js';
 import { toYaml } from '../aws/yaml.js';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { ConfigError, formatDuration, loadConfig, type Config } from '../config.js';
 import { DomainError } from '../errors.js';
 import { createLogger } from '../logger.js';
-import { openDatabase } from '../store/database.js';
+import { openDatabase, type Database } from '../store/database.js';
 import { migrate, readMigrations } from '../store/migrate.js';
 import type { Db } from '../store/prisma.js';
 import { listKeys, revokeKey, rewrapKeys, rotateKeys } from '../signing-keys/commands.js';
 import { resolveKeyEncryptionKey } from '../signing-keys/key-encryption-key.js';
 import type { Step } from '../signing-keys/lifecycle.js';
+import { PRUNE_BATCH_SIZE, pruneExpiredData, pruneUnderLock, type PruneResult } from '../retention/prune.js';
+import { PRUNE_INTERVAL_MS, RetentionScheduler } from '../retention/scheduler.js';
 import os from 'node:os';
-import { note, printJson, printRecord, printTable } from './output.js';
+import { note, printJson, printRecord, printTable, StdoutStream } from './output.js';
 
 const list = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 const seconds = (value: string) => {
@@ -40,7 +43,7 @@ const seconds = (value: string) => {
 };
 
 /** Runs a command against the configured database, applying migrations first where that is safe. */
-async function withDb<T>(fn: (db: Db, config: Config) => Promise<T>): Promise<T> {
+async function withDb<T>(fn: (db: Db, config: Config, database: Database) => Promise<T>): Promise<T> {
   const config = loadConfig();
   if (config.mode === 'embedded') note(`using the embedded database in ${config.dataDir}`);
   const database = await openDatabase(config, 'cli', undefined, note);
@@ -57,7 +60,7 @@ async function withDb<T>(fn: (db: Db, config: Config) => Promise<T>): Promise<T>
       const pending = readMigrations().filter((m) => !applied.has(m.name));
       if (pending.length) throw new DomainError(`${pending.length} migration(s) pending: ${pending.map((m) => m.name).join(', ')}`, 'run: jenkins-oidc migrate');
     }
-    return await fn(database.db, config);
+    return await fn(database.db, config, database);
   } finally {
     await database.close();
   }
@@ -85,6 +88,17 @@ function showSecretOnce(name: string, secret: string): void {
   note('\nStore the client secret now, in a SYSTEM-scoped Jenkins credential: it is shown only this once.');
 }
 
+function printPrune(r: PruneResult): void {
+  const verb = r.dryRun ? 'would delete' : 'deleted';
+  const line = (table: string, variable: string, t: PruneResult['auditEvents'], what: string) =>
+    t.before === null
+      ? `${table.padEnd(14)}  kept forever (${variable}=0)`
+      : `${table.padEnd(14)}  ${verb} ${t.rows} row(s) ${what} ${t.before} (${variable}=${formatDuration(t.retention)})`;
+  process.stdout.write(`${line('audit_events', 'AUDIT_RETENTION', r.auditEvents, 'from before')}\n`);
+  process.stdout.write(`${line('request_tokens', 'REQUEST_TOKEN_RETENTION', r.requestTokens, 'that expired before')}\n`);
+  if (r.stopped) note('stopped before everything due was deleted; run it again');
+}
+
 export function buildCli(): Command {
   const program = new Command('jenkins-oidc')
     .version(VERSION, '-V, --version', 'print the version')
@@ -108,9 +122,10 @@ Getting started:
     // Signal handlers go in before anything starts: a SIGTERM during start-up
     // (a fast rolling update) must still end with PostgreSQL stopped cleanly.
     let service: Awaited<ReturnType<typeof startService>> | undefined;
+    let retention: RetentionScheduler | undefined;
     let stopping = false;
     const finish = () =>
-      service!.close().then(
+      Promise.resolve(retention?.stop()).then(() => service!.close()).then(
         () => process.exit(0),
         (err) => {
           logger.error({ err }, 'shutdown failed');
@@ -130,7 +145,16 @@ Getting started:
     // A closed terminal: stop cleanly too, rather than leave PostgreSQL orphaned.
     process.on('SIGHUP', () => stop('SIGHUP'));
     service = await startService(config, logger);
+    // Deletes expired request tokens and old audit rows, on one replica at a time.
+    retention = new RetentionScheduler({
+      db: service.database.db,
+      databaseUrl: service.database.url,
+      retention: config,
+      logger,
+      onPruned: (table, rows) => service!.metrics.rowsPruned(table, rows),
+    });
     if (stopping) await finish();
+    else retention.start();
   });
 
   program
@@ -319,20 +343,96 @@ Getting started:
       note('Restart every replica with the new KEY_ENCRYPTION_KEY; the previous key is no longer needed.');
     });
 
-  const audit = program.command('audit').description('the audit trail of issued tokens, revocations and refusals');
-  audit
-    .command('list')
-    .description('newest first')
-    .option('--client <name>', 'only this controller')
-    .option('--job <job>', 'only this job (full name)')
-    .option('--since <when>', 'ISO time or a duration back from now: 30m, 12h, 7d')
+  const audit = program
+    .command('audit')
+    .description('the audit trail of issued tokens, revocations and refusals: list, export, prune')
+    .addHelpText('after', `
+Every request token and ID token issued, every revocation and every refusal is one row:
+time, event, client, job, build number, audience, jti, signing key (kid), request token id,
+remote address and a detail object. Rows are kept for AUDIT_RETENTION (default 400d) and then
+deleted by the service; expired request tokens REQUEST_TOKEN_RETENTION (default 7d) after expiry.
+
+Events (--event):   ${AUDIT_EVENT_NAMES.join(', ')}
+Outcome (--outcome): refused = every event ending in .refused; ok = every other event.`);
+  type FilterFlags = { client?: string; job?: string; kid?: string; event?: string[]; outcome?: Outcome; since?: Date; until?: Date };
+  const filterOf = (o: FilterFlags): AuditFilter => ({ client: o.client, job: o.job, kid: o.kid, events: o.event, outcome: o.outcome, since: o.since, until: o.until });
+  const withFilters = (cmd: Command) =>
+    cmd
+      .option('--client <name>', 'only this controller (client_id)')
+      .option('--job <job>', 'only this job (full name, e.g. team/app/main)')
+      .option('--kid <kid>', 'only ID tokens signed by this key (see: jenkins-oidc keys list)')
+      .option('--event <name>', 'only these events, repeatable or comma-separated, e.g. id_token.issued', list)
+      .addOption(new Option('--outcome <outcome>', 'ok: tokens issued and revoked; refused: every *.refused event').choices(OUTCOMES))
+      .option('--since <when>', 'rows at or after: ISO time, or a duration back from now (30m, 12h, 7d)', (v: string) => parseWhen('since', v))
+      .option('--until <when>', 'rows before: ISO time, or a duration back from now', (v: string) => parseWhen('until', v));
+
+  withFilters(audit.command('list').description('the audit trail, newest first'))
     .addOption(new Option('--limit <n>', 'at most this many rows').default(100).argParser((v) => Number(v)))
-    .option('--json', 'machine-readable output')
-    .action(async (opts: { client?: string; job?: string; since?: string; limit: number; json?: boolean }) => {
+    .option('--json', 'machine-readable output (exact values; the table escapes control characters)')
+    .addHelpText('after', `
+Text that callers chose (audience, client, job) is printed with control characters escaped:
+a newline shows as \\n, an escape character as \\x1b, a backslash as \\\\. --json prints exact values.
+
+Examples:
+  jenkins-oidc audit list --since 1h --outcome refused          what was refused in the last hour
+  jenkins-oidc audit list --kid KID --event id_token.issued     ID tokens a (compromised) key signed
+  jenkins-oidc audit list --client ci-main --job team/app/main --since 2026-11-01 --until 2026-11-02`)
+    .action(async (opts: FilterFlags & { limit: number; json?: boolean }) => {
       if (!Number.isInteger(opts.limit) || opts.limit < 1 || opts.limit > 10000) throw new InputError('--limit', 'must be between 1 and 10000');
-      const rows = await withDb((db) => listAudit(db, opts));
+      const rows = await withDb((db) => listAudit(db, { ...filterOf(opts), limit: opts.limit }));
       if (opts.json) return printJson(rows);
       printTable(rows, ['at', 'event', 'client', 'job', 'buildNumber', 'audience', 'kid', 'remoteAddr']);
+    });
+
+  withFilters(audit.command('export').description('stream every matching row to stdout, oldest first, for a SIEM or a spreadsheet'))
+    .addOption(new Option('--format <format>', 'jsonl: one exact JSON object per line; csv: RFC 4180 with a header row').choices(EXPORT_FORMATS).default('jsonl'))
+    .addHelpText('after', `
+Rows go to stdout, oldest first; notes go to stderr. --since is inclusive, --until exclusive
+and defaults to the moment the export starts. For a SIEM, export fixed windows with ISO times,
+each --since the previous --until, so no row is in two files; keep --until a minute behind now,
+so that a row still being written lands in the next window instead of none.
+JSONL objects have the fields of "audit list --json", exact. CSV cells that start with = + - @
+get a leading ' so that a spreadsheet never runs them as formulas: use JSONL for exact values.
+
+Examples:
+  jenkins-oidc audit export --since 2026-11-01T00:00:00Z --until 2026-11-02T00:00:00Z > audit-2026-11-01.jsonl
+  jenkins-oidc audit export --since 7d --format csv --outcome refused > refusals.csv`)
+    .action(async (opts: FilterFlags & { format: ExportFormat }) => {
+      const filter = { ...filterOf(opts), until: opts.until ?? new Date() };
+      const out = new StdoutStream();
+      const count = await withDb((db) => exportAudit(db, filter, opts.format, (chunk) => out.write(chunk), (n) => note(`… ${n} rows`))).catch((err) => {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EPIPE' && code !== 'ERR_STREAM_DESTROYED') throw err;
+        throw new DomainError('the reader of the export went away before the end', 'export again; from --since at the last row received, nothing is lost');
+      });
+      note(`exported ${count} row(s) from ${filter.since ? `${filter.since.toISOString()} (inclusive)` : 'the oldest row'} to ${filter.until.toISOString()} (exclusive)`);
+    });
+
+  audit
+    .command('prune')
+    .description(`delete audit rows older than AUDIT_RETENTION and request tokens expired longer than REQUEST_TOKEN_RETENTION (serve does it every ${PRUNE_INTERVAL_MS / 60_000} minutes)`)
+    .option('--dry-run', 'count the rows that are due, delete nothing')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', `
+Deletes in batches of ${PRUNE_BATCH_SIZE} rows with a pause between them, so token requests never wait
+behind it; one process prunes at a time across all replicas. To apply another retention once,
+set it for this command only: AUDIT_RETENTION=90d jenkins-oidc audit prune --dry-run`)
+    .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
+      const result = await withDb(async (db, config, database) => {
+        const retention = { auditRetention: config.auditRetention, requestTokenRetention: config.requestTokenRetention };
+        if (opts.dryRun) return pruneExpiredData(db, retention, { dryRun: true });
+        const shown: Record<string, number> = {};
+        const progress = (table: string, n: number) => {
+          if (!opts.json && n - (shown[table] ?? 0) >= 100_000) note(`… ${table}: ${(shown[table] = n)} rows deleted`);
+        };
+        const done = await pruneUnderLock(database, retention, { onBatch: progress });
+        if (!done) {
+          throw new DomainError('another jenkins-oidc process is pruning right now', 'its log line "retention: deleted expired rows" says what it deleted; run this again once it is done');
+        }
+        return done;
+      });
+      if (opts.json) return printJson(result);
+      printPrune(result);
     });
 
   const aws = program

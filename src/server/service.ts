@@ -29,6 +29,7 @@ export interface RunningService {
   audit: AuditTrail;
   /** The /metrics URL when METRICS_PORT is set. */
   metricsUrl: string | undefined;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -105,6 +106,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       watcher,
       audit,
       metricsUrl,
+      metrics,
       close: () => {
         closing ??= (async () => {
           await new Promise<void>((resolve) => {
