@@ -2,7 +2,7 @@
 // returns exactly the rows it names, and the export's keyset pages neither
 // skip nor repeat a row, even when many rows share a millisecond.
 import { InputError } from '../../src/claims/text.js';
-import { AUDIT_EVENTS, auditRows, listAudit, outcomeOf, parseWhen, type AuditFilter } from '../../src/audit/query.js';
+import { AUDIT_EVENT_NAMES, auditRows, listAudit, outcomeOf, parseWhen, type AuditFilter } from '../../src/audit/query.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 let d: TestDatabase;
@@ -65,7 +65,7 @@ test('a row is shown with every field', async () => {
 });
 
 test('outcome: every event written today is on the side its name says', () => {
-  expect(Object.fromEntries(AUDIT_EVENTS.map((e) => [e, outcomeOf(e)]))).toEqual({
+  expect(Object.fromEntries(AUDIT_EVENT_NAMES.map((e) => [e, outcomeOf(e)]))).toEqual({
     'request_token.issued': 'ok',
     'request_token.revoked': 'ok',
     'id_token.issued': 'ok',
