@@ -22,7 +22,7 @@ import {
 import { issuerThumbprint } from '../aws/thumbprint.js';
 import { checkAudience, checkThumbprint, cloudFormationTemplate, issuerWarnings, providerArn, trustPolicy, type RoleSpec } from '../aws/trust-policy.js';
 import { toYaml } from '../aws/yaml.js';
-import { ConfigError, formatDuration, loadConfig, type Config } from '../config.js';
+import { ConfigError, formatDuration, loadConfig, misspelledVariables, parseDuration, type Config, type ConfigNeeds } from '../config.js';
 import { DomainError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { openDatabase, type Database } from '../store/database.js';
@@ -37,14 +37,22 @@ import os from 'node:os';
 import { note, printJson, printRecord, printTable, StdoutStream } from './output.js';
 
 const list = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
-const seconds = (value: string) => {
-  if (!/^\d+$/.test(value)) throw new InputError('--max-ttl', `must be whole seconds, got "${value}"`);
-  return Number(value);
+/** The one duration grammar (config.ts): seconds, or 30s, 5m, 1h, 30d. */
+const duration = (flag: string) => (value: string) => {
+  const n = parseDuration(value);
+  if (n === undefined) throw new InputError(flag, `must be a duration such as 3600, 90m, 1h or 1d, got "${value}"`);
+  return n;
 };
+const seconds = duration('--max-ttl');
 
-/** Runs a command against the configured database, applying migrations first where that is safe. */
-async function withDb<T>(fn: (db: Db, config: Config, database: Database) => Promise<T>): Promise<T> {
-  const config = loadConfig();
+/**
+ * Runs a command against the configured database, applying migrations first
+ * where that is safe. `needs`: what beyond the database the command uses; by
+ * default neither the key-encryption key nor a public issuer, so client and
+ * audit commands run in production mode with DATABASE_URL alone.
+ */
+async function withDb<T>(fn: (db: Db, config: Config, database: Database) => Promise<T>, needs: ConfigNeeds = { keyEncryptionKey: false, publicIssuer: false }): Promise<T> {
+  const config = loadConfig(process.env, process.cwd(), needs);
   if (config.mode === 'embedded') note(`using the embedded database in ${config.dataDir}`);
   const database = await openDatabase(config, 'cli', undefined, note);
   try {
@@ -188,7 +196,7 @@ Getting started:
     .requiredOption('--jenkins-url <url>', 'root URL of the controller; every build_url must lie under it')
     .option('--audience <aud>', 'allowed audience, repeatable or comma-separated (default sts.amazonaws.com)', list)
     .option('--sub-claims <claims>', subHelp, list)
-    .option('--max-ttl <seconds>', 'longest request-token lifetime this controller may ask for (default REQUEST_TOKEN_MAX_TTL)', seconds)
+    .option('--max-ttl <duration>', 'longest request-token lifetime this controller may ask for (default REQUEST_TOKEN_MAX_TTL)', seconds)
     .option('--session-tags <claims>', tagsHelp, list)
     .option('--transitive-tags <claims>', transitiveHelp, list)
     .option('--source-identity <template>', sourceIdentityHelp)
@@ -229,7 +237,7 @@ Getting started:
     .option('--jenkins-url <url>', 'root URL of the controller')
     .option('--audience <aud>', 'allowed audiences (replaces the list), repeatable or comma-separated', list)
     .option('--sub-claims <claims>', subHelp, list)
-    .option('--max-ttl <seconds>', 'longest request-token lifetime', seconds)
+    .option('--max-ttl <duration>', 'longest request-token lifetime', seconds)
     .option('--session-tags <claims>', tagsHelp, list)
     .option('--transitive-tags <claims>', transitiveHelp, list)
     .option('--source-identity <template>', sourceIdentityHelp)
@@ -308,7 +316,7 @@ Getting started:
     .action(async (opts: { now?: boolean; alg?: 'RS256' | 'ES256'; json?: boolean }) => {
       const steps = await withDb((db, config) =>
         rotateKeys(db, resolveKeyEncryptionKey(config), { alg: opts.alg ?? config.signingAlg, now: opts.now, actor: actor(), publishLead: config.keyPublishLead }),
-      );
+      { keyEncryptionKey: true, publicIssuer: false });
       if (opts.json) return printJson(steps);
       printSteps(steps);
     });
@@ -322,7 +330,7 @@ Getting started:
     .action(async (kid: string, opts: { rotate?: boolean; alg?: 'RS256' | 'ES256'; json?: boolean }) => {
       const steps = await withDb((db, config) =>
         revokeKey(db, resolveKeyEncryptionKey(config), kid, { actor: actor(), rotate: opts.rotate, alg: opts.alg ?? config.signingAlg }),
-      );
+      { keyEncryptionKey: true, publicIssuer: false });
       if (opts.json) return printJson(steps);
       printSteps(steps);
     });
@@ -337,7 +345,7 @@ Getting started:
           throw new DomainError('KEY_ENCRYPTION_KEY_PREVIOUS is not set', 'set it to the key the service runs with today, and KEY_ENCRYPTION_KEY to the new one');
         }
         return rewrapKeys(db, config.previousKeyEncryptionKey, resolveKeyEncryptionKey(config), actor());
-      });
+      }, { keyEncryptionKey: true, publicIssuer: false });
       if (opts.json) return printJson(result);
       process.stdout.write(`rewrapped ${result.rewrapped.length} key(s)${result.alreadyCurrent.length ? `, ${result.alreadyCurrent.length} already under the new key` : ''}\n`);
       note('Restart every replica with the new KEY_ENCRYPTION_KEY; the previous key is no longer needed.');
@@ -381,7 +389,12 @@ Examples:
       if (!Number.isInteger(opts.limit) || opts.limit < 1 || opts.limit > 10000) throw new InputError('--limit', 'must be between 1 and 10000');
       const rows = await withDb((db) => listAudit(db, { ...filterOf(opts), limit: opts.limit }));
       if (opts.json) return printJson(rows);
-      printTable(rows, ['at', 'event', 'client', 'job', 'buildNumber', 'audience', 'kid', 'remoteAddr']);
+      // A refusal's reason (its OAuth error) and, for a window of unauthenticated refusals, how many.
+      const reason = (d: unknown) => {
+        const detail = (d ?? {}) as { error?: unknown; count?: unknown };
+        return typeof detail.error === 'string' ? `${detail.error}${typeof detail.count === 'number' ? ` x${detail.count}` : ''}` : null;
+      };
+      printTable(rows.map((r) => ({ ...r, reason: reason(r.detail) })), ['at', 'event', 'reason', 'client', 'job', 'buildNumber', 'audience', 'kid', 'remoteAddr']);
     });
 
   withFilters(audit.command('export').description('stream every matching row to stdout, oldest first, for a SIEM or a spreadsheet'))
@@ -457,6 +470,7 @@ set it for this command only: AUDIT_RETENTION=90d jenkins-oidc audit prune --dry
     .option('--provider-arn <arn>', 'the IAM OIDC provider ARN, instead of --account-id')
     .option('--partition <name>', 'AWS partition: aws, aws-cn, aws-us-gov', 'aws')
     .option('--exclude-pull-requests', excludePrHelp)
+    .option('--json', 'machine-readable output (the policy is JSON either way; warnings stay on stderr)')
     .action(async (opts: { client: string; sub?: string[]; audience?: string; accountId?: string; providerArn?: string; partition: string; excludePullRequests?: boolean }) => {
       const { policy, warnings, issuer } = await withDb(async (db, config) => {
         const client = await showClient(db, opts.client);
@@ -470,7 +484,7 @@ set it for this command only: AUDIT_RETENTION=90d jenkins-oidc audit prune --dry
           ...trustPolicy({ issuer: config.issuer, client, subPatterns: opts.sub ?? [], audience, federated, excludePullRequests: opts.excludePullRequests }),
           issuer: config.issuer,
         };
-      });
+      }, { keyEncryptionKey: false, publicIssuer: true });
       warnAll([...issuerWarnings(issuer), ...warnings]);
       printJson(policy);
     });
@@ -492,11 +506,13 @@ set it for this command only: AUDIT_RETENTION=90d jenkins-oidc audit prune --dry
     })
     .option('--exclude-pull-requests', `every role: ${excludePrHelp}`)
     .addOption(new Option('--format <format>', 'template format').choices(['yaml', 'json']).default('yaml'))
+    .option('--json', 'the template as JSON (the same as --format json)')
     .action(async (opts: {
       client: string; roleName?: string; sub?: string[]; role?: string[]; audience?: string; thumbprint?: string[];
       existingProviderArn?: string; managedPolicyArn?: string[]; maxSessionDuration?: number; format: 'yaml' | 'json';
-      excludePullRequests?: boolean;
+      excludePullRequests?: boolean; json?: boolean;
     }) => {
+      if (opts.json) opts.format = 'json';
       if (opts.maxSessionDuration !== undefined && (opts.maxSessionDuration < 3600 || opts.maxSessionDuration > 43200)) {
         throw new InputError('--max-session-duration', `must be 3600-43200 seconds, got ${opts.maxSessionDuration}`);
       }
@@ -527,7 +543,7 @@ set it for this command only: AUDIT_RETENTION=90d jenkins-oidc audit prune --dry
           excludePullRequests: opts.excludePullRequests,
         });
         return { ...out, issuer: config.issuer };
-      });
+      }, { keyEncryptionKey: false, publicIssuer: true });
       warnAll([...issuerWarnings(issuer), ...warnings]);
       if (opts.format === 'json') printJson(template);
       else process.stdout.write(toYaml(template));
@@ -550,6 +566,8 @@ set it for this command only: AUDIT_RETENTION=90d jenkins-oidc audit prune --dry
 }
 
 export async function main(argv = process.argv): Promise<void> {
+  // A misspelt variable is silently ignored otherwise (DATABSE_URL would mean embedded mode).
+  for (const warning of misspelledVariables()) note(`warning: ${warning}`);
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {

@@ -49,7 +49,8 @@ export function printTable<T extends object>(rows: T[], columns: (keyof T & stri
   const cell = (v: unknown) => printable(Array.isArray(v) ? v.join(',') : v === null || v === undefined ? '-' : String(v));
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
-  process.stdout.write(`${line(columns.map((c) => c.toUpperCase()))}\n`);
+  // Headers in snake_case (build_number, jenkins_url), not BUILDNUMBER or JENKINSURL.
+  process.stdout.write(`${line(columns.map((c) => c.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`)))}\n`);
   for (const r of rows) process.stdout.write(`${line(columns.map((c) => cell(r[c])))}\n`);
 }
 
