@@ -24,6 +24,8 @@ export interface Config {
   databaseUrl: string | undefined;
   /** Connections each `serve` process may open (CLI commands use 2). */
   databasePoolSize: number;
+  /** Seconds a connection attempt (or a wait for a pooled connection) may take before the request fails. */
+  databaseConnectTimeout: number;
   mode: 'embedded' | 'production';
   dataDir: string;
   /** 32 bytes, or undefined in embedded mode until generated into dataDir. */
@@ -68,6 +70,7 @@ export const VARIABLES = {
   PORT: 'Port to listen on. Default 8080.',
   DATABASE_URL: 'PostgreSQL connection URL. Unset: an embedded PostgreSQL runs in DATA_DIR. Set: production mode.',
   DATABASE_POOL_SIZE: 'Connections each serve process may open (1-100). Default 10. Size it as replicas x this < the server\'s max_connections.',
+  DATABASE_CONNECT_TIMEOUT: 'How long a request may wait to connect to PostgreSQL (or for a pooled connection) before it is answered 503 temporarily_unavailable (1s-60s). Default 3s.',
   DATA_DIR: 'Folder for the embedded PostgreSQL and its generated key-encryption key. Default ./.data.',
   KEY_ENCRYPTION_KEY: '32 random bytes, base64 (openssl rand -base64 32). Encrypts signing keys at rest. Required in production mode.',
   KEY_ENCRYPTION_KEY_FILE: 'File holding KEY_ENCRYPTION_KEY (for Docker/Kubernetes secrets). Use one of the two.',
@@ -180,7 +183,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     problems.push(`REQUEST_TOKEN_TTL: ${requestTokenTtl} is above REQUEST_TOKEN_MAX_TTL (${requestTokenMaxTtl})`);
   }
 
-  const duration = (name: keyof typeof VARIABLES, fallback: number, min: number): number => {
+  const duration = (name: keyof typeof VARIABLES, fallback: number, min: number, max = Infinity): number => {
     const raw = read(name);
     if (raw === undefined) return fallback;
     const n = parseDuration(raw);
@@ -190,6 +193,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     }
     if (n < min) {
       problems.push(`${name}: must be at least ${min} seconds, got ${n}`);
+      return fallback;
+    }
+    if (n > max) {
+      problems.push(`${name}: must be at most ${max} seconds, got ${n}`);
       return fallback;
     }
     return n;
@@ -208,6 +215,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   if (keyRotationInterval <= keyPublishLead) {
     problems.push(`KEY_ROTATION_INTERVAL: ${keyRotationInterval} s must be longer than KEY_PUBLISH_LEAD (${keyPublishLead} s)`);
   }
+  // A database that does not answer must cost a request seconds, not the
+  // operating system's TCP connect timeout (minutes).
+  const databaseConnectTimeout = duration('DATABASE_CONNECT_TIMEOUT', 3, 1, 60);
   const previousKekRaw = read('KEY_ENCRYPTION_KEY_PREVIOUS');
   const previousKeyEncryptionKey = previousKekRaw ? parseKey('KEY_ENCRYPTION_KEY_PREVIOUS', previousKekRaw, problems) : undefined;
 
@@ -223,6 +233,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     port: int('PORT', 8080, 0, 65535),
     databaseUrl,
     databasePoolSize: int('DATABASE_POOL_SIZE', 10, 1, 100),
+    databaseConnectTimeout,
     mode,
     dataDir: path.resolve(cwd, read('DATA_DIR') ?? '.data'),
     keyEncryptionKey,

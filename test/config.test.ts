@@ -26,6 +26,7 @@ describe('configuration', () => {
       port: 8080,
       databaseUrl: undefined,
       databasePoolSize: 10,
+      databaseConnectTimeout: 3,
       mode: 'embedded',
       dataDir: '/srv/.data',
       keyEncryptionKey: undefined,
@@ -80,6 +81,8 @@ describe('configuration', () => {
     ['a duration that is not one is refused', { KEY_PUBLISH_LEAD: 'soon' }, ['KEY_PUBLISH_LEAD: must be a duration such as 30d, 12h, 90m, 45s or a number of seconds, got "soon"']],
     ['a retention shorter than the ID token lifetime plus skew is refused', { KEY_RETIRED_RETENTION: '5m', ID_TOKEN_TTL: '600' },
       ['KEY_RETIRED_RETENTION: 300 s would unpublish a key while tokens it signed are still valid; it must be at least ID_TOKEN_TTL + 60 s of clock skew (660 s)']],
+    ['a connect timeout of 0 is refused (pg would wait forever)', { DATABASE_CONNECT_TIMEOUT: '0' }, ['DATABASE_CONNECT_TIMEOUT: must be at least 1 seconds, got 0']],
+    ['a connect timeout above a minute is refused', { DATABASE_CONNECT_TIMEOUT: '2m' }, ['DATABASE_CONNECT_TIMEOUT: must be at most 60 seconds, got 120']],
     ['a rotation interval not longer than the publish lead is refused', { KEY_ROTATION_INTERVAL: '1h', KEY_PUBLISH_LEAD: '1h' },
       ['KEY_ROTATION_INTERVAL: 3600 s must be longer than KEY_PUBLISH_LEAD (3600 s)']],
   ])('%s', (_name, env, expected) => {
@@ -94,6 +97,10 @@ describe('configuration', () => {
     expect(loadConfig({ KEY_ROTATION_INTERVAL: '7d', KEY_PUBLISH_LEAD: '90m', KEY_RETIRED_RETENTION: '2h', KEY_CHECK_INTERVAL: '5' }, '/srv')).toMatchObject({
       keyRotationInterval: 604800, keyPublishLead: 5400, keyRetiredRetention: 7200, keyCheckInterval: 5,
     });
+  });
+
+  test('the connect timeout takes a duration', () => {
+    expect(loadConfig({ DATABASE_CONNECT_TIMEOUT: '1s' }, '/srv')).toMatchObject({ databaseConnectTimeout: 1 });
   });
 
   test('every problem is reported at once', () => {

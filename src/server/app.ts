@@ -17,6 +17,7 @@ import { idTokenRoute } from './routes/id-token.js';
 import { healthRoutes } from './routes/health.js';
 import { wellKnownRoutes } from './routes/well-known.js';
 import { sendError } from './routes/errors.js';
+import { answerIfDatabaseUnavailable } from './unavailable.js';
 
 /** Documented limit for any request body (forms on /token are a few hundred bytes). */
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -71,8 +72,13 @@ function logRequests(logger: Logger): Middleware {
     try {
       await next();
     } catch (err) {
-      logger.error({ err, route: ctx.state.route }, 'unexpected error');
-      sendError(ctx, 500, 'server_error', 'an unexpected error occurred; the operator can find it in the service log');
+      const cause = answerIfDatabaseUnavailable(ctx, err);
+      if (cause) {
+        logger.warn({ route: ctx.state.route, cause }, 'database unavailable: answered 503');
+      } else {
+        logger.error({ err, route: ctx.state.route }, 'unexpected error');
+        sendError(ctx, 500, 'server_error', 'an unexpected error occurred; the operator can find it in the service log');
+      }
     } finally {
       const body = ctx.body as { error?: string } | undefined;
       logger.info({

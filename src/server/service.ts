@@ -10,6 +10,7 @@ import { ensureSigningKey, timingOf } from '../signing-keys/lifecycle.js';
 import { KeyWatcher, keySetFingerprint } from '../signing-keys/watcher.js';
 import { resolveKeyEncryptionKey } from '../signing-keys/key-encryption-key.js';
 import { openDatabase, type Database } from '../store/database.js';
+import { databaseUnavailable } from '../store/connectivity.js';
 import { migrate } from '../store/migrate.js';
 import { createApp } from './app.js';
 import { createOidcRuntime, OidcRuntimeHolder } from './provider.js';
@@ -38,7 +39,18 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     const fingerprint = await keySetFingerprint(database.db);
     const keys = await loadSigningKeys(database.db, kek);
     const build = (set: typeof keys) =>
-      createOidcRuntime({ config, db: database.db, keys: set, onServerError: (err) => logger.error({ err }, 'oidc-provider server_error') });
+      createOidcRuntime({
+        config,
+        db: database.db,
+        keys: set,
+        onServerError: (err) => {
+          // (also the fire-and-forget refusal audit write, which fails alike while the database is away)
+          const cause = databaseUnavailable(err);
+          if (cause) logger.warn({ cause }, 'database unavailable');
+          else logger.error({ err }, 'oidc-provider server_error');
+        },
+        onDatabaseUnavailable: (cause) => logger.warn({ cause }, 'database unavailable: answered 503'),
+      });
     const runtime = new OidcRuntimeHolder(await build(keys));
     // Key rotation: requests already running keep the runtime they started
     // with; new ones get the rebuilt provider and signer.
@@ -49,6 +61,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       alg: config.signingAlg,
       timing: timingOf(config),
       intervalSeconds: config.keyCheckInterval,
+      connectTimeoutSeconds: config.databaseConnectTimeout,
       logger,
       onKeysChanged: async (set) => {
         runtime.current = await build(set);

@@ -8,7 +8,7 @@
 // dropped connection delays a swap by one interval, never forever.
 import pg from 'pg';
 import type { Logger } from '../logger.js';
-import type { Db } from '../store/prisma.js';
+import { DEFAULT_CONNECT_TIMEOUT_SECONDS, type Db } from '../store/prisma.js';
 import { loadSigningKeys, type LoadedKey, type SigningAlg } from './keys.js';
 import { KEYS_CHANNEL, runSchedule, type Timing } from './lifecycle.js';
 
@@ -19,6 +19,8 @@ export interface WatcherOptions {
   alg: SigningAlg;
   timing: Timing;
   intervalSeconds: number;
+  /** Bounds the LISTEN connection's handshake: an unreachable server must not pile up hanging attempts, one per tick. */
+  connectTimeoutSeconds?: number;
   logger: Logger;
   /** Called with the new key set; the caller rebuilds and swaps its runtime. */
   onKeysChanged(keys: LoadedKey[]): Promise<void>;
@@ -97,7 +99,11 @@ export class KeyWatcher {
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: 'jenkins-oidc key watcher' });
+    const client = new pg.Client({
+      connectionString: this.opts.databaseUrl,
+      application_name: 'jenkins-oidc key watcher',
+      connectionTimeoutMillis: (this.opts.connectTimeoutSeconds ?? DEFAULT_CONNECT_TIMEOUT_SECONDS) * 1000,
+    });
     client.on('error', (err) => {
       // The polling fallback keeps working; the next tick reconnects.
       this.opts.logger.warn({ err: err.message }, 'key change listener lost its connection');

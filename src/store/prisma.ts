@@ -6,7 +6,21 @@ import { PrismaClient } from '../generated/prisma/client.js';
 export type Db = PrismaClient;
 export { Prisma } from '../generated/prisma/client.js';
 
-export function createPrisma(databaseUrl: string, poolSize = 10): Db {
-  const adapter = new PrismaPg({ connectionString: databaseUrl, max: poolSize, application_name: 'jenkins-oidc' });
+/** pg's own default is to wait forever; a request must not. */
+export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 3;
+
+/**
+ * `connectTimeoutSeconds` bounds both a new connection's handshake and the
+ * wait for a free pooled connection: past it, the query fails (and a request
+ * gets 503, see server/unavailable.ts) instead of hanging on an unreachable
+ * server for the operating system's TCP timeout.
+ */
+export function createPrisma(databaseUrl: string, poolSize = 10, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS): Db {
+  const adapter = new PrismaPg({
+    connectionString: databaseUrl,
+    max: poolSize,
+    application_name: 'jenkins-oidc',
+    connectionTimeoutMillis: connectTimeoutSeconds * 1000,
+  });
   return new PrismaClient({ adapter });
 }
