@@ -49,6 +49,10 @@ export interface Config {
   keyCheckInterval: number;
   /** Only for `keys rewrap`: the key-encryption key being replaced. */
   previousKeyEncryptionKey: Buffer | undefined;
+  /** Seconds `serve` keeps answering after SIGTERM/SIGINT while /readyz says 503 (load balancers notice). */
+  shutdownGrace: number;
+  /** Seconds `serve` then waits for requests in flight before it closes their connections. */
+  shutdownTimeout: number;
 }
 
 /** Tolerance for clocks that disagree between us and relying parties. */
@@ -87,6 +91,8 @@ export const VARIABLES = {
   KEY_RETIRED_RETENTION: 'How long a retired key stays published; at least ID_TOKEN_TTL + 60 s. Default 1h.',
   KEY_CHECK_INTERVAL: 'How often each replica checks the rotation schedule and polls for key changes. Default 2s.',
   KEY_ENCRYPTION_KEY_PREVIOUS: 'Only for `jenkins-oidc keys rewrap`: the key-encryption key being replaced.',
+  SHUTDOWN_GRACE: 'After SIGTERM/SIGINT, how long serve keeps answering (with Connection: close) while /readyz says 503, so load balancers stop sending; 0 allowed (0s-5m). Default 5s.',
+  SHUTDOWN_TIMEOUT: 'After the grace, how long serve waits for requests in flight before it closes their connections (1s-5m). Default 10s.',
 } as const;
 
 /** 30d, 12h, 90m, 45s or plain seconds. */
@@ -218,6 +224,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   // A database that does not answer must cost a request seconds, not the
   // operating system's TCP connect timeout (minutes).
   const databaseConnectTimeout = duration('DATABASE_CONNECT_TIMEOUT', 3, 1, 60);
+  const shutdownGrace = duration('SHUTDOWN_GRACE', 5, 0, 300);
+  const shutdownTimeout = duration('SHUTDOWN_TIMEOUT', 10, 1, 300);
   const previousKekRaw = read('KEY_ENCRYPTION_KEY_PREVIOUS');
   const previousKeyEncryptionKey = previousKekRaw ? parseKey('KEY_ENCRYPTION_KEY_PREVIOUS', previousKekRaw, problems) : undefined;
 
@@ -250,6 +258,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     keyRetiredRetention,
     keyCheckInterval,
     previousKeyEncryptionKey,
+    shutdownGrace,
+    shutdownTimeout,
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

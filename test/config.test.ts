@@ -43,6 +43,8 @@ describe('configuration', () => {
       keyRetiredRetention: 3600,
       keyCheckInterval: 2,
       previousKeyEncryptionKey: undefined,
+      shutdownGrace: 5,
+      shutdownTimeout: 10,
     });
   });
 
@@ -83,6 +85,8 @@ describe('configuration', () => {
       ['KEY_RETIRED_RETENTION: 300 s would unpublish a key while tokens it signed are still valid; it must be at least ID_TOKEN_TTL + 60 s of clock skew (660 s)']],
     ['a connect timeout of 0 is refused (pg would wait forever)', { DATABASE_CONNECT_TIMEOUT: '0' }, ['DATABASE_CONNECT_TIMEOUT: must be at least 1 seconds, got 0']],
     ['a connect timeout above a minute is refused', { DATABASE_CONNECT_TIMEOUT: '2m' }, ['DATABASE_CONNECT_TIMEOUT: must be at most 60 seconds, got 120']],
+    ['a shutdown timeout of 0 is refused (requests in flight would be cut)', { SHUTDOWN_TIMEOUT: '0' }, ['SHUTDOWN_TIMEOUT: must be at least 1 seconds, got 0']],
+    ['a shutdown grace that is not a duration is refused', { SHUTDOWN_GRACE: '-1' }, ['SHUTDOWN_GRACE: must be a duration such as 30d, 12h, 90m, 45s or a number of seconds, got "-1"']],
     ['a rotation interval not longer than the publish lead is refused', { KEY_ROTATION_INTERVAL: '1h', KEY_PUBLISH_LEAD: '1h' },
       ['KEY_ROTATION_INTERVAL: 3600 s must be longer than KEY_PUBLISH_LEAD (3600 s)']],
   ])('%s', (_name, env, expected) => {
@@ -99,8 +103,10 @@ describe('configuration', () => {
     });
   });
 
-  test('the connect timeout takes a duration', () => {
-    expect(loadConfig({ DATABASE_CONNECT_TIMEOUT: '1s' }, '/srv')).toMatchObject({ databaseConnectTimeout: 1 });
+  test('shutdown and connect settings take durations; a grace of 0 is allowed', () => {
+    expect(loadConfig({ SHUTDOWN_GRACE: '0', SHUTDOWN_TIMEOUT: '1m', DATABASE_CONNECT_TIMEOUT: '1s' }, '/srv')).toMatchObject({
+      shutdownGrace: 0, shutdownTimeout: 60, databaseConnectTimeout: 1,
+    });
   });
 
   test('every problem is reported at once', () => {

@@ -107,6 +107,7 @@ Getting started:
     // (a fast rolling update) must still end with PostgreSQL stopped cleanly.
     let service: Awaited<ReturnType<typeof startService>> | undefined;
     let stopping = false;
+    let startupDeadline: NodeJS.Timeout | undefined;
     const finish = () =>
       service!.close().then(
         () => process.exit(0),
@@ -116,19 +117,30 @@ Getting started:
         },
       );
     const stop = (signal: string) => {
-      if (stopping) return;
+      if (stopping) {
+        // Twice Ctrl-C, or an impatient orchestrator: skip the rest of the
+        // grace; requests in flight still get their SHUTDOWN_TIMEOUT.
+        logger.info({ signal }, 'second signal: ending the grace now');
+        service?.hurry();
+        return;
+      }
       stopping = true;
       logger.info({ signal }, 'shutting down');
       if (service) void finish();
       // Start-up stuck (an unreachable database, say): do not outlive the signal by long.
-      else setTimeout(() => process.exit(1), 10_000).unref();
+      else startupDeadline = setTimeout(() => process.exit(1), 10_000).unref();
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
     // A closed terminal: stop cleanly too, rather than leave PostgreSQL orphaned.
     process.on('SIGHUP', () => stop('SIGHUP'));
     service = await startService(config, logger);
-    if (stopping) await finish();
+    if (stopping) {
+      // Stopped before it was ever ready: no balancer needs a grace.
+      clearTimeout(startupDeadline);
+      service.hurry();
+      await finish();
+    }
   });
 
   program

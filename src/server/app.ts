@@ -17,6 +17,7 @@ import { idTokenRoute } from './routes/id-token.js';
 import { healthRoutes } from './routes/health.js';
 import { wellKnownRoutes } from './routes/well-known.js';
 import { sendError } from './routes/errors.js';
+import type { Lifecycle } from './shutdown.js';
 import { answerIfDatabaseUnavailable } from './unavailable.js';
 
 /** Documented limit for any request body (forms on /token are a few hundred bytes). */
@@ -27,6 +28,8 @@ export interface AppDeps {
   db: Db;
   runtime: OidcRuntimeHolder;
   logger: Logger;
+  /** Whether a shutdown has begun (/readyz answers 503 from then on); absent: never. */
+  lifecycle?: Lifecycle;
 }
 
 function runMiddleware(middleware: Middleware[], ctx: Context): Promise<void> {

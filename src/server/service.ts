@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
-import type { Logger } from '../logger.js';
+import { flushLogs, type Logger } from '../logger.js';
 import { loadSigningKeys } from '../signing-keys/keys.js';
 import { ensureSigningKey, timingOf } from '../signing-keys/lifecycle.js';
 import { KeyWatcher, keySetFingerprint } from '../signing-keys/watcher.js';
@@ -14,6 +14,7 @@ import { databaseUnavailable } from '../store/connectivity.js';
 import { migrate } from '../store/migrate.js';
 import { createApp } from './app.js';
 import { createOidcRuntime, OidcRuntimeHolder } from './provider.js';
+import { HttpDrain, type Lifecycle } from './shutdown.js';
 
 export interface RunningService {
   url: string;
@@ -21,7 +22,16 @@ export interface RunningService {
   database: Database;
   runtime: OidcRuntimeHolder;
   watcher: KeyWatcher;
+  lifecycle: Lifecycle;
+  /**
+   * The shutdown sequence (README "Shutdown"): /readyz 503 and Connection: close
+   * at once, serve on for SHUTDOWN_GRACE, close the listener, let requests in
+   * flight finish within SHUTDOWN_TIMEOUT, then stop the key watcher and the
+   * database and flush the log. Idempotent.
+   */
   close(): Promise<void>;
+  /** Skips what is left of the grace (a second signal). */
+  hurry(): void;
 }
 
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
@@ -69,8 +79,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       },
     });
     await watcher.start(fingerprint);
-    const app = createApp({ config, db: database.db, runtime, logger });
-    const server = http.createServer(app.callback());
+    const server = http.createServer();
+    const drain = new HttpDrain(server);
+    const app = createApp({ config, db: database.db, runtime, logger, lifecycle: drain });
+    server.on('request', drain.wrap(app.callback()));
     // Longer than common load balancer idle timeouts (ALB: 60 s), so the
     // balancer, not us, closes idle connections and never hits a closed socket.
     server.keepAliveTimeout = 65_000;
@@ -88,23 +100,40 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     logger.info({ url, issuer: config.issuer, mode: config.mode, kid: runtime.current.signer.kid }, 'jenkins-oidc listening');
 
     let closing: Promise<void> | undefined;
+    let endGrace: () => void = () => {};
+    let hurried = false;
+    const shutdown = async () => {
+      const started = Date.now();
+      drain.stop();
+      if (config.shutdownGrace > 0 && !hurried) {
+        logger.info({ graceSeconds: config.shutdownGrace }, 'shutting down: /readyz answers 503, serving with Connection: close until the grace ends');
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, config.shutdownGrace * 1000);
+          endGrace = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      const { inFlight, forced } = await drain.close(config.shutdownTimeout * 1000);
+      if (forced) logger.warn({ forced, timeoutSeconds: config.shutdownTimeout }, 'connections still open at SHUTDOWN_TIMEOUT were closed');
+      logger.info({ inFlight, forced }, 'listener closed, requests in flight answered');
+      await watcher.stop();
+      await database.close();
+      logger.info({ ms: Date.now() - started }, 'jenkins-oidc stopped');
+      await flushLogs(logger);
+    };
     return {
       url,
       server,
       database,
       runtime,
       watcher,
-      close: () => {
-        closing ??= (async () => {
-          await new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            server.closeIdleConnections();
-          });
-          await watcher.stop();
-          await database.close();
-          logger.flush();
-        })();
-        return closing;
+      lifecycle: drain,
+      close: () => (closing ??= shutdown()),
+      hurry: () => {
+        hurried = true;
+        endGrace();
       },
     };
   } catch (err) {

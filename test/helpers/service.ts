@@ -48,6 +48,8 @@ export async function startTestService(env: Record<string, string> = {}, existin
     PORT: String(port),
     // Many services run at once in the suite; keep PostgreSQL's connection slots free.
     DATABASE_POOL_SIZE: '4',
+    // No load balancer watches a test's /readyz: stop without the grace.
+    SHUTDOWN_GRACE: '0',
     ...env,
   });
   let raw = '';

@@ -1,5 +1,5 @@
 // /healthz: the process answers. /readyz: the service should get traffic —
-// the database answers, a signing key is loaded. Each 503
+// not shutting down, the database answers, a signing key is loaded. Each 503
 // says why, so an operator looking at the load balancer knows where to look.
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
@@ -23,6 +23,8 @@ export function healthRoutes(router: Router, deps: AppDeps, named: (route: strin
       ctx.status = 503;
       ctx.body = { status: 'unavailable', reason };
     };
+    // First, and without touching the database: balancers must see this at once.
+    if (deps.lifecycle?.stopping) return unavailable('shutting down');
     const kid = deps.runtime.current?.signer.kid;
     try {
       let timer: NodeJS.Timeout | undefined;
