@@ -103,6 +103,16 @@ Getting started:
     // Loaded here only: the other commands need no HTTP server nor oidc-provider.
     const { startService } = await import('../server/service.js');
     if (config.mode === 'embedded') note(`starting with the embedded PostgreSQL in ${config.dataDir} (set DATABASE_URL for production)`);
+    // A crash leaves its reason in the JSON log; pino's exit hook then writes
+    // out every line still buffered.
+    process.on('uncaughtException', (err) => {
+      logger.fatal({ err }, 'uncaught exception: exiting');
+      process.exit(1);
+    });
+    process.on('unhandledRejection', (err) => {
+      logger.fatal({ err }, 'unhandled promise rejection: exiting');
+      process.exit(1);
+    });
     // Signal handlers go in before anything starts: a SIGTERM during start-up
     // (a fast rolling update) must still end with PostgreSQL stopped cleanly.
     let service: Awaited<ReturnType<typeof startService>> | undefined;

@@ -12,6 +12,8 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { registerClient } from '../../src/clients/commands.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startServe, type ServeProcess } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { basic, freePort, MINT } from '../helpers/service.js';
@@ -334,3 +336,30 @@ test('a second signal ends the grace at once', async () => {
     await stopLeftover(s);
   }
 }, 60_000);
+
+describe.each([
+  ['an uncaught exception', 'throw', 'uncaught exception: exiting', 'crash test: thrown'],
+  ['an unhandled rejection', 'reject', 'unhandled promise rejection: exiting', 'crash test: rejected'],
+])('a crash by %s', (_name, mode, msg, message) => {
+  test('exits 1 with the cause as a fatal JSON line, and no line of the last 250 ms is lost', async () => {
+    const preload = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../helpers/crash-on-signal.mjs');
+    let s: Service | undefined;
+    try {
+      s = await startService({ NODE_OPTIONS: `--import=${preload}`, CRASH_MODE: mode });
+      const service = s;
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+      const burst = await Promise.all(Array.from({ length: 40 }, () => get(service.base, '/healthz', agent)));
+      expect(burst.every((o) => o.status === 200)).toBe(true);
+      // At once: these 40 request lines are (mostly) still in the 250 ms buffer.
+      service.serve.child.kill('SIGUSR2');
+      expect(await service.serve.exited).toBe(1);
+      agent.destroy();
+      const lines = service.serve.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.filter((l) => l.msg === 'request' && l.route === 'healthz')).toHaveLength(40);
+      const last = lines.at(-1)!;
+      expect(last).toMatchObject({ level: 60, msg, err: { message } });
+    } finally {
+      await stopLeftover(s);
+    }
+  }, 60_000);
+});
