@@ -7,8 +7,8 @@
 //             served: the balancer needs SHUTDOWN_GRACE to see the 503.
 // 2. close(): the listener closes (new connections are refused by the kernel);
 //             requests in flight finish, each on a connection that closes after
-//             its response; connections that stay silent (idle keep-alive ones)
-//             are closed SETTLE_MS later. Past SHUTDOWN_TIMEOUT the connections
+//             its response; connections with no request on them (idle
+//             keep-alive ones) are closed every SETTLE_MS. Past SHUTDOWN_TIMEOUT the connections
 //             still open are destroyed, so a stuck client cannot hold the process.
 //
 // Resets this cannot rule out: a connection the kernel completed but Node had
@@ -78,20 +78,21 @@ export class HttpDrain implements Lifecycle {
     // Only the listener: http.Server.close() would also destroy every idle
     // connection at once, among them connections accepted a moment ago whose
     // first request is still unread in the socket buffer — their clients would
-    // see a reset. Those get SETTLE_MS to be read, answered and closed.
+    // see a reset. Those get SETTLE_MS to be read, answered and closed. (It
+    // would also stop the server's request-timeout checks: an unref'd timer,
+    // harmless to leave running.)
     const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(this.server, () => resolve()));
     const inFlight = this.responses.size;
+    // Then, every SETTLE_MS, close the connections with no request on them:
+    // idle keep-alive ones, and any that turn idle later (a response that had
+    // already started, keep-alive, when the shutdown began).
+    const sweep = setInterval(() => this.server.closeIdleConnections(), Math.min(SETTLE_MS, timeoutMs));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
       timer = setTimeout(() => resolve('deadline'), timeoutMs);
     });
-    const drained = closed.then(() => 'drained' as const);
-    let outcome = await Promise.race([drained, deadline, sleep(Math.min(SETTLE_MS, timeoutMs)).then(() => 'settled' as const)]);
-    if (outcome === 'settled') {
-      // Connections silent since the listener closed (idle keep-alive ones).
-      this.server.closeIdleConnections();
-      outcome = await Promise.race([drained, deadline]);
-    }
+    const outcome = await Promise.race([closed.then(() => 'drained' as const), deadline]);
+    clearInterval(sweep);
     clearTimeout(timer);
     let forced = 0;
     if (outcome === 'deadline') {
@@ -105,5 +106,3 @@ export class HttpDrain implements Lifecycle {
     return { inFlight, forced };
   }
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -144,18 +144,22 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('%s under keep-alive load', (signa
     const service = s;
     const outcomes: Outcome[] = [];
     let balancerSaw503At: number | undefined;
+    let signalled = Infinity;
     let sending = true;
     // The balancer's health check: fresh connection every 100 ms.
-    const health: { at: number; status?: number; body?: unknown; error?: string }[] = [];
+    const health: { started: number; at: number; status?: number; body?: unknown; error?: string }[] = [];
     let polling = true;
     const poller = (async () => {
       while (polling) {
+        const started = Date.now();
         const r = await getJson(service.base, '/readyz');
-        health.push({ at: Date.now(), ...r });
+        health.push({ started, at: Date.now(), ...r });
         if ('status' in r && r.status === 503 && balancerSaw503At === undefined) {
           balancerSaw503At = Date.now();
-          // Detection delay, well inside the grace; then traffic goes elsewhere.
-          setTimeout(() => (sending = false), 1000);
+          // Detection delay (1 s, but inside the grace even on a loaded
+          // machine); then traffic goes elsewhere.
+          const stopAt = Math.min(balancerSaw503At + 1000, signalled + GRACE * 1000 - 1000);
+          setTimeout(() => (sending = false), Math.max(0, stopAt - Date.now()));
         }
         if ('error' in r) break;
         await sleep(100);
@@ -175,10 +179,10 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('%s under keep-alive load', (signa
     });
 
     await sleep(1000);
-    const signalled = Date.now();
+    signalled = Date.now();
     service.serve.child.kill(signal);
     // An accepted request whose body is still arriving when the listener closes.
-    await sleep(GRACE * 1000 - 500);
+    await sleep(GRACE * 1000 - 1000);
     const slow = slowMint(service);
     while (!(await refused(service.base))) await sleep(50);
     const listenerClosed = Date.now();
@@ -189,7 +193,7 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('%s under keep-alive load', (signa
     sending = false;
     await Promise.all([poller, ...clients]);
 
-    const after503 = outcomes.filter((o) => balancerSaw503At !== undefined && o.started >= balancerSaw503At);
+    const afterSignal = outcomes.filter((o) => o.started >= signalled + 500);
     const firstUnready = health.find((h) => h.status === 503);
     if (!firstUnready) throw new Error(`/readyz never answered 503: ${JSON.stringify(health)}`);
     console.log(JSON.stringify({
@@ -207,12 +211,16 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('%s under keep-alive load', (signa
     // /readyz: ready before the signal, then 503 "shutting down" at once, and on until the listener closed.
     expect(health.filter((h) => h.at < signalled).every((h) => h.status === 200)).toBe(true);
     expect(firstUnready.body).toEqual({ status: 'unavailable', reason: 'shutting down' });
-    expect(firstUnready.at - signalled).toBeLessThan(1000);
+    // "At once": the flag is set in the signal handler; 500 ms covers signal
+    // delivery and one event-loop turn on a loaded 2-core machine.
+    const askedAfter = health.filter((h) => h.started >= signalled + 500 && h.status !== undefined);
+    expect(askedAfter.length).toBeGreaterThan(0);
+    expect(askedAfter.filter((h) => h.status !== 503)).toEqual([]);
     expect(health.filter((h) => h.at > firstUnready.at && h.status !== undefined).every((h) => h.status === 503)).toBe(true);
-    // Served throughout; every response from the moment the balancer saw 503 said Connection: close.
+    // Served throughout; every response after the signal said Connection: close.
     expect(outcomes.filter((o) => o.status !== 200)).toEqual([]);
-    expect(after503.length).toBeGreaterThan(0);
-    expect(after503.filter((o) => o.connection !== 'close')).toEqual([]);
+    expect(afterSignal.length).toBeGreaterThan(0);
+    expect(afterSignal.filter((o) => o.connection !== 'close')).toEqual([]);
     expect(outcomes.filter((o) => o.ended < signalled).every((o) => o.connection === 'keep-alive')).toBe(true);
     // The grace was kept: the listener closed after SHUTDOWN_GRACE, not before.
     expect(listenerClosed - signalled).toBeGreaterThanOrEqual(GRACE * 1000 - 100);
