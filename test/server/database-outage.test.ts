@@ -18,6 +18,8 @@ const UNAVAILABLE = {
   error_description: 'the token service cannot reach its database right now; retry after the Retry-After delay',
 };
 const CONNECT_TIMEOUT_SECONDS = 1;
+/** What a request may take on top of the connect timeout on a loaded 2-core machine (3 s seen at a load of 10). */
+const SLACK_MS = 4000;
 
 type Kind = 'exchange' | 'id-token' | 'mint' | 'revocation';
 
@@ -194,7 +196,7 @@ describe('PostgreSQL stopped and started again under load', () => {
     expectOnly200or503(samples);
     expect(unavailable.length).toBeGreaterThan(0);
     expect(new Set(unavailable.map((s) => s.kind))).toEqual(new Set(['exchange', 'id-token', 'mint', 'revocation']));
-    expectEvery503Exact(samples, CONNECT_TIMEOUT_SECONDS * 1000 + 2000);
+    expectEvery503Exact(samples, CONNECT_TIMEOUT_SECONDS * 1000 + SLACK_MS);
     for (const kind of ['exchange', 'id-token', 'mint', 'revocation'] as Kind[]) {
       expect(samples.some((s) => s.kind === kind && s.ended < stopping && s.status === 200)).toBe(true);
       expect(recovery[kind]).toBeLessThan(5000);
@@ -242,7 +244,7 @@ describe('a database host that stops answering (packets dropped)', () => {
     const [samples, ready] = await Promise.all([Promise.all(kinds.map((k, i) => call(f, k, i))), readyz(f.t.url)]);
     console.log(JSON.stringify({ blackholeMs: samples.map((s) => s.ended - s.started) }));
     expect(samples.map((s) => s.status)).toEqual(kinds.map(() => 503));
-    expectEvery503Exact(samples, CONNECT_TIMEOUT_SECONDS * 1000 + 2000);
+    expectEvery503Exact(samples, CONNECT_TIMEOUT_SECONDS * 1000 + SLACK_MS);
     // They did wait for the timeout (the proxy really swallowed the connections)...
     for (const s of samples) expect(s.ended - s.started).toBeGreaterThanOrEqual(CONNECT_TIMEOUT_SECONDS * 1000 - 50);
     expect(ready).toEqual({ status: 503, body: { status: 'unavailable', reason: 'database unreachable: connect timeout' } });
