@@ -58,6 +58,8 @@ export interface Config {
   auditRetention: number;
   /** Seconds a request token's row is kept after it expired; 0 keeps them forever. */
   requestTokenRetention: number;
+  /** Seconds `serve` and `migrate` wait at start for the database to answer (production mode). */
+  databaseConnectTimeout: number;
   /** Seconds `serve` keeps answering after SIGTERM/SIGINT while /readyz says 503 (load balancers notice). */
   shutdownGrace: number;
   /** Seconds `serve` then waits for requests in flight before it closes their connections. */
@@ -83,6 +85,7 @@ export const VARIABLES = {
   PORT: 'Port to listen on. Default 8080.',
   DATABASE_URL: 'PostgreSQL connection URL. Unset: an embedded PostgreSQL runs in DATA_DIR. Set: production mode.',
   DATABASE_POOL_SIZE: 'Connections each serve process may open (1-100). Default 10. Size it as replicas x this < the server\'s max_connections.',
+  DATABASE_CONNECT_TIMEOUT: 'How long serve and migrate wait at start for PostgreSQL to answer, retrying with backoff (0s-10m; production mode). Default 60s.',
   DATABASE_ACQUIRE_TIMEOUT: 'How long a request may wait to connect to PostgreSQL (or for a pooled connection) before it is answered 503 temporarily_unavailable (1s-60s). Default 3s.',
   DATA_DIR: 'Folder for the embedded PostgreSQL and its generated key-encryption key. Default ./.data.',
   KEY_ENCRYPTION_KEY: '32 random bytes, base64 (openssl rand -base64 32). Encrypts signing keys at rest. Required in production mode.',
@@ -286,6 +289,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
   // A database that does not answer must cost a request seconds, not the
   // operating system's TCP connect timeout (minutes).
   const databaseAcquireTimeout = duration('DATABASE_ACQUIRE_TIMEOUT', 3, 1, 60);
+  const databaseConnectTimeout = duration('DATABASE_CONNECT_TIMEOUT', 60, 0, 600);
   const shutdownGrace = duration('SHUTDOWN_GRACE', 5, 0, 300);
   const shutdownTimeout = duration('SHUTDOWN_TIMEOUT', 10, 1, 300);
   const previousKekRaw = read('KEY_ENCRYPTION_KEY_PREVIOUS');
@@ -308,6 +312,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     databaseUrl,
     databasePoolSize: int('DATABASE_POOL_SIZE', 10, 1, 100),
     databaseAcquireTimeout,
+    databaseConnectTimeout,
     mode,
     dataDir: path.resolve(cwd, read('DATA_DIR') ?? '.data'),
     keyEncryptionKey,

@@ -3,6 +3,7 @@
 // command is a plain async function from its concept folder that returns
 // data; this file parses flags, opens the database, prints, and is the only
 // place that sets the exit code.
+import { describeWait, waitForDatabase } from '../server/startup.js';
 import { VERSION } from '../version.js';
 import { Command, Option } from 'commander';
 import { EXPORT_FORMATS, exportAudit, type ExportFormat } from '../audit/export.js';
@@ -193,7 +194,12 @@ Getting started:
     .description('apply pending database migrations (safe to run from several replicas at once)')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
-      const config = loadConfig();
+      // Migrations need neither the key-encryption key nor the public issuer (a migration Job has neither).
+      const config = loadConfig(process.env, process.cwd(), { keyEncryptionKey: false, publicIssuer: false });
+      // A migration Job may start before its database: wait, as serve does.
+      if (config.databaseUrl) {
+        await waitForDatabase(config.databaseUrl, { timeoutSeconds: config.databaseConnectTimeout, attemptSeconds: config.databaseAcquireTimeout, report: (e) => note(describeWait(e)) });
+      }
       const database = await openDatabase(config, 'cli', undefined, note);
       try {
         const result = await migrate(database.url, { onProgress: (m) => !opts.json && note(m) });

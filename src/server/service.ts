@@ -20,6 +20,7 @@ import { createApp } from './app.js';
 import { onClientError } from './client-errors.js';
 import { createOidcRuntime, OidcRuntimeHolder } from './provider.js';
 import { HttpDrain, type Lifecycle } from './shutdown.js';
+import { checkPortFree, waitForDatabase } from './startup.js';
 
 export interface RunningService {
   url: string;
@@ -45,6 +46,16 @@ export interface RunningService {
 }
 
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  // Before anything starts: a port in use is named now, not after PostgreSQL
+  // was initialised; a database still starting is waited for, not a crash.
+  await checkPortFree(config.host, config.port);
+  if (config.databaseUrl) {
+    await waitForDatabase(config.databaseUrl, {
+      timeoutSeconds: config.databaseConnectTimeout,
+      attemptSeconds: config.databaseAcquireTimeout,
+      report: ({ kind, ...fields }) => (kind === 'waiting' ? logger.warn(fields, 'waiting for the database') : logger.info(fields, 'database is answering')),
+    });
+  }
   const database = await openDatabase(config, 'serve', (m) => logger.debug({ component: 'embedded-postgres' }, m));
   try {
     if (config.migrateOnStart) {

@@ -12,7 +12,7 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+export async function startTcpProxy(targetPort: number, listenPort = 0): Promise<TcpProxy> {
   const open = new Set<net.Socket>();
   const track = (s: net.Socket) => {
     open.add(s);
@@ -40,7 +40,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(listenPort, '127.0.0.1', resolve));
   proxy.port = (server.address() as net.AddressInfo).port;
   proxy.close = async () => {
     for (const s of open) s.destroy();
