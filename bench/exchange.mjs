@@ -1,16 +1,23 @@
-// `npm run bench`: ID tokens through the token-exchange grant, from many
-// concurrent keep-alive connections, against the real service (a child
-// process running `jenkins-oidc serve`) on a scratch database. Printed beside
-// the bare signing rate of the very same key, measured in the same run, so
-// the figure says how much the service adds on top of RSA signing.
+// `npm run bench`: the service's token paths against the physical limit of
+// the machine, in one run. The real service (a child process running
+// `jenkins-oidc serve`, production mode) on a scratch database is driven by
+// wrk (a C load generator: its own CPU cost is small) when it is installed,
+// else by a Node client in this process (said in the output). Every figure is
+// printed beside the bare signing rate of the very same key, measured in the
+// same run: the ratio says how much the service costs beyond the signature.
 //
-// Settings (environment): BENCH_CONNECTIONS (default 32), BENCH_SECONDS
-// (default 10), DATABASE_URL (a server to create the scratch database on;
-// default: the embedded PostgreSQL in a scratch folder), BENCH_PROFILE (a folder:
-// the service writes a V8 CPU profile there).
-import { spawn } from 'node:child_process';
+// Measured: exchange and GET /id-token at 64 connections, exchange p50/p99 at
+// 16, JWKS and discovery, mint, and the service's peak RSS; for RS256 and then
+// ES256 (BENCH_ALGS=RS256 for one).
+//
+// Settings (environment): BENCH_SECONDS (per measure, default 5), BENCH_ALGS
+// (default RS256,ES256), BENCH_LOAD (wrk or node; default wrk when found),
+// DATABASE_URL (a server to create the scratch database on; default: the
+// embedded PostgreSQL in a scratch folder), BENCH_PROFILE (a folder: the
+// service writes a V8 CPU profile there).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -23,8 +30,10 @@ import { createPrisma } from '../dist/store/prisma.js';
 import { openEmbedded } from '../dist/store/embedded.js';
 import { registerClient } from '../dist/clients/commands.js';
 
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ALGS = (process.env.BENCH_ALGS ?? 'RS256,ES256').split(',').map((a) => a.trim().toUpperCase());
+const WRK = process.env.BENCH_LOAD === 'node' ? undefined : spawnSync('wrk', ['--version']).error ? undefined : 'wrk';
+const THREADS = Math.max(1, Math.min(2, os.cpus().length));
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/cli/main.js');
 
 const log = (m) => process.stderr.write(`${m}\n`);
@@ -71,29 +80,12 @@ async function scratchDatabase() {
   };
 }
 
-function post(agent, port, path, form, headers = {}) {
-  const body = new URLSearchParams(form).toString();
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), ...headers } },
-      (res) => {
-        let data = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (data += c));
-        res.on('end', () => resolve({ status: res.statusCode, body: data }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function measureSigning(signer, seconds) {
+async function measureSigning(signer, seconds, concurrency) {
   // Same concurrency as the HTTP run: WebCrypto signs on libuv's thread pool.
   const payload = { iss: 'https://bench', sub: 'jenkins_instance:bench:job:app', aud: 'sts.amazonaws.com', exp: 2e9, iat: 1e9, nbf: 1e9, jti: 'x', job: 'app', build_number: 1 };
   let done = 0;
   const until = performance.now() + seconds * 1000;
-  await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
+  await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < until) {
       await signer.sign(payload);
       done += 1;
@@ -102,95 +94,185 @@ async function measureSigning(signer, seconds) {
   return done / seconds;
 }
 
-async function main() {
+const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const RTT = 'urn:jenkins-oidc:token-type:build-request-token';
+const MINT = 'urn:jenkins-oidc:grant-type:build-request-token';
+
+/**
+ * One kind of request, described once for both load generators: a method, a
+ * path, headers, and a body that may vary per request (index i).
+ */
+function exchangeRequest(tokens) {
+  return { name: 'exchange', method: 'POST', path: '/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, values: tokens,
+    body: (t) => `grant_type=${encodeURIComponent(EXCHANGE)}&client_id=jenkins-build&subject_token=${t}&subject_token_type=${encodeURIComponent(RTT)}` };
+}
+function idTokenRequest(tokens) {
+  return { name: 'id-token', method: 'GET', path: '/id-token?api-version=1&audience=sts.amazonaws.com', headers: {}, values: tokens, header: (t) => ['authorization', `Bearer ${t}`] };
+}
+function mintRequest(auth) {
+  const values = Array.from({ length: 500 }, (_, i) => String(i + 1));
+  return { name: 'mint', method: 'POST', path: '/token', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: auth }, values,
+    body: (n) => `grant_type=${encodeURIComponent(MINT)}&job=team%2Fapp&build_number=${n}&build_url=${encodeURIComponent(`https://jenkins.example.com/job/team/job/app/${n}/`)}` };
+}
+const staticRequest = (name, path) => ({ name, method: 'GET', path, headers: {}, values: [''] });
+
+/** A wrk Lua script that cycles through the request's values. */
+function wrkScript(dir, req) {
+  const file = path.join(dir, `${req.name}.lua`);
+  const lua = (v) => `"${String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  const rendered = req.values.map((v) => ({ body: req.body ? req.body(v) : undefined, header: req.header ? req.header(v) : undefined }));
+  writeFileSync(file, `
+local bodies = { ${rendered.map((r) => (r.body === undefined ? 'false' : lua(r.body))).join(', ')} }
+local extra = { ${rendered.map((r) => (r.header ? lua(r.header[1]) : 'false')).join(', ')} }
+local headers = { ${Object.entries(req.headers).map(([k, v]) => `[${lua(k)}] = ${lua(v)}`).join(', ')} }
+local i = math.random(#bodies)
+request = function()
+  i = (i % #bodies) + 1
+  local h = {}
+  for k, v in pairs(headers) do h[k] = v end
+  ${req.header ? `h[${lua(req.header(req.values[0])[0])}] = extra[i]` : ''}
+  local body = bodies[i]
+  if body == false then body = nil end
+  return wrk.format(${lua(req.method)}, ${lua(req.path)}, h, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('\\nRESULT {"requests":%d,"duration_us":%d,"socket_errors":%d,"non_2xx":%d,"p50_us":%d,"p99_us":%d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status, latency:percentile(50), latency:percentile(99)))
+end
+`);
+  return file;
+}
+
+async function loadWithWrk(port, req, connections, seconds, dir) {
+  const out = execFileSync('wrk', ['-t', String(Math.min(THREADS, connections)), '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', '--latency', '-s', wrkScript(dir, req), `http://127.0.0.1:${port}`], { encoding: 'utf8' });
+  const r = JSON.parse(out.split('RESULT ')[1]);
+  return { perSecond: r.requests / (r.duration_us / 1e6), p50: r.p50_us / 1000, p99: r.p99_us / 1000, requests: r.requests, failures: r.non_2xx, socketErrors: r.socket_errors };
+}
+
+async function loadWithNode(port, req, connections, seconds) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const once = (i) =>
+    new Promise((resolve, reject) => {
+      const v = req.values[i % req.values.length];
+      const body = req.body ? req.body(v) : undefined;
+      const headers = { ...req.headers, ...(req.header ? Object.fromEntries([req.header(v)]) : {}), ...(body ? { 'content-length': Buffer.byteLength(body) } : {}) };
+      const r = http.request({ host: '127.0.0.1', port, path: req.path, method: req.method, agent, headers }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      });
+      r.on('error', reject);
+      r.end(body);
+    });
+  const latencies = [];
+  let failures = 0;
+  const started = performance.now();
+  const until = started + seconds * 1000;
+  await Promise.all(Array.from({ length: connections }, async (_, c) => {
+    for (let i = c; performance.now() < until; i += connections) {
+      const t0 = performance.now();
+      const status = await once(i);
+      latencies.push(performance.now() - t0);
+      if (status < 200 || status >= 300) failures += 1;
+    }
+  }));
+  agent.destroy();
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), requests: latencies.length, failures, socketErrors: 0 };
+}
+
+function peakRssMb(pid) {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
+    return Math.round(Number(line.split(/\s+/)[1]) / 1024);
+  } catch {
+    return undefined;
+  }
+}
+
+async function post(port, path_, form, headers = {}) {
+  const body = new URLSearchParams(form).toString();
+  const res = await fetch(`http://127.0.0.1:${port}${path_}`, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers } });
+  return { status: res.status, json: await res.json() };
+}
+
+async function benchOne(alg, scratch) {
   const db = await scratchDatabase();
   const kek = randomBytes(32).toString('base64');
   const port = await freePort();
-  const env = { PATH: process.env.PATH, DATABASE_URL: db.url, KEY_ENCRYPTION_KEY: kek, ISSUER: `http://127.0.0.1:${port}`, ALLOW_INSECURE_ISSUER: 'true', PORT: String(port), LOG_LEVEL: 'info', SHUTDOWN_GRACE: '0' };
-  log('starting the service');
+  const env = {
+    PATH: process.env.PATH, DATABASE_URL: db.url, KEY_ENCRYPTION_KEY: kek, ISSUER: `http://127.0.0.1:${port}`, ALLOW_INSECURE_ISSUER: 'true',
+    PORT: String(port), LOG_LEVEL: 'warn', SHUTDOWN_GRACE: '0', SIGNING_ALG: alg, DATABASE_POOL_SIZE: '16',
+  };
+  log(`${alg}: starting the service`);
   const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROFILE] : []), CLI, 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   try {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
     for (let i = 0; ; i += 1) {
-      try {
-        const res = await new Promise((resolve, reject) => http.get({ host: '127.0.0.1', port, path: '/readyz', agent }, resolve).on('error', reject));
-        res.resume();
-        if (res.statusCode === 200) break;
-      } catch {
-        if (i > 300) throw new Error('service did not become ready');
-      }
+      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+      if (ok) break;
+      if (i > 300) throw new Error('service did not become ready');
       await new Promise((r) => setTimeout(r, 100));
     }
-
     const prisma = createPrisma(db.url, 2);
-    const { secret } = await registerClient(prisma, { name: 'bench', jenkinsUrl: 'https://jenkins.example.com' }, 86400);
-    const [key] = await loadSigningKeys(prisma, Buffer.from(kek, 'base64'));
+    const { secret } = await registerClient(prisma, { name: 'bench', jenkinsUrl: 'https://jenkins.example.com', audiences: ['sts.amazonaws.com'] }, 86400);
+    const [key] = (await loadSigningKeys(prisma, Buffer.from(kek, 'base64'))).filter((k) => k.status === 'active');
     const signer = await LocalKeySigner.create(key.kid, key.alg, key.privateKey);
     await prisma.$disconnect();
-
     const auth = `Basic ${Buffer.from(`bench:${secret}`).toString('base64')}`;
     const tokens = [];
     for (let i = 1; i <= 200; i += 1) {
-      const res = await post(agent, port, '/token', { grant_type: 'urn:jenkins-oidc:grant-type:build-request-token', job: `team/app-${i % 20}`, build_number: String(i), build_url: `https://jenkins.example.com/job/team/job/app-${i % 20}/${i}/` }, { authorization: auth });
-      tokens.push(JSON.parse(res.body).access_token);
+      const res = await post(port, '/token', { grant_type: MINT, job: `team/app-${i % 20}`, build_number: String(i), build_url: `https://jenkins.example.com/job/team/job/app-${i % 20}/${i}/` }, { authorization: auth });
+      tokens.push(res.json.access_token);
     }
 
-    log(`baseline: signing with key ${key.kid} (${key.alg}) for ${SECONDS} s at concurrency ${CONNECTIONS}`);
-    const signRate = await measureSigning(signer, SECONDS);
-
-    log(`warm-up, then ${SECONDS} s of exchanges over ${CONNECTIONS} connections`);
-    const exchangeOnce = (i) =>
-      post(agent, port, '/token', {
-        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        client_id: 'jenkins-build',
-        subject_token: tokens[i % tokens.length],
-        subject_token_type: 'urn:jenkins-oidc:token-type:build-request-token',
-      });
-    const warmUntil = performance.now() + 2000;
-    await Promise.all(Array.from({ length: CONNECTIONS }, async (_, c) => {
-      for (let i = c; performance.now() < warmUntil; i += CONNECTIONS) await exchangeOnce(i);
-    }));
-
-    const latencies = [];
-    let failures = 0;
-    const started = performance.now();
-    const until = started + SECONDS * 1000;
-    await Promise.all(Array.from({ length: CONNECTIONS }, async (_, c) => {
-      for (let i = c; performance.now() < until; i += CONNECTIONS) {
-        const t0 = performance.now();
-        const res = await exchangeOnce(i);
-        latencies.push(performance.now() - t0);
-        if (res.status !== 200) failures += 1;
-      }
-    }));
-    const elapsed = (performance.now() - started) / 1000;
-    latencies.sort((a, b) => a - b);
-    const result = {
-      connections: CONNECTIONS,
-      seconds: Number(elapsed.toFixed(1)),
-      exchanges: latencies.length,
-      failures,
-      tokens_per_second: Math.round(latencies.length / elapsed),
-      p50_ms: Number(percentile(latencies, 50).toFixed(1)),
-      p99_ms: Number(percentile(latencies, 99).toFixed(1)),
-      baseline_sign_per_second: Math.round(signRate),
-      cpus: os.cpus().length,
-      node: process.version,
-      postgres: process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded',
-    };
-    process.stdout.write(`\n| measure | value |\n|---|---|\n`);
-    process.stdout.write(`| ID tokens/s via token exchange | ${result.tokens_per_second} |\n`);
-    process.stdout.write(`| p50 latency | ${result.p50_ms} ms |\n| p99 latency | ${result.p99_ms} ms |\n`);
-    process.stdout.write(`| baseline: bare RS256 signatures/s, same key | ${result.baseline_sign_per_second} |\n`);
-    process.stdout.write(`| failures | ${failures} of ${result.exchanges} |\n\n`);
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-    agent.destroy();
-    if (failures > 0) process.exitCode = 1;
+    log(`${alg}: baseline, bare signing with key ${key.kid}, ${SECONDS} s at concurrency 64`);
+    const baseline = await measureSigning(signer, SECONDS, 64);
+    const load = (req, c) => (WRK ? loadWithWrk(port, req, c, SECONDS, scratch) : loadWithNode(port, req, c, SECONDS));
+    // Warm-up: JIT, pool, caches.
+    await load(exchangeRequest(tokens), 16);
+    const results = {};
+    for (const [label, req, c] of [
+      ['exchange, 64 connections', exchangeRequest(tokens), 64],
+      ['GET /id-token, 64 connections', idTokenRequest(tokens), 64],
+      ['exchange, 16 connections', exchangeRequest(tokens), 16],
+      ['mint, 16 connections', mintRequest(auth), 16],
+      ['JWKS, 64 connections', staticRequest('jwks', '/jwks'), 64],
+      ['discovery, 64 connections', staticRequest('discovery', '/.well-known/openid-configuration'), 64],
+    ]) {
+      log(`${alg}: ${label}, ${SECONDS} s`);
+      results[label] = await load(req, c);
+    }
+    return { alg, baseline, results, peakRssMb: peakRssMb(child.pid) };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.on('close', r));
     await db.drop();
   }
+}
+
+async function main() {
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'jenkins-oidc-bench-wrk-'));
+  const runs = [];
+  try {
+    for (const alg of ALGS) runs.push(await benchOne(alg, scratch));
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  const fmt = (n) => (n === undefined ? '-' : n >= 100 ? String(Math.round(n)) : n.toFixed(1));
+  process.stdout.write(`\nload generator: ${WRK ? `wrk (${THREADS} threads)` : 'Node client in the bench process (install wrk for lower client cost)'}; ${os.cpus().length} CPUs; node ${process.version}; ${process.env.DATABASE_URL ? 'PostgreSQL from DATABASE_URL' : 'embedded PostgreSQL'}; ${SECONDS} s per measure\n`);
+  for (const run of runs) {
+    process.stdout.write(`\n${run.alg}\n\n| measure | req/s | ratio to bare signing | p50 ms | p99 ms | failures |\n|---|---|---|---|---|---|\n`);
+    process.stdout.write(`| bare ${run.alg} signing, same key, concurrency 64 (baseline) | ${fmt(run.baseline)} | 1.00 | | | |\n`);
+    for (const [label, r] of Object.entries(run.results)) {
+      const ratio = /exchange|id-token|mint/.test(label) ? (r.perSecond / run.baseline).toFixed(2) : '';
+      process.stdout.write(`| ${label} | ${fmt(r.perSecond)} | ${ratio} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.failures} of ${r.requests}${r.socketErrors ? ` (+${r.socketErrors} socket errors)` : ''} |\n`);
+    }
+    process.stdout.write(`| service peak RSS | ${run.peakRssMb ?? '-'} MB | | | | |\n`);
+  }
+  process.stdout.write(`\n${JSON.stringify({ load: WRK ? 'wrk' : 'node', cpus: os.cpus().length, node: process.version, runs })}\n`);
+  // A non-2xx answer is a behaviour fault (a benchmark judges figures, not thresholds).
+  if (runs.some((r) => Object.values(r.results).some((x) => x.failures > 0))) process.exitCode = 1;
 }
 
 await main();
