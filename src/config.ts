@@ -49,6 +49,13 @@ export interface Config {
   previousKeyEncryptionKey: Buffer | undefined;
   /** Failed attempts one address may make per minute on the token endpoints before 429 (0: no limit). */
   failedAttemptsPerMinute: number;
+  /** Port of the Prometheus listener; undefined: no metrics listener. */
+  metricsPort: number | undefined;
+  metricsHost: string;
+  /** Seconds an audit row is kept; 0 keeps every row forever. */
+  auditRetention: number;
+  /** Seconds a request token's row is kept after it expired; 0 keeps them forever. */
+  requestTokenRetention: number;
 }
 
 /** Tolerance for clocks that disagree between us and relying parties. */
@@ -88,7 +95,11 @@ export const VARIABLES = {
   KEY_ENCRYPTION_KEY_PREVIOUS: 'Only for `jenkins-oidc keys rewrap`: the key-encryption key being replaced.',
   EMBEDDED: 'true: run the embedded PostgreSQL even in the container image; false: refuse to start without DATABASE_URL. Default true, but false in the container image.',
   JENKINS_OIDC_CONTAINER: 'Set to 1 by the container image: without DATABASE_URL it refuses to start unless EMBEDDED=true.',
+  METRICS_PORT: 'Port of a separate listener serving Prometheus metrics at /metrics. Unset (default): no metrics listener.',
+  METRICS_HOST: 'Address the metrics listener binds to. Default: HOST.',
   FAILED_ATTEMPTS_PER_MINUTE: 'Refused tokens and failed client authentications one address may cause per minute on the token endpoints, per process, before it gets 429 (0: no limit). Default 60.',
+  AUDIT_RETENTION: 'How long audit rows are kept (400d, or 0 to keep them forever); at least 1d. Default 400d.',
+  REQUEST_TOKEN_RETENTION: 'How long a request token\'s row is kept after it expired (7d, or 0 to keep them forever). Default 7d.',
 } as const;
 
 /** 30d, 12h, 90m, 45s or plain seconds. */
@@ -99,9 +110,31 @@ export function parseDuration(value: string): number | undefined {
   return Number(m[1]) * unit;
 }
 
+/** The inverse, for messages: 34560000 -> "400d", 5400 -> "90m", 0 -> "0". */
+export function formatDuration(seconds: number): string {
+  if (seconds === 0) return '0';
+  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60]] as const) {
+    if (seconds % size === 0) return `${seconds / size}${unit}`;
+  }
+  return `${seconds}s`;
+}
+
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+/**
+ * What a command needs beyond the database. `serve` and the key commands need
+ * both; commands that only read or write client records and audit rows
+ * (clients, audit) need neither, so they run in production mode with just
+ * DATABASE_URL.
+ */
+export interface ConfigNeeds {
+  keyEncryptionKey?: boolean;
+  publicIssuer?: boolean;
+}
+
+export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: ConfigNeeds = {}): Config {
+  const needKek = needs.keyEncryptionKey ?? true;
+  const needIssuer = needs.publicIssuer ?? true;
   const problems: string[] = [];
   const read = (name: keyof typeof VARIABLES): string | undefined => {
     const v = env[name];
@@ -156,7 +189,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   }
   const allowInsecureIssuer = bool('ALLOW_INSECURE_ISSUER', false);
 
-  let issuer = read('ISSUER') ?? 'http://localhost:8080';
+  // The default issuer follows PORT, so a service moved to another port still advertises itself.
+  const portText = read('PORT');
+  let issuer = read('ISSUER') ?? `http://localhost:${portText && /^\d{1,5}$/.test(portText) && Number(portText) <= 65535 ? portText : '8080'}`;
   let basePath = '';
   try {
     const url = new URL(issuer);
@@ -167,7 +202,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     if (url.username || url.password) problems.push('ISSUER: must not contain credentials');
     basePath = url.pathname.replace(/\/+$/, '');
     issuer = `${url.protocol}//${url.host}${basePath}`;
-    if (mode === 'production' && !allowInsecureIssuer) {
+    if (mode === 'production' && !allowInsecureIssuer && needIssuer) {
       if (url.protocol !== 'https:') {
         problems.push(`ISSUER: production mode (DATABASE_URL is set) needs an https issuer, got "${issuer}". Set ISSUER=https://your-host, or ALLOW_INSECURE_ISSUER=true for a test lab`);
       } else if (url.port) {
@@ -191,13 +226,28 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     } catch (err) {
       problems.push(`KEY_ENCRYPTION_KEY_FILE: cannot read ${kekFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
-  } else if (mode === 'production') {
+  } else if (mode === 'production' && needKek) {
     problems.push('KEY_ENCRYPTION_KEY: required in production mode (DATABASE_URL is set). Generate one with `openssl rand -base64 32` and set KEY_ENCRYPTION_KEY or KEY_ENCRYPTION_KEY_FILE');
   }
 
-  const idTokenTtl = int('ID_TOKEN_TTL', 300, 60, 3600);
-  const requestTokenMaxTtl = int('REQUEST_TOKEN_MAX_TTL', 86400, 60, 7 * 86400);
-  const requestTokenTtl = int('REQUEST_TOKEN_TTL', 3600, 60, 7 * 86400);
+  // One duration grammar everywhere: seconds, or 30s, 5m, 1h, 30d.
+  const ttl = (name: keyof typeof VARIABLES, fallback: number, min: number, max: number): number => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    const n = parseDuration(raw);
+    if (n === undefined) {
+      problems.push(`${name}: must be a duration such as 300, 5m, 1h or 1d, got "${raw}"`);
+      return fallback;
+    }
+    if (n < min || n > max) {
+      problems.push(`${name}: must be between ${min} and ${max} seconds, got ${n}`);
+      return fallback;
+    }
+    return n;
+  };
+  const idTokenTtl = ttl('ID_TOKEN_TTL', 300, 60, 3600);
+  const requestTokenMaxTtl = ttl('REQUEST_TOKEN_MAX_TTL', 86400, 60, 7 * 86400);
+  const requestTokenTtl = ttl('REQUEST_TOKEN_TTL', 3600, 60, 7 * 86400);
   if (requestTokenTtl > requestTokenMaxTtl) {
     problems.push(`REQUEST_TOKEN_TTL: ${requestTokenTtl} is above REQUEST_TOKEN_MAX_TTL (${requestTokenMaxTtl})`);
   }
@@ -230,8 +280,21 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   if (keyRotationInterval <= keyPublishLead) {
     problems.push(`KEY_ROTATION_INTERVAL: ${keyRotationInterval} s must be longer than KEY_PUBLISH_LEAD (${keyPublishLead} s)`);
   }
+  // Retention: 0 means "keep forever", anything else is how long a row
+  // outlives its time. A bare number is seconds in this grammar, so an audit
+  // retention under a day is refused: AUDIT_RETENTION=400 meant 400 days, and
+  // taking it as 400 seconds would delete the whole audit trail.
+  const auditRetention = duration('AUDIT_RETENTION', 400 * 86400, 0);
+  if (auditRetention > 0 && auditRetention < 86400) {
+    problems.push(`AUDIT_RETENTION: must be 0 (keep forever) or at least 1d, got ${auditRetention} s (a bare number is seconds: write 400d for days)`);
+  }
+  const requestTokenRetention = duration('REQUEST_TOKEN_RETENTION', 7 * 86400, 0);
   const previousKekRaw = read('KEY_ENCRYPTION_KEY_PREVIOUS');
   const previousKeyEncryptionKey = previousKekRaw ? parseKey('KEY_ENCRYPTION_KEY_PREVIOUS', previousKekRaw, problems) : undefined;
+
+  if (read('METRICS_PORT') !== undefined && read('METRICS_PORT') === (read('PORT') ?? '8080')) {
+    problems.push('METRICS_PORT: must differ from PORT (metrics are never served on the public listener)');
+  }
 
   const logLevel = (read('LOG_LEVEL') ?? 'info').toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
@@ -262,9 +325,44 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     keyCheckInterval,
     previousKeyEncryptionKey,
     failedAttemptsPerMinute: int('FAILED_ATTEMPTS_PER_MINUTE', 60, 0, 100_000),
+    metricsPort: read('METRICS_PORT') === undefined ? undefined : int('METRICS_PORT', 0, 0, 65535),
+    metricsHost: read('METRICS_HOST') ?? read('HOST') ?? '127.0.0.1',
+    auditRetention,
+    requestTokenRetention,
   };
   if (problems.length) throw new ConfigError(problems);
   return config;
+}
+
+/** Edit distance, for telling a misspelt variable from an unrelated one. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+/**
+ * Environment variables that look like a misspelling of ours (DATABSE_URL,
+ * ISSUER_URL, KEY_ENCRYPTION_KEYS...): each would be silently ignored, which
+ * for DATABASE_URL means embedded mode. Returns one warning per suspect.
+ */
+export function misspelledVariables(env: Env = process.env): string[] {
+  const ours = Object.keys(VARIABLES);
+  const warnings: string[] = [];
+  for (const name of Object.keys(env)) {
+    if (ours.includes(name) || !/^[A-Z][A-Z0-9_]*$/.test(name)) continue;
+    const close = ours.find((o) => Math.abs(o.length - name.length) <= 2 && distance(o, name) <= Math.max(1, Math.floor(o.length / 8)));
+    if (close) warnings.push(`${name} is not a setting of jenkins-oidc and is ignored; did you mean ${close}?`);
+  }
+  return warnings;
 }
 
 function parseKey(name: string, value: string, problems: string[]): Buffer | undefined {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, loadConfig, misspelledVariables } from '../src/config.js';
 
 const KEK = randomBytes(32).toString('base64');
 const PROD = { DATABASE_URL: 'postgres://u@db/x', KEY_ENCRYPTION_KEY: KEK, ISSUER: 'https://oidc.example.com' };
@@ -43,6 +43,10 @@ describe('configuration', () => {
       keyCheckInterval: 2,
       previousKeyEncryptionKey: undefined,
       failedAttemptsPerMinute: 60,
+      metricsPort: undefined,
+      metricsHost: '127.0.0.1',
+      auditRetention: 400 * 86400,
+      requestTokenRetention: 7 * 86400,
     });
   });
 
@@ -70,8 +74,9 @@ describe('configuration', () => {
     ['an issuer that is not a URL is refused', { ISSUER: 'oidc.example.com' }, ['ISSUER: must be an absolute http(s) URL such as https://oidc.example.com, got "oidc.example.com"']],
     ['a short key is refused', { KEY_ENCRYPTION_KEY: 'c2hvcnQ=' }, ['KEY_ENCRYPTION_KEY: must be 32 bytes in base64 (44 characters); generate one with `openssl rand -base64 32`']],
     ['both key sources at once are refused', { KEY_ENCRYPTION_KEY: KEK, KEY_ENCRYPTION_KEY_FILE: '/x' }, ['KEY_ENCRYPTION_KEY and KEY_ENCRYPTION_KEY_FILE are both set: use one']],
-    ['a non-numeric TTL names the variable', { ID_TOKEN_TTL: '5m' }, ['ID_TOKEN_TTL: must be a whole number of seconds or a port, got "5m"']],
-    ['an out-of-range TTL names the bounds', { ID_TOKEN_TTL: '30' }, ['ID_TOKEN_TTL: must be between 60 and 3600, got 30']],
+    ['an out-of-range TTL names the bounds', { ID_TOKEN_TTL: '30' }, ['ID_TOKEN_TTL: must be between 60 and 3600 seconds, got 30']],
+    ['a TTL that is not a duration is refused', { ID_TOKEN_TTL: 'five minutes' }, ['ID_TOKEN_TTL: must be a duration such as 300, 5m, 1h or 1d, got "five minutes"']],
+    ['the metrics port cannot be the public one', { PORT: '9000', METRICS_PORT: '9000' }, ['METRICS_PORT: must differ from PORT (metrics are never served on the public listener)']],
     ['a default request-token lifetime above the maximum is refused', { REQUEST_TOKEN_TTL: '7200', REQUEST_TOKEN_MAX_TTL: '3600' }, ['REQUEST_TOKEN_TTL: 7200 is above REQUEST_TOKEN_MAX_TTL (3600)']],
     ['a bad boolean is refused', { TRUST_PROXY: 'maybe' }, ['TRUST_PROXY: must be true or false, got "maybe"']],
     ['an unknown log level is refused', { LOG_LEVEL: 'verbose' }, ['LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"']],
@@ -83,6 +88,12 @@ describe('configuration', () => {
       ['KEY_RETIRED_RETENTION: 300 s would unpublish a key while tokens it signed are still valid; it must be at least ID_TOKEN_TTL + 60 s of clock skew (660 s)']],
     ['a rotation interval not longer than the publish lead is refused', { KEY_ROTATION_INTERVAL: '1h', KEY_PUBLISH_LEAD: '1h' },
       ['KEY_ROTATION_INTERVAL: 3600 s must be longer than KEY_PUBLISH_LEAD (3600 s)']],
+    ['an audit retention that is not a duration is refused', { AUDIT_RETENTION: 'a year' },
+      ['AUDIT_RETENTION: must be a duration such as 30d, 12h, 90m, 45s or a number of seconds, got "a year"']],
+    ['an audit retention of bare seconds, under a day, is refused (400 meant 400d)', { AUDIT_RETENTION: '400' },
+      ['AUDIT_RETENTION: must be 0 (keep forever) or at least 1d, got 400 s (a bare number is seconds: write 400d for days)']],
+    ['a negative request-token retention is refused', { REQUEST_TOKEN_RETENTION: '-1d' },
+      ['REQUEST_TOKEN_RETENTION: must be a duration such as 30d, 12h, 90m, 45s or a number of seconds, got "-1d"']],
   ])('%s', (_name, env, expected) => {
     expect(problems(env)).toEqual(expected);
   });
@@ -129,6 +140,38 @@ describe('configuration', () => {
     expect(loadConfig({ KEY_ROTATION_INTERVAL: '7d', KEY_PUBLISH_LEAD: '90m', KEY_RETIRED_RETENTION: '2h', KEY_CHECK_INTERVAL: '5' }, '/srv')).toMatchObject({
       keyRotationInterval: 604800, keyPublishLead: 5400, keyRetiredRetention: 7200, keyCheckInterval: 5,
     });
+  });
+
+  test('lifetimes take the same duration grammar as everything else', () => {
+    expect(loadConfig({ ID_TOKEN_TTL: '5m', REQUEST_TOKEN_TTL: '2h', REQUEST_TOKEN_MAX_TTL: '1d' }, '/srv')).toMatchObject({ idTokenTtl: 300, requestTokenTtl: 7200, requestTokenMaxTtl: 86400 });
+  });
+
+  test('the default issuer follows PORT', () => {
+    expect(loadConfig({ PORT: '18383' }, '/srv').issuer).toBe('http://localhost:18383');
+    expect(loadConfig({}, '/srv').issuer).toBe('http://localhost:8080');
+  });
+
+  test('commands that need neither the key-encryption key nor the public issuer run in production mode without them', () => {
+    const env = { DATABASE_URL: 'postgres://db/jo' };
+    expect(problems(env)).toEqual([
+      'ISSUER: production mode (DATABASE_URL is set) needs an https issuer, got "http://localhost:8080". Set ISSUER=https://your-host, or ALLOW_INSECURE_ISSUER=true for a test lab',
+      'KEY_ENCRYPTION_KEY: required in production mode (DATABASE_URL is set). Generate one with `openssl rand -base64 32` and set KEY_ENCRYPTION_KEY or KEY_ENCRYPTION_KEY_FILE',
+    ]);
+    expect(loadConfig(env, '/srv', { keyEncryptionKey: false, publicIssuer: false })).toMatchObject({ mode: 'production', keyEncryptionKey: undefined });
+  });
+
+  test('a variable that looks like a misspelling of ours is named, with the one it resembles', () => {
+    expect(misspelledVariables({ DATABSE_URL: 'postgres://x', ISSUERS: 'x', KEY_ENCRYPTON_KEY: 'x', HOME: '/root', PATH: '/bin', HOSTNAME: 'h', PORT: '1', NODE_ENV: 'production' })).toEqual([
+      'DATABSE_URL is not a setting of jenkins-oidc and is ignored; did you mean DATABASE_URL?',
+      'ISSUERS is not a setting of jenkins-oidc and is ignored; did you mean ISSUER?',
+      'KEY_ENCRYPTON_KEY is not a setting of jenkins-oidc and is ignored; did you mean KEY_ENCRYPTION_KEY?',
+    ]);
+  });
+
+  test('retention: durations in the same grammar, 0 keeps forever', () => {
+    expect(loadConfig({ AUDIT_RETENTION: '90d', REQUEST_TOKEN_RETENTION: '12h' }, '/srv')).toMatchObject({ auditRetention: 90 * 86400, requestTokenRetention: 12 * 3600 });
+    expect(loadConfig({ AUDIT_RETENTION: '0', REQUEST_TOKEN_RETENTION: '0' }, '/srv')).toMatchObject({ auditRetention: 0, requestTokenRetention: 0 });
+    expect(loadConfig({ AUDIT_RETENTION: '86400' }, '/srv')).toMatchObject({ auditRetention: 86400 });
   });
 
   test('every problem is reported at once', () => {

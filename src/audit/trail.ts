@@ -58,6 +58,8 @@ export interface AuditTrailOptions {
   maxWindows?: number;
   /** A failed background write (the caller's answer has long gone out). */
   onError?: (err: unknown) => void;
+  /** Every refusal as it happens (metrics). */
+  onRefusal?: (event: RefusalEvent, error: string) => void;
   now?: () => number;
 }
 
@@ -84,6 +86,7 @@ export class AuditTrail {
   }
 
   async refuse(r: Refusal): Promise<void> {
+    this.options.onRefusal?.(r.event, r.error);
     if (r.authenticated) {
       await this.db.auditEvent.create({
         data: {

@@ -3,8 +3,10 @@
 // command is a plain async function from its concept folder that returns
 // data; this file parses flags, opens the database, prints, and is the only
 // place that sets the exit code.
+import { VERSION } from '../version.js';
 import { Command, Option } from 'commander';
-import { listAudit } from '../audit/audit.js';
+import { EXPORT_FORMATS, exportAudit, type ExportFormat } from '../audit/export.js';
+import { AUDIT_EVENT_NAMES, listAudit, OUTCOMES, parseWhen, type AuditFilter, type Outcome } from '../audit/query.js';
 import { InputError } from '../claims/text.js';
 import { BUILD_CLAIMS } from '../claims/names.js';
 import {
@@ -20,29 +22,39 @@ import {
 import { issuerThumbprint } from '../aws/thumbprint.js';
 import { checkAudience, checkThumbprint, cloudFormationTemplate, issuerWarnings, providerArn, trustPolicy, type RoleSpec } from '../aws/trust-policy.js';
 import { toYaml } from '../aws/yaml.js';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { ConfigError, formatDuration, loadConfig, misspelledVariables, parseDuration, type Config, type ConfigNeeds } from '../config.js';
 import { DomainError } from '../errors.js';
 import { createLogger } from '../logger.js';
-import { openDatabase } from '../store/database.js';
+import { openDatabase, type Database } from '../store/database.js';
 import { migrate, readMigrations } from '../store/migrate.js';
 import type { Db } from '../store/prisma.js';
 import { listKeys, revokeKey, rewrapKeys, rotateKeys } from '../signing-keys/commands.js';
 import { resolveKeyEncryptionKey } from '../signing-keys/key-encryption-key.js';
 import type { Step } from '../signing-keys/lifecycle.js';
+import { PRUNE_BATCH_SIZE, pruneExpiredData, pruneUnderLock, type PruneResult } from '../retention/prune.js';
+import { PRUNE_INTERVAL_MS, RetentionScheduler } from '../retention/scheduler.js';
 import os from 'node:os';
-import { note, printJson, printRecord, printTable } from './output.js';
+import { note, printJson, printRecord, printTable, StdoutStream } from './output.js';
 
 const list = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
-const seconds = (value: string) => {
-  if (!/^\d+$/.test(value)) throw new InputError('--max-ttl', `must be whole seconds, got "${value}"`);
-  return Number(value);
+/** The one duration grammar (config.ts): seconds, or 30s, 5m, 1h, 30d. */
+const duration = (flag: string) => (value: string) => {
+  const n = parseDuration(value);
+  if (n === undefined) throw new InputError(flag, `must be a duration such as 3600, 90m, 1h or 1d, got "${value}"`);
+  return n;
 };
+const seconds = duration('--max-ttl');
 
-/** Runs a command against the configured database, applying migrations first where that is safe. */
-async function withDb<T>(fn: (db: Db, config: Config) => Promise<T>): Promise<T> {
-  const config = loadConfig();
+/**
+ * Runs a command against the configured database, applying migrations first
+ * where that is safe. `needs`: what beyond the database the command uses; by
+ * default neither the key-encryption key nor a public issuer, so client and
+ * audit commands run in production mode with DATABASE_URL alone.
+ */
+async function withDb<T>(fn: (db: Db, config: Config, database: Database) => Promise<T>, needs: ConfigNeeds = { keyEncryptionKey: false, publicIssuer: false }): Promise<T> {
+  const config = loadConfig(process.env, process.cwd(), needs);
   if (config.mode === 'embedded') note(`using the embedded database in ${config.dataDir}`);
-  const database = await openDatabase(config, 'cli');
+  const database = await openDatabase(config, 'cli', undefined, note);
   try {
     if (config.mode === 'embedded') {
       await migrate(database.url);
@@ -56,7 +68,7 @@ async function withDb<T>(fn: (db: Db, config: Config) => Promise<T>): Promise<T>
       const pending = readMigrations().filter((m) => !applied.has(m.name));
       if (pending.length) throw new DomainError(`${pending.length} migration(s) pending: ${pending.map((m) => m.name).join(', ')}`, 'run: jenkins-oidc migrate');
     }
-    return await fn(database.db, config);
+    return await fn(database.db, config, database);
   } finally {
     await database.close();
   }
@@ -84,8 +96,20 @@ function showSecretOnce(name: string, secret: string): void {
   note('\nStore the client secret now, in a SYSTEM-scoped Jenkins credential: it is shown only this once.');
 }
 
+function printPrune(r: PruneResult): void {
+  const verb = r.dryRun ? 'would delete' : 'deleted';
+  const line = (table: string, variable: string, t: PruneResult['auditEvents'], what: string) =>
+    t.before === null
+      ? `${table.padEnd(14)}  kept forever (${variable}=0)`
+      : `${table.padEnd(14)}  ${verb} ${t.rows} row(s) ${what} ${t.before} (${variable}=${formatDuration(t.retention)})`;
+  process.stdout.write(`${line('audit_events', 'AUDIT_RETENTION', r.auditEvents, 'from before')}\n`);
+  process.stdout.write(`${line('request_tokens', 'REQUEST_TOKEN_RETENTION', r.requestTokens, 'that expired before')}\n`);
+  if (r.stopped) note('stopped before everything due was deleted; run it again');
+}
+
 export function buildCli(): Command {
   const program = new Command('jenkins-oidc')
+    .version(VERSION, '-V, --version', 'print the version')
     .description('OpenID Connect token service for Jenkins: builds assume AWS roles with short-lived signed ID tokens.')
     .addHelpText('after', `
 Configuration comes from environment variables (see README): with no DATABASE_URL every
@@ -106,9 +130,10 @@ Getting started:
     // Signal handlers go in before anything starts: a SIGTERM during start-up
     // (a fast rolling update) must still end with PostgreSQL stopped cleanly.
     let service: Awaited<ReturnType<typeof startService>> | undefined;
+    let retention: RetentionScheduler | undefined;
     let stopping = false;
     const finish = () =>
-      service!.close().then(
+      Promise.resolve(retention?.stop()).then(() => service!.close()).then(
         () => process.exit(0),
         (err) => {
           logger.error({ err }, 'shutdown failed');
@@ -128,7 +153,16 @@ Getting started:
     // A closed terminal: stop cleanly too, rather than leave PostgreSQL orphaned.
     process.on('SIGHUP', () => stop('SIGHUP'));
     service = await startService(config, logger);
+    // Deletes expired request tokens and old audit rows, on one replica at a time.
+    retention = new RetentionScheduler({
+      db: service.database.db,
+      databaseUrl: service.database.url,
+      retention: config,
+      logger,
+      onPruned: (table, rows) => service!.metrics.rowsPruned(table, rows),
+    });
     if (stopping) await finish();
+    else retention.start();
   });
 
   program
@@ -137,7 +171,7 @@ Getting started:
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const config = loadConfig();
-      const database = await openDatabase(config, 'cli');
+      const database = await openDatabase(config, 'cli', undefined, note);
       try {
         const result = await migrate(database.url, { onProgress: (m) => !opts.json && note(m) });
         if (opts.json) return printJson({ ...result, available: readMigrations().map((m) => m.name) });
@@ -162,7 +196,7 @@ Getting started:
     .requiredOption('--jenkins-url <url>', 'root URL of the controller; every build_url must lie under it')
     .option('--audience <aud>', 'allowed audience, repeatable or comma-separated (default sts.amazonaws.com)', list)
     .option('--sub-claims <claims>', subHelp, list)
-    .option('--max-ttl <seconds>', 'longest request-token lifetime this controller may ask for (default REQUEST_TOKEN_MAX_TTL)', seconds)
+    .option('--max-ttl <duration>', 'longest request-token lifetime this controller may ask for (default REQUEST_TOKEN_MAX_TTL)', seconds)
     .option('--session-tags <claims>', tagsHelp, list)
     .option('--transitive-tags <claims>', transitiveHelp, list)
     .option('--source-identity <template>', sourceIdentityHelp)
@@ -203,7 +237,7 @@ Getting started:
     .option('--jenkins-url <url>', 'root URL of the controller')
     .option('--audience <aud>', 'allowed audiences (replaces the list), repeatable or comma-separated', list)
     .option('--sub-claims <claims>', subHelp, list)
-    .option('--max-ttl <seconds>', 'longest request-token lifetime', seconds)
+    .option('--max-ttl <duration>', 'longest request-token lifetime', seconds)
     .option('--session-tags <claims>', tagsHelp, list)
     .option('--transitive-tags <claims>', transitiveHelp, list)
     .option('--source-identity <template>', sourceIdentityHelp)
@@ -282,7 +316,7 @@ Getting started:
     .action(async (opts: { now?: boolean; alg?: 'RS256' | 'ES256'; json?: boolean }) => {
       const steps = await withDb((db, config) =>
         rotateKeys(db, resolveKeyEncryptionKey(config), { alg: opts.alg ?? config.signingAlg, now: opts.now, actor: actor(), publishLead: config.keyPublishLead }),
-      );
+      { keyEncryptionKey: true, publicIssuer: false });
       if (opts.json) return printJson(steps);
       printSteps(steps);
     });
@@ -296,7 +330,7 @@ Getting started:
     .action(async (kid: string, opts: { rotate?: boolean; alg?: 'RS256' | 'ES256'; json?: boolean }) => {
       const steps = await withDb((db, config) =>
         revokeKey(db, resolveKeyEncryptionKey(config), kid, { actor: actor(), rotate: opts.rotate, alg: opts.alg ?? config.signingAlg }),
-      );
+      { keyEncryptionKey: true, publicIssuer: false });
       if (opts.json) return printJson(steps);
       printSteps(steps);
     });
@@ -311,26 +345,107 @@ Getting started:
           throw new DomainError('KEY_ENCRYPTION_KEY_PREVIOUS is not set', 'set it to the key the service runs with today, and KEY_ENCRYPTION_KEY to the new one');
         }
         return rewrapKeys(db, config.previousKeyEncryptionKey, resolveKeyEncryptionKey(config), actor());
-      });
+      }, { keyEncryptionKey: true, publicIssuer: false });
       if (opts.json) return printJson(result);
       process.stdout.write(`rewrapped ${result.rewrapped.length} key(s)${result.alreadyCurrent.length ? `, ${result.alreadyCurrent.length} already under the new key` : ''}\n`);
       note('Restart every replica with the new KEY_ENCRYPTION_KEY; the previous key is no longer needed.');
     });
 
-  const audit = program.command('audit').description('the audit trail of issued tokens, revocations and refusals');
-  audit
-    .command('list')
-    .description('newest first')
-    .option('--client <name>', 'only this controller')
-    .option('--job <job>', 'only this job (full name)')
-    .option('--since <when>', 'ISO time or a duration back from now: 30m, 12h, 7d')
+  const audit = program
+    .command('audit')
+    .description('the audit trail of issued tokens, revocations and refusals: list, export, prune')
+    .addHelpText('after', `
+Every request token and ID token issued, every revocation and every refusal is one row:
+time, event, client, job, build number, audience, jti, signing key (kid), request token id,
+remote address and a detail object. Rows are kept for AUDIT_RETENTION (default 400d) and then
+deleted by the service; expired request tokens REQUEST_TOKEN_RETENTION (default 7d) after expiry.
+
+Events (--event):   ${AUDIT_EVENT_NAMES.join(', ')}
+Outcome (--outcome): refused = every event ending in .refused; ok = every other event.`);
+  type FilterFlags = { client?: string; job?: string; kid?: string; event?: string[]; outcome?: Outcome; since?: Date; until?: Date };
+  const filterOf = (o: FilterFlags): AuditFilter => ({ client: o.client, job: o.job, kid: o.kid, events: o.event, outcome: o.outcome, since: o.since, until: o.until });
+  const withFilters = (cmd: Command) =>
+    cmd
+      .option('--client <name>', 'only this controller (client_id)')
+      .option('--job <job>', 'only this job (full name, e.g. team/app/main)')
+      .option('--kid <kid>', 'only ID tokens signed by this key (see: jenkins-oidc keys list)')
+      .option('--event <name>', 'only these events, repeatable or comma-separated, e.g. id_token.issued', list)
+      .addOption(new Option('--outcome <outcome>', 'ok: tokens issued and revoked; refused: every *.refused event').choices(OUTCOMES))
+      .option('--since <when>', 'rows at or after: ISO time, or a duration back from now (30m, 12h, 7d)', (v: string) => parseWhen('since', v))
+      .option('--until <when>', 'rows before: ISO time, or a duration back from now', (v: string) => parseWhen('until', v));
+
+  withFilters(audit.command('list').description('the audit trail, newest first'))
     .addOption(new Option('--limit <n>', 'at most this many rows').default(100).argParser((v) => Number(v)))
-    .option('--json', 'machine-readable output')
-    .action(async (opts: { client?: string; job?: string; since?: string; limit: number; json?: boolean }) => {
+    .option('--json', 'machine-readable output (exact values; the table escapes control characters)')
+    .addHelpText('after', `
+Text that callers chose (audience, client, job) is printed with control characters escaped:
+a newline shows as \\n, an escape character as \\x1b, a backslash as \\\\. --json prints exact values.
+
+Examples:
+  jenkins-oidc audit list --since 1h --outcome refused          what was refused in the last hour
+  jenkins-oidc audit list --kid KID --event id_token.issued     ID tokens a (compromised) key signed
+  jenkins-oidc audit list --client ci-main --job team/app/main --since 2026-11-01 --until 2026-11-02`)
+    .action(async (opts: FilterFlags & { limit: number; json?: boolean }) => {
       if (!Number.isInteger(opts.limit) || opts.limit < 1 || opts.limit > 10000) throw new InputError('--limit', 'must be between 1 and 10000');
-      const rows = await withDb((db) => listAudit(db, opts));
+      const rows = await withDb((db) => listAudit(db, { ...filterOf(opts), limit: opts.limit }));
       if (opts.json) return printJson(rows);
-      printTable(rows, ['at', 'event', 'client', 'job', 'buildNumber', 'audience', 'kid', 'remoteAddr']);
+      // A refusal's reason (its OAuth error) and, for a window of unauthenticated refusals, how many.
+      const reason = (d: unknown) => {
+        const detail = (d ?? {}) as { error?: unknown; count?: unknown };
+        return typeof detail.error === 'string' ? `${detail.error}${typeof detail.count === 'number' ? ` x${detail.count}` : ''}` : null;
+      };
+      printTable(rows.map((r) => ({ ...r, reason: reason(r.detail) })), ['at', 'event', 'reason', 'client', 'job', 'buildNumber', 'audience', 'kid', 'remoteAddr']);
+    });
+
+  withFilters(audit.command('export').description('stream every matching row to stdout, oldest first, for a SIEM or a spreadsheet'))
+    .addOption(new Option('--format <format>', 'jsonl: one exact JSON object per line; csv: RFC 4180 with a header row').choices(EXPORT_FORMATS).default('jsonl'))
+    .addHelpText('after', `
+Rows go to stdout, oldest first; notes go to stderr. --since is inclusive, --until exclusive
+and defaults to the moment the export starts. For a SIEM, export fixed windows with ISO times,
+each --since the previous --until, so no row is in two files; keep --until a minute behind now,
+so that a row still being written lands in the next window instead of none.
+JSONL objects have the fields of "audit list --json", exact. CSV cells that start with = + - @
+get a leading ' so that a spreadsheet never runs them as formulas: use JSONL for exact values.
+
+Examples:
+  jenkins-oidc audit export --since 2026-11-01T00:00:00Z --until 2026-11-02T00:00:00Z > audit-2026-11-01.jsonl
+  jenkins-oidc audit export --since 7d --format csv --outcome refused > refusals.csv`)
+    .action(async (opts: FilterFlags & { format: ExportFormat }) => {
+      const filter = { ...filterOf(opts), until: opts.until ?? new Date() };
+      const out = new StdoutStream();
+      const count = await withDb((db) => exportAudit(db, filter, opts.format, (chunk) => out.write(chunk), (n) => note(`… ${n} rows`))).catch((err) => {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EPIPE' && code !== 'ERR_STREAM_DESTROYED') throw err;
+        throw new DomainError('the reader of the export went away before the end', 'export again; from --since at the last row received, nothing is lost');
+      });
+      note(`exported ${count} row(s) from ${filter.since ? `${filter.since.toISOString()} (inclusive)` : 'the oldest row'} to ${filter.until.toISOString()} (exclusive)`);
+    });
+
+  audit
+    .command('prune')
+    .description(`delete audit rows older than AUDIT_RETENTION and request tokens expired longer than REQUEST_TOKEN_RETENTION (serve does it every ${PRUNE_INTERVAL_MS / 60_000} minutes)`)
+    .option('--dry-run', 'count the rows that are due, delete nothing')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', `
+Deletes in batches of ${PRUNE_BATCH_SIZE} rows with a pause between them, so token requests never wait
+behind it; one process prunes at a time across all replicas. To apply another retention once,
+set it for this command only: AUDIT_RETENTION=90d jenkins-oidc audit prune --dry-run`)
+    .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
+      const result = await withDb(async (db, config, database) => {
+        const retention = { auditRetention: config.auditRetention, requestTokenRetention: config.requestTokenRetention };
+        if (opts.dryRun) return pruneExpiredData(db, retention, { dryRun: true });
+        const shown: Record<string, number> = {};
+        const progress = (table: string, n: number) => {
+          if (!opts.json && n - (shown[table] ?? 0) >= 100_000) note(`… ${table}: ${(shown[table] = n)} rows deleted`);
+        };
+        const done = await pruneUnderLock(database, retention, { onBatch: progress });
+        if (!done) {
+          throw new DomainError('another jenkins-oidc process is pruning right now', 'its log line "retention: deleted expired rows" says what it deleted; run this again once it is done');
+        }
+        return done;
+      });
+      if (opts.json) return printJson(result);
+      printPrune(result);
     });
 
   const aws = program
@@ -355,6 +470,7 @@ Getting started:
     .option('--provider-arn <arn>', 'the IAM OIDC provider ARN, instead of --account-id')
     .option('--partition <name>', 'AWS partition: aws, aws-cn, aws-us-gov', 'aws')
     .option('--exclude-pull-requests', excludePrHelp)
+    .option('--json', 'machine-readable output (the policy is JSON either way; warnings stay on stderr)')
     .action(async (opts: { client: string; sub?: string[]; audience?: string; accountId?: string; providerArn?: string; partition: string; excludePullRequests?: boolean }) => {
       const { policy, warnings, issuer } = await withDb(async (db, config) => {
         const client = await showClient(db, opts.client);
@@ -368,7 +484,7 @@ Getting started:
           ...trustPolicy({ issuer: config.issuer, client, subPatterns: opts.sub ?? [], audience, federated, excludePullRequests: opts.excludePullRequests }),
           issuer: config.issuer,
         };
-      });
+      }, { keyEncryptionKey: false, publicIssuer: true });
       warnAll([...issuerWarnings(issuer), ...warnings]);
       printJson(policy);
     });
@@ -390,11 +506,13 @@ Getting started:
     })
     .option('--exclude-pull-requests', `every role: ${excludePrHelp}`)
     .addOption(new Option('--format <format>', 'template format').choices(['yaml', 'json']).default('yaml'))
+    .option('--json', 'the template as JSON (the same as --format json)')
     .action(async (opts: {
       client: string; roleName?: string; sub?: string[]; role?: string[]; audience?: string; thumbprint?: string[];
       existingProviderArn?: string; managedPolicyArn?: string[]; maxSessionDuration?: number; format: 'yaml' | 'json';
-      excludePullRequests?: boolean;
+      excludePullRequests?: boolean; json?: boolean;
     }) => {
+      if (opts.json) opts.format = 'json';
       if (opts.maxSessionDuration !== undefined && (opts.maxSessionDuration < 3600 || opts.maxSessionDuration > 43200)) {
         throw new InputError('--max-session-duration', `must be 3600-43200 seconds, got ${opts.maxSessionDuration}`);
       }
@@ -425,7 +543,7 @@ Getting started:
           excludePullRequests: opts.excludePullRequests,
         });
         return { ...out, issuer: config.issuer };
-      });
+      }, { keyEncryptionKey: false, publicIssuer: true });
       warnAll([...issuerWarnings(issuer), ...warnings]);
       if (opts.format === 'json') printJson(template);
       else process.stdout.write(toYaml(template));
@@ -448,6 +566,8 @@ Getting started:
 }
 
 export async function main(argv = process.argv): Promise<void> {
+  // A misspelt variable is silently ignored otherwise (DATABSE_URL would mean embedded mode).
+  for (const warning of misspelledVariables()) note(`warning: ${warning}`);
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {

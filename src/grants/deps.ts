@@ -2,6 +2,7 @@
 // grants never reach for globals, and tests can build them directly.
 import type { AuditTrail } from '../audit/trail.js';
 import type { Config } from '../config.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { Signer } from '../signing-keys/signer.js';
 import type { Db } from '../store/prisma.js';
 
@@ -10,6 +11,8 @@ export interface GrantDeps {
   db: Db;
   /** Where refusals are recorded (issued tokens are written with the token itself). */
   audit: AuditTrail;
+  /** Counts issued tokens (absent in tests that do not watch). */
+  metrics?: Pick<Metrics, 'tokenIssued'>;
   /** The current signer; read per request because key rotation swaps it. */
   signer(): Signer;
 }

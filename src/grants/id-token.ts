@@ -73,5 +73,6 @@ export async function issueIdToken(
     jti,
     ...buildClaims,
   });
+  deps.metrics?.tokenIssued('id_token', result.claims.jenkins_instance);
   return { ok: true, idToken, expiresIn: exp - now, client: result.claims.jenkins_instance };
 }

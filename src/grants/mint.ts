@@ -93,6 +93,7 @@ export function handler(deps: GrantDeps) {
       throw oauth;
     }
     const { token } = await createRequestToken(deps.db, { clientName: client.clientId, claims, audiences, ttl, remoteAddr: ctx.ip });
+    deps.metrics?.tokenIssued('request_token', client.clientId);
     ctx.state.client = client.clientId;
     ctx.body = { access_token: token, issued_token_type: REQUEST_TOKEN_TYPE, token_type: 'Bearer', expires_in: ttl };
   };

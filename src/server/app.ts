@@ -10,6 +10,7 @@ import Router from '@koa/router';
 import Koa, { type Context, type Middleware } from 'koa';
 import type { AuditTrail } from '../audit/trail.js';
 import type { Config } from '../config.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { Logger } from '../logger.js';
 import type { Db } from '../store/prisma.js';
 import { PATHS, type OidcRuntimeHolder } from './provider.js';
@@ -32,6 +33,7 @@ export interface AppDeps {
   audit: AuditTrail;
   /** Failed attempts per address (default: a new budget from config.failedAttemptsPerMinute). */
   budget?: FailureBudget;
+  metrics?: Metrics;
 }
 
 function runMiddleware(middleware: Middleware[], ctx: Context): Promise<void> {
@@ -72,7 +74,7 @@ function limitBody(): Middleware {
 }
 
 /** One log line per request: route, client, outcome, latency. Never bodies, headers or query strings. */
-function logRequests(logger: Logger): Middleware {
+function logRequests(logger: Logger, metrics: Metrics | undefined): Middleware {
   return async function logRequest(ctx, next) {
     const started = process.hrtime.bigint();
     try {
@@ -82,13 +84,15 @@ function logRequests(logger: Logger): Middleware {
       sendError(ctx, 500, 'server_error', 'an unexpected error occurred; the operator can find it in the service log');
     } finally {
       const body = ctx.body as { error?: string } | undefined;
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      metrics?.observeRequest(ctx.state.route, ctx.method, ctx.status, ms / 1000);
       logger.info({
         method: ctx.method,
         route: ctx.state.route ?? 'unknown',
         status: ctx.status,
         client: ctx.state.client,
         outcome: ctx.status < 400 ? 'ok' : (body && typeof body === 'object' && body.error) || 'error',
-        ms: Number(process.hrtime.bigint() - started) / 1e6,
+        ms,
         ip: ctx.ip,
       }, 'request');
     }
@@ -118,7 +122,7 @@ export function createApp(deps: AppDeps): Koa {
   const tokenPaths = new Set([PATHS.token, PATHS.revocation, PATHS.idToken].map((p) => `${deps.config.basePath}${p}`));
   const isTokenPath = (ctx: Context) => tokenPaths.has(ctx.path);
 
-  app.use(logRequests(deps.logger));
+  app.use(logRequests(deps.logger, deps.metrics));
   app.use(countAttempts(budget, isTokenPath));
   app.use(checkAtTheEdge());
   app.use(refuseOverBudget(budget, isTokenPath, deps.audit));

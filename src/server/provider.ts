@@ -10,6 +10,7 @@ import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'o
 import { ALL_CLAIMS } from '../claims/names.js';
 import { BUILD_CLIENT_ID } from '../clients/validation.js';
 import type { Config } from '../config.js';
+import type { Metrics } from '../metrics/metrics.js';
 import * as exchange from '../grants/exchange.js';
 import type { GrantDeps } from '../grants/deps.js';
 import * as mint from '../grants/mint.js';
@@ -35,6 +36,7 @@ export interface RuntimeInput {
   db: Db;
   keys: LoadedKey[];
   audit: AuditTrail;
+  metrics?: Metrics;
   onServerError?: (err: unknown) => void;
 }
 
@@ -74,7 +76,7 @@ function revocationPolicy(db: Db) {
   };
 }
 
-export async function createOidcRuntime({ config, db, keys, audit, onServerError }: RuntimeInput): Promise<OidcRuntime> {
+export async function createOidcRuntime({ config, db, keys, audit, metrics, onServerError }: RuntimeInput): Promise<OidcRuntime> {
   const active = keys.find((k) => k.status === 'active');
   if (!active) throw new Error('no active signing key: run `jenkins-oidc migrate` and start the service once to create one');
   const signer = await LocalKeySigner.create(active.kid, active.alg, active.privateKey);
@@ -132,7 +134,7 @@ export async function createOidcRuntime({ config, db, keys, audit, onServerError
     return typeof this.clientSecret === 'string' && matchesHash(actual, this.clientSecret);
   };
 
-  const deps: GrantDeps = { config, db, audit, signer: () => signer };
+  const deps: GrantDeps = { config, db, audit, metrics, signer: () => signer };
   provider.registerGrantType(mint.grantType, mint.handler(deps), [...mint.parameters], [...mint.allowDuplicates]);
   provider.registerGrantType(exchange.grantType, exchange.handler(deps), [...exchange.parameters]);
   if (onServerError) provider.on('server_error', (_ctx: unknown, err: unknown) => onServerError(err));

@@ -12,6 +12,9 @@ import { resolveKeyEncryptionKey } from '../signing-keys/key-encryption-key.js';
 import { openDatabase, type Database } from '../store/database.js';
 import { migrate } from '../store/migrate.js';
 import { AuditTrail } from '../audit/trail.js';
+import { Metrics } from '../metrics/metrics.js';
+import { poolOf } from '../store/prisma.js';
+import { VERSION } from '../version.js';
 import { createApp } from './app.js';
 import { onClientError } from './client-errors.js';
 import { createOidcRuntime, OidcRuntimeHolder } from './provider.js';
@@ -24,6 +27,9 @@ export interface RunningService {
   watcher: KeyWatcher;
   /** Refusal rows; flush() writes the aggregated windows now. */
   audit: AuditTrail;
+  /** The /metrics URL when METRICS_PORT is set. */
+  metricsUrl: string | undefined;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -41,10 +47,17 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     }
     const fingerprint = await keySetFingerprint(database.db);
     const keys = await loadSigningKeys(database.db, kek);
-    const audit = new AuditTrail(database.db, { onError: (err) => logger.error({ err }, 'could not write aggregated refusals to the audit trail') });
+    const metrics = new Metrics({ version: VERSION, alg: config.signingAlg });
+    const pool = poolOf(database.db);
+    if (pool) metrics.watchPool(pool);
+    metrics.watchKeys(database.db, timingOf(config));
+    const audit = new AuditTrail(database.db, {
+      onError: (err) => logger.error({ err }, 'could not write aggregated refusals to the audit trail'),
+      onRefusal: (event, error) => metrics.tokenRefused(event, error),
+    });
     audit.start();
     const build = (set: typeof keys) =>
-      createOidcRuntime({ config, db: database.db, keys: set, audit, onServerError: (err) => logger.error({ err }, 'oidc-provider server_error') });
+      createOidcRuntime({ config, db: database.db, keys: set, audit, metrics, onServerError: (err) => logger.error({ err }, 'oidc-provider server_error') });
     const runtime = new OidcRuntimeHolder(await build(keys));
     // Key rotation: requests already running keep the runtime they started
     // with; new ones get the rebuilt provider and signer.
@@ -62,7 +75,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       },
     });
     await watcher.start(fingerprint);
-    const app = createApp({ config, db: database.db, runtime, logger, audit });
+    const app = createApp({ config, db: database.db, runtime, logger, audit, metrics });
     const server = http.createServer(app.callback());
     server.on('clientError', onClientError);
     // Longer than common load balancer idle timeouts (ALB: 60 s), so the
@@ -77,9 +90,12 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         resolve();
       });
     });
+    // Metrics on a listener of their own: the public issuer never serves them.
+    const metricsServer = config.metricsPort === undefined ? undefined : await metrics.serve(config.metricsHost, config.metricsPort);
     const { port } = server.address() as AddressInfo;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-    logger.info({ url, issuer: config.issuer, mode: config.mode, kid: runtime.current.signer.kid }, 'jenkins-oidc listening');
+    const metricsUrl = metricsServer ? `http://${config.metricsHost.includes(':') ? `[${config.metricsHost}]` : config.metricsHost}:${Metrics.portOf(metricsServer)}/metrics` : undefined;
+    logger.info({ url, issuer: config.issuer, mode: config.mode, kid: runtime.current.signer.kid, version: VERSION, metrics: metricsUrl }, 'jenkins-oidc listening');
 
     let closing: Promise<void> | undefined;
     return {
@@ -89,12 +105,20 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       runtime,
       watcher,
       audit,
+      metricsUrl,
+      metrics,
       close: () => {
         closing ??= (async () => {
           await new Promise<void>((resolve) => {
             server.close(() => resolve());
             server.closeIdleConnections();
           });
+          if (metricsServer) {
+            await new Promise<void>((resolve) => {
+              metricsServer.close(() => resolve());
+              metricsServer.closeAllConnections();
+            });
+          }
           await watcher.stop();
           await audit.close();
           await database.close();

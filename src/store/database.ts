@@ -15,6 +15,7 @@ export async function openDatabase(
   config: Config,
   owner: 'serve' | 'cli',
   log: (message: string) => void = () => undefined,
+  notify?: (message: string) => void,
 ): Promise<Database> {
   // A CLI command runs a handful of queries; a replica serves many at once.
   const poolSize = owner === 'cli' ? 2 : config.databasePoolSize;
@@ -22,7 +23,7 @@ export async function openDatabase(
     const db = createPrisma(config.databaseUrl, poolSize);
     return { url: config.databaseUrl, db, close: () => db.$disconnect() };
   }
-  const embedded = await openEmbedded(config.dataDir, owner, log);
+  const embedded = await openEmbedded(config.dataDir, owner, log, notify);
   const db = createPrisma(embedded.url, poolSize);
   return {
     url: embedded.url,

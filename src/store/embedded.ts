@@ -105,30 +105,40 @@ function postgresUserIds(): { uid: number; gid: number } | undefined {
   }
 }
 
-/** Take DATA_DIR/embedded.lock for this process, clearing a lock left by a dead process. */
-function takeLock(dataDir: string, owner: State['owner']): void {
+/** The live process holding DATA_DIR/embedded.lock, if any. */
+type Holder = { pid: number; owner: string };
+
+/**
+ * Take DATA_DIR/embedded.lock for this process, clearing a lock left by a dead
+ * process. Returns the live holder instead when another process has it.
+ */
+function tryLock(dataDir: string, owner: State['owner']): Holder | undefined {
   const lockFile = path.join(dataDir, 'embedded.lock');
   for (let attempt = 0; attempt < 2; attempt += 1) {
     try {
       const fd = openSync(lockFile, 'wx', 0o600);
       writeSync(fd, JSON.stringify({ pid: process.pid, owner }));
       closeSync(fd);
-      return;
+      return undefined;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = readJson<{ pid: number; owner: string }>(lockFile);
-      if (holder && alive(holder.pid) && holder.pid !== process.pid) {
-        const who = holder.owner === 'serve' ? '`jenkins-oidc serve`' : 'a jenkins-oidc command';
-        throw new EmbeddedDatabaseError(
-          `the embedded database in ${dataDir} is in use by ${who} (pid ${holder.pid}). ` +
-            'Stop that process first, or give this one another DATA_DIR.',
-        );
-      }
+      const holder = readJson<Holder>(lockFile);
+      if (holder && alive(holder.pid) && holder.pid !== process.pid) return holder;
       rmSync(lockFile, { force: true });
     }
   }
   throw new EmbeddedDatabaseError(`could not take ${lockFile}`);
 }
+
+function inUse(dataDir: string, holder: Holder, waited = ''): EmbeddedDatabaseError {
+  const who = holder.owner === 'serve' ? '`jenkins-oidc serve`' : 'a jenkins-oidc command';
+  return new EmbeddedDatabaseError(
+    `the embedded database in ${dataDir} is in use by ${who} (pid ${holder.pid})${waited}. ` + 'Stop that process first, or give this one another DATA_DIR.',
+  );
+}
+
+/** How long a CLI command waits for a starting `serve` or another command before it gives up. */
+export const CLI_WAIT_MS = 60_000;
 
 /** A postmaster left running by a process that was killed (SIGKILL) is stopped before we start ours. */
 async function stopOrphanPostmaster(pgDir: string): Promise<void> {
@@ -144,20 +154,41 @@ export async function openEmbedded(
   dataDir: string,
   owner: State['owner'],
   log: (message: string) => void = () => undefined,
+  /** Says what a person waiting at the terminal should know (a command waiting for another). */
+  notify: (message: string) => void = log,
 ): Promise<EmbeddedHandle> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const pgDir = path.join(dataDir, 'pg');
   const stateFile = path.join(dataDir, 'embedded.json');
   const passwordFile = path.join(dataDir, 'pg-password');
 
-  // A running `serve` owns the cluster: a CLI command uses it as it is.
-  const state = readJson<State>(stateFile);
-  if (owner === 'cli' && state && state.owner === 'serve' && alive(state.pid) && (await portAnswers(state.port))) {
-    const password = readFileSync(passwordFile, 'utf8').trim();
-    return { url: urlFor(password, state.port), owner: false, stop: async () => undefined };
+  // A running `serve` owns the cluster: a CLI command uses it as it is. A
+  // `serve` that is still starting, or another command, holds the lock for a
+  // moment: a CLI command waits for it (and then uses the serve's cluster, or
+  // takes the lock) instead of failing. A second `serve` is refused at once.
+  const runningServe = async (): Promise<EmbeddedHandle | undefined> => {
+    const state = readJson<State>(stateFile);
+    if (owner === 'cli' && state && state.owner === 'serve' && alive(state.pid) && (await portAnswers(state.port))) {
+      const password = readFileSync(passwordFile, 'utf8').trim();
+      return { url: urlFor(password, state.port), owner: false, stop: async () => undefined };
+    }
+    return undefined;
+  };
+  const started = Date.now();
+  let said = false;
+  for (;;) {
+    const shared = await runningServe();
+    if (shared) return shared;
+    const holder = tryLock(dataDir, owner);
+    if (!holder) break;
+    if (owner === 'serve') throw inUse(dataDir, holder);
+    if (Date.now() - started > CLI_WAIT_MS) throw inUse(dataDir, holder, ` for more than ${CLI_WAIT_MS / 1000} s`);
+    if (!said) {
+      notify(`waiting for ${holder.owner === 'serve' ? '`jenkins-oidc serve` to finish starting' : 'another jenkins-oidc command to finish'} (pid ${holder.pid})`);
+      said = true;
+    }
+    await new Promise((r) => setTimeout(r, 250));
   }
-
-  takeLock(dataDir, owner);
   const releaseFiles = () => {
     rmSync(stateFile, { force: true });
     rmSync(path.join(dataDir, 'embedded.lock'), { force: true });

@@ -39,7 +39,7 @@ test('clients add prints the secret once with a warning; show never prints it', 
   expect(JSON.parse(shown.stdout)).toMatchObject({ name: 'ci-main', audiences: ['sts.amazonaws.com', 'vault'], subClaims: ['jenkins_instance', 'job', 'ref'], secretHint: `jocs_…${secret.slice(-4)}` });
   expect(shown.stdout).not.toContain(secret);
   const listed = await runCli(['clients', 'list'], env);
-  expect(listed.stdout.split('\n')[0]).toBe('NAME     JENKINSURL                   AUDIENCES                SUBCLAIMS                 ENABLED  SECRETHINT');
+  expect(listed.stdout.split('\n')[0]).toBe('name     jenkins_url                  audiences                sub_claims                enabled  secret_hint');
 });
 
 test('errors name the problem and the next command, with exit code 1', async () => {
@@ -71,7 +71,7 @@ test('invalid configuration is refused at start with the variable name and exit 
     'jenkins-oidc: invalid configuration:',
     '  - ISSUER: production mode (DATABASE_URL is set) needs an https issuer, got "http://oidc.example.com". Set ISSUER=https://your-host, or ALLOW_INSECURE_ISSUER=true for a test lab',
     '  - KEY_ENCRYPTION_KEY: required in production mode (DATABASE_URL is set). Generate one with `openssl rand -base64 32` and set KEY_ENCRYPTION_KEY or KEY_ENCRYPTION_KEY_FILE',
-    '  - ID_TOKEN_TTL: must be a whole number of seconds or a port, got "soon"',
+    '  - ID_TOKEN_TTL: must be a duration such as 300, 5m, 1h or 1d, got "soon"',
     '',
   ].join('\n'));
 });
@@ -92,4 +92,33 @@ test('--help teaches the commands', async () => {
   const res = await runCli(['--help'], {});
   expect(res.code).toBe(0);
   for (const word of ['serve', 'migrate', 'clients', 'audit', 'Getting started:', 'DATA_DIR']) expect(res.stdout).toContain(word);
+});
+
+test('client and audit commands need only DATABASE_URL in production mode; key commands need the key-encryption key', async () => {
+  const bare = { DATABASE_URL: env.DATABASE_URL!, ISSUER: 'http://internal-host:8080' };
+  const added = await runCli(['clients', 'add', 'ci-bare', '--jenkins-url', 'https://bare.example.com', '--max-ttl', '2h', '--json'], bare);
+  expect(added.code).toBe(0);
+  expect(JSON.parse(added.stdout)).toMatchObject({ client_id: 'ci-bare' });
+  const shown = await runCli(['clients', 'show', 'ci-bare', '--json'], bare);
+  expect(JSON.parse(shown.stdout)).toMatchObject({ name: 'ci-bare', maxRequestTokenTtl: 7200 });
+  expect((await runCli(['audit', 'list', '--limit', '1', '--json'], bare)).code).toBe(0);
+  const rotate = await runCli(['keys', 'rotate'], bare);
+  expect(rotate.code).toBe(2);
+  expect(rotate.stderr).toBe(
+    'jenkins-oidc: invalid configuration:\n  - KEY_ENCRYPTION_KEY: required in production mode (DATABASE_URL is set). Generate one with `openssl rand -base64 32` and set KEY_ENCRYPTION_KEY or KEY_ENCRYPTION_KEY_FILE\n',
+  );
+});
+
+test('a misspelt variable is named on every command', async () => {
+  const res = await runCli(['clients', 'list', '--json'], { ...env, DATABSE_URL: 'postgres://nowhere/x' });
+  expect(res.code).toBe(0);
+  expect(res.stderr).toBe('warning: DATABSE_URL is not a setting of jenkins-oidc and is ignored; did you mean DATABASE_URL?\n');
+});
+
+test('durations take one grammar: --max-ttl 90m', async () => {
+  const res = await runCli(['clients', 'add', 'ci-dur', '--jenkins-url', 'https://dur.example.com', '--max-ttl', '90m', '--json'], env);
+  expect(res.code).toBe(0);
+  expect(JSON.parse((await runCli(['clients', 'show', 'ci-dur', '--json'], env)).stdout)).toMatchObject({ maxRequestTokenTtl: 5400 });
+  const bad = await runCli(['clients', 'add', 'ci-bad', '--jenkins-url', 'https://bad.example.com', '--max-ttl', 'soon'], env);
+  expect(bad).toEqual({ code: 1, stdout: '', stderr: 'error: --max-ttl: must be a duration such as 3600, 90m, 1h or 1d, got "soon"\n' });
 });

@@ -98,3 +98,19 @@ test('a serve killed with SIGKILL does not block the next start', async () => {
   serve.child.kill('SIGTERM');
   expect(await serve.exited).toBe(0);
 });
+
+describe('commands queue behind each other on one DATA_DIR', () => {
+  const queueDir = path.join(scratchDir(), 'queue');
+  const queueEnv = () => ({ DATA_DIR: queueDir, PORT: '1', ISSUER: 'http://127.0.0.1:8080' });
+
+  test('two CLI commands at once both succeed: the second waits for the first', async () => {
+    const [a, b] = await Promise.all([
+      runCli(['clients', 'add', 'ci-one', '--jenkins-url', 'https://one.example.com', '--json'], queueEnv()),
+      runCli(['clients', 'add', 'ci-two', '--jenkins-url', 'https://two.example.com', '--json'], queueEnv()),
+    ]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    expect([a.stderr, b.stderr].filter((e) => /waiting for another jenkins-oidc command to finish \(pid \d+\)/.test(e))).toHaveLength(1);
+    const listed = await runCli(['clients', 'list', '--json'], queueEnv());
+    expect((JSON.parse(listed.stdout) as { name: string }[]).map((c) => c.name).sort()).toEqual(['ci-one', 'ci-two']);
+  }, 120_000);
+});

@@ -20,8 +20,6 @@ const TREES = Object.entries(RENDERED);
 const SCHEMA_PACKAGES = 'kubernetes-models@5.1.0 @kubernetes-models/prometheus-operator@6.0.0';
 // Default shutdown sequence of `serve` (src/config.ts): SHUTDOWN_GRACE then SHUTDOWN_TIMEOUT.
 const SHUTDOWN_DEFAULTS = { SHUTDOWN_GRACE: 5, SHUTDOWN_TIMEOUT: 10 };
-// Settings the manifests may use before src/config.ts lists them (metrics land separately).
-const PENDING_VARIABLES = new Set(['METRICS_PORT']);
 const POD_LABELS = { 'app.kubernetes.io/name': 'jenkins-oidc', 'app.kubernetes.io/component': 'server' };
 
 // Manifests are plain parsed YAML.
@@ -241,7 +239,7 @@ describe.each(TREES)('%s', (tree, objects) => {
 
   test('every environment variable is one the service reads (no misspelt names)', () => {
     const names = [...Object.keys(config), ...[deployment, job].flatMap((o) => (podSpecs(o) as Any[]).flatMap((s) => s.containers.flatMap((c: Any) => c.env.map((e: Any) => e.name))))];
-    expect(names.filter((n) => !(n in VARIABLES) && !PENDING_VARIABLES.has(n))).toEqual([]);
+    expect(names.filter((n) => !(n in VARIABLES))).toEqual([]);
     for (const spec of [deployment, job].flatMap((o) => podSpecs(o)) as Any[]) {
       for (const c of spec.containers) expect(c.envFrom).toEqual([{ configMapRef: { name: 'jenkins-oidc' } }]);
     }

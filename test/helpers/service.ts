@@ -123,3 +123,12 @@ export function decodeJwt(jwt: string): { header: Record<string, unknown>; paylo
   const [h, p] = jwt.split('.');
   return { header: JSON.parse(Buffer.from(h!, 'base64url').toString()), payload: JSON.parse(Buffer.from(p!, 'base64url').toString()) };
 }
+
+/** A service with one controller (ci-main) and one request token it minted: what most endpoint tests start from. */
+export async function startWithToken(env: Record<string, string> = {}): Promise<{ t: TestService; auth: string; token: string }> {
+  const t = await startTestService(env);
+  const { secret } = await addClient(t);
+  const auth = basic('ci-main', secret);
+  const res = await postForm(`${t.url}/token`, { grant_type: MINT, ...BUILD }, { authorization: auth });
+  return { t, auth, token: res.json.access_token as string };
+}

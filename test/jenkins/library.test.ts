@@ -39,7 +39,8 @@ function compile(): { classes: string; status: number | null; output: string } {
 function groovyRun(classes: string, env: Record<string, string>): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn('groovy', ['-cp', classes, path.join(LIBRARY, 'test/LibraryTest.groovy')], {
-      env: { ...process.env, JAVA_HOME, ...env },
+      // The JVM's temporary files (the harness's workspaces) go under the run's scratch folder too.
+      env: { ...process.env, JAVA_HOME, JAVA_OPTS: `-Djava.io.tmpdir=${os.tmpdir()}`, ...env },
       cwd: LIBRARY,
     });
     let out = '';

@@ -1,6 +1,6 @@
 // Malformed and hostile input on every endpoint: a 4xx OAuth-style JSON error
 // naming the problem, nothing written, and the service keeps serving.
-import { addClient, basic, BUILD, EXCHANGE, MINT, postForm, REQUEST_TOKEN_TYPE as RTT, startTestService, type TestService } from '../helpers/service.js';
+import { basic, BUILD, EXCHANGE, MINT, REQUEST_TOKEN_TYPE as RTT, startWithToken, type TestService } from '../helpers/service.js';
 
 let t: TestService;
 let auth: string;
@@ -8,11 +8,7 @@ let token: string;
 
 
 beforeAll(async () => {
-  t = await startTestService();
-  const { secret } = await addClient(t);
-  auth = basic('ci-main', secret);
-  const res = await postForm(`${t.url}/token`, { grant_type: MINT, ...BUILD }, { authorization: auth });
-  token = res.json.access_token as string;
+  ({ t, auth, token } = await startWithToken());
 });
 afterAll(async () => t.stop());
 

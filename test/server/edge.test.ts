@@ -4,18 +4,14 @@
 // path aliases and parser errors that used to leak non-JSON answers.
 import http from 'node:http';
 import net from 'node:net';
-import { addClient, basic, BUILD, EXCHANGE, MINT, postForm, REQUEST_TOKEN_TYPE as RTT, startTestService, type TestService } from '../helpers/service.js';
+import { basic, BUILD, EXCHANGE, MINT, REQUEST_TOKEN_TYPE as RTT, startWithToken, type TestService } from '../helpers/service.js';
 
 let t: TestService;
 let auth: string;
 let token: string;
 
 beforeAll(async () => {
-  t = await startTestService();
-  const { secret } = await addClient(t);
-  auth = basic('ci-main', secret);
-  const res = await postForm(`${t.url}/token`, { grant_type: MINT, ...BUILD }, { authorization: auth });
-  token = res.json.access_token as string;
+  ({ t, auth, token } = await startWithToken());
 });
 afterAll(async () => t.stop());
 

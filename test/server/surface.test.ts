@@ -1,6 +1,7 @@
 // What the service exposes, and what it does not: discovery, JWKS, health,
 // an issuer with a path, a TLS-terminating proxy, and 404 for everything
 // oidc-provider would otherwise serve.
+import { readFileSync } from 'node:fs';
 import { addClient, startTestService, type TestService } from '../helpers/service.js';
 
 describe('OIDC surface at the root', () => {
@@ -45,7 +46,7 @@ describe('OIDC surface at the root', () => {
   test('health: /healthz is up, /readyz names the signing key', async () => {
     const h = await fetch(`${t.url}/healthz`);
     expect(h.status).toBe(200);
-    expect(await h.json()).toEqual({ status: 'ok' });
+    expect(await h.json()).toEqual({ status: 'ok', version: JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version });
     const r = await fetch(`${t.url}/readyz`);
     expect(r.status).toBe(200);
     expect(await r.json()).toEqual({ status: 'ready', signing_kid: t.service.runtime.current.signer.kid });

@@ -2,6 +2,7 @@
 // key is loaded — what a load balancer should route on.
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
+import { VERSION } from '../../version.js';
 import type { AppDeps } from '../app.js';
 
 const READY_TIMEOUT_MS = 2000;
@@ -9,7 +10,7 @@ const READY_TIMEOUT_MS = 2000;
 export function healthRoutes(router: Router, deps: AppDeps, named: (route: string) => Middleware): void {
   router.get('/healthz', named('healthz'), function healthz(ctx) {
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { status: 'ok' };
+    ctx.body = { status: 'ok', version: VERSION };
   });
   router.get('/readyz', named('readyz'), async function readyz(ctx) {
     ctx.set('Cache-Control', 'no-store');

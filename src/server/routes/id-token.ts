@@ -15,7 +15,7 @@ function unauthorized(ctx: Parameters<Middleware>[0], description: string): void
 }
 
 export function idTokenRoute(deps: AppDeps): Middleware {
-  const grantDeps = { config: deps.config, db: deps.db, audit: deps.audit, signer: () => deps.runtime.current.signer };
+  const grantDeps = { config: deps.config, db: deps.db, audit: deps.audit, metrics: deps.metrics, signer: () => deps.runtime.current.signer };
   return async function getIdToken(ctx) {
     const header = ctx.get('authorization');
     const match = /^Bearer ([^\s]+)$/i.exec(header);

@@ -1,0 +1,125 @@
+// The retention schedule as `serve` runs it: on N replicas at once exactly one
+// prunes, it logs what it deleted, it runs on its own, and it stops promptly.
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/logger.js';
+import { RetentionScheduler } from '../../src/retention/scheduler.js';
+import { createPrisma, type Db } from '../../src/store/prisma.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+const DAY = 86400;
+const retention = { auditRetention: 400 * DAY, requestTokenRetention: 7 * DAY };
+
+let d: TestDatabase;
+beforeEach(async () => {
+  d = await createTestDatabase();
+});
+afterEach(async () => d.drop());
+
+function memoryLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  return { logger: createLogger('debug', sink), lines };
+}
+
+/** `due` audit rows 401 days old and `kept` from an hour ago; returns the kept ids. */
+async function seed(due: number, kept: number): Promise<string[]> {
+  await d.query(`INSERT INTO audit_events (at, event) SELECT now() - interval '401 days' - i * interval '1 ms', 'id_token.issued' FROM generate_series(1, $1) i`, [due]);
+  const rows = await d.query<{ id: string }>(`INSERT INTO audit_events (at, event) SELECT now() - interval '1 hour', 'id_token.issued' FROM generate_series(1, $1) RETURNING id::text`, [kept]);
+  return rows.map((r) => r.id);
+}
+const remaining = async () => (await d.query<{ id: string }>('SELECT id::text FROM audit_events ORDER BY id')).map((r) => r.id);
+
+test('two replicas ticking at once: exactly one prunes, every due row goes once, and it logs how many', async () => {
+  const kept = await seed(10, 2);
+  const other: Db = createPrisma(d.url, 2);
+  const a = memoryLogger();
+  const b = memoryLogger();
+  // Small batches with pauses: the winner holds the lock for ~400 ms, long past the loser's try.
+  const options = { databaseUrl: d.url, retention, batchSize: 2, pauseMs: 80 };
+  const replicas = [
+    new RetentionScheduler({ ...options, db: d.db, logger: a.logger }),
+    new RetentionScheduler({ ...options, db: other, logger: b.logger }),
+  ];
+  try {
+    const results = await Promise.all(replicas.map((r) => r.tick()));
+    const ran = results.filter((r) => r !== undefined);
+    expect(ran).toHaveLength(1);
+    expect(ran[0]).toMatchObject({ auditEvents: { rows: 10, batches: 6 }, requestTokens: { rows: 0, batches: 1 } });
+    expect(await remaining()).toEqual(kept);
+
+    const winner = results[0] ? a.lines : b.lines;
+    const loser = results[0] ? b.lines : a.lines;
+    expect(winner.filter((l) => l.msg === 'retention: deleted expired rows')).toEqual([
+      expect.objectContaining({
+        level: 30,
+        audit_events_deleted: 10,
+        request_tokens_deleted: 0,
+        audit_retention: '400d',
+        request_token_retention: '7d',
+        batches: 7,
+        stopped: false,
+      }),
+    ]);
+    expect(loser.map((l) => l.msg)).toEqual(['retention: another replica is pruning; skipped']);
+  } finally {
+    await Promise.all(replicas.map((r) => r.stop()));
+    await other.$disconnect();
+  }
+});
+
+test('started, it prunes on its own after the first delay and then every interval', async () => {
+  const kept = await seed(3, 1);
+  const { logger, lines } = memoryLogger();
+  const scheduler = new RetentionScheduler({ db: d.db, databaseUrl: d.url, retention, logger, firstDelayMs: 10, intervalMs: 50 });
+  scheduler.start();
+  // The log line comes once a round is over (rows are gone a moment earlier).
+  const rounds = () => lines.filter((l) => l.msg === 'retention: deleted expired rows').map((l) => l.audit_events_deleted);
+  const waitFor = async (n: number) => {
+    const until = Date.now() + 5000;
+    while (rounds().length < n && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  };
+  try {
+    await waitFor(1);
+    expect(await remaining()).toEqual(kept);
+    await seed(2, 0);
+    await waitFor(2);
+    expect(await remaining()).toEqual(kept);
+    expect(rounds()).toEqual([3, 2]);
+  } finally {
+    await scheduler.stop();
+  }
+});
+
+test('stop() during a run returns after the statement under way, with rows left for next time', async () => {
+  await seed(20, 0);
+  const { logger } = memoryLogger();
+  const scheduler = new RetentionScheduler({ db: d.db, databaseUrl: d.url, retention, logger, batchSize: 2, pauseMs: 50 });
+  const run = scheduler.tick();
+  await new Promise((r) => setTimeout(r, 120));
+  const stopping = Date.now();
+  await scheduler.stop();
+  expect(Date.now() - stopping).toBeLessThan(500);
+  const result = await run;
+  expect(result?.stopped).toBe(true);
+  expect((await remaining()).length).toBeGreaterThan(0);
+  // Stopped, it does not run again.
+  expect(await scheduler.tick()).toBeUndefined();
+});
+
+test('with both retentions 0 it never runs', async () => {
+  await seed(2, 0);
+  const all = await remaining();
+  const { logger, lines } = memoryLogger();
+  const scheduler = new RetentionScheduler({ db: d.db, databaseUrl: d.url, retention: { auditRetention: 0, requestTokenRetention: 0 }, logger, firstDelayMs: 0 });
+  scheduler.start();
+  expect(await scheduler.tick()).toBeUndefined();
+  await new Promise((r) => setTimeout(r, 50));
+  await scheduler.stop();
+  expect(await remaining()).toEqual(all);
+  expect(lines).toEqual([]);
+});
