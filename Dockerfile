@@ -36,7 +36,7 @@ RUN npm run build
 # 2. Runtime dependencies, installed afresh from the lock file on the target
 # platform. `--omit=dev` alone keeps @prisma/client's optional peers (the
 # prisma CLI, typescript, and through them @prisma/dev, studio, react-dom,
-# pglite, effect: ~260 MB): the lock file marks them devOptional, which
+# pglite, effect: about 240 MB): the lock file marks them devOptional, which
 # --omit=dev does not remove. --legacy-peer-deps leaves peers to us: the only
 # required peers in the production tree, koa and pg, are direct dependencies.
 # scripts/replay-dockerfile.mjs checks the result against the lock file.

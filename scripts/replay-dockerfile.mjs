@@ -21,6 +21,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
@@ -335,6 +336,9 @@ async function main() {
   chmodSync(work, 0o755);
   say(`Dockerfile: ${stages.map((s) => `${s.name} (${s.image})`).join(', ')}; scratch folder ${work}`);
 
+  // Deleting the build stages' trees (mostly the compile stage's ~500 MB of
+  // dependencies) takes as long as the checks: it runs beside them.
+  let cleaning = Promise.resolve();
   try {
     // Build stages in waves: a stage starts once the stages it copies from are done.
     const done = new Set();
@@ -365,6 +369,7 @@ async function main() {
     if (!healthcheck) fail('the image has no HEALTHCHECK');
     if (!healthcheck.join(' ').includes('/healthz')) fail('the HEALTHCHECK must probe /healthz (liveness), not readiness');
     const appDir = inStage(stageRoot(work, final), '/', workdir);
+    if (!KEEP) cleaning = Promise.all(builders.map((s) => rm(stageRoot(work, s), { recursive: true, force: true }))).then(() => undefined);
     // tini is PID 1 in the image; here node runs directly.
     const tini = entrypoint.findIndex((w) => w.endsWith('/tini') || w === 'tini');
     const command = tini === 0 ? [...entrypoint.slice(entrypoint[1] === '--' ? 2 : 1), ...cmd] : [...entrypoint, ...cmd];
@@ -445,6 +450,7 @@ async function main() {
     }
     say(`OK: runtime node_modules ${nodeModulesMb.toFixed(1)} MB (limit ${MAX_MB} MB)`);
   } finally {
+    await cleaning.catch(() => undefined);
     if (KEEP) say(`kept ${work}`);
     else rmSync(work, { recursive: true, force: true });
   }
