@@ -106,7 +106,7 @@ async function main() {
   const db = await scratchDatabase();
   const kek = randomBytes(32).toString('base64');
   const port = await freePort();
-  const env = { PATH: process.env.PATH, DATABASE_URL: db.url, KEY_ENCRYPTION_KEY: kek, ISSUER: `http://127.0.0.1:${port}`, ALLOW_INSECURE_ISSUER: 'true', PORT: String(port), LOG_LEVEL: 'info' };
+  const env = { PATH: process.env.PATH, DATABASE_URL: db.url, KEY_ENCRYPTION_KEY: kek, ISSUER: `http://127.0.0.1:${port}`, ALLOW_INSECURE_ISSUER: 'true', PORT: String(port), LOG_LEVEL: 'info', SHUTDOWN_GRACE: '0' };
   log('starting the service');
   const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROFILE] : []), CLI, 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   try {

@@ -24,6 +24,8 @@ export interface Config {
   databaseUrl: string | undefined;
   /** Connections each `serve` process may open (CLI commands use 2). */
   databasePoolSize: number;
+  /** Seconds a connection attempt (or a wait for a pooled connection) may take before the request fails. */
+  databaseAcquireTimeout: number;
   mode: 'embedded' | 'production';
   dataDir: string;
   /** 32 bytes, or undefined in embedded mode until generated into dataDir. */
@@ -56,6 +58,12 @@ export interface Config {
   auditRetention: number;
   /** Seconds a request token's row is kept after it expired; 0 keeps them forever. */
   requestTokenRetention: number;
+  /** Seconds `serve` and `migrate` wait at start for the database to answer (production mode). */
+  databaseConnectTimeout: number;
+  /** Seconds `serve` keeps answering after SIGTERM/SIGINT while /readyz says 503 (load balancers notice). */
+  shutdownGrace: number;
+  /** Seconds `serve` then waits for requests in flight before it closes their connections. */
+  shutdownTimeout: number;
 }
 
 /** Tolerance for clocks that disagree between us and relying parties. */
@@ -77,6 +85,8 @@ export const VARIABLES = {
   PORT: 'Port to listen on. Default 8080.',
   DATABASE_URL: 'PostgreSQL connection URL. Unset: an embedded PostgreSQL runs in DATA_DIR. Set: production mode.',
   DATABASE_POOL_SIZE: 'Connections each serve process may open (1-100). Default 10. Size it as replicas x this < the server\'s max_connections.',
+  DATABASE_CONNECT_TIMEOUT: 'How long serve and migrate wait at start for PostgreSQL to answer, retrying with backoff (0s-10m; production mode). Default 60s.',
+  DATABASE_ACQUIRE_TIMEOUT: 'How long a request may wait to connect to PostgreSQL (or for a pooled connection) before it is answered 503 temporarily_unavailable (1s-60s). Default 3s.',
   DATA_DIR: 'Folder for the embedded PostgreSQL and its generated key-encryption key. Default ./.data.',
   KEY_ENCRYPTION_KEY: '32 random bytes, base64 (openssl rand -base64 32). Encrypts signing keys at rest. Required in production mode.',
   KEY_ENCRYPTION_KEY_FILE: 'File holding KEY_ENCRYPTION_KEY (for Docker/Kubernetes secrets). Use one of the two.',
@@ -100,6 +110,8 @@ export const VARIABLES = {
   FAILED_ATTEMPTS_PER_MINUTE: 'Refused tokens and failed client authentications one address may cause per minute on the token endpoints, per process, before it gets 429 (0: no limit). Default 60.',
   AUDIT_RETENTION: 'How long audit rows are kept (400d, or 0 to keep them forever); at least 1d. Default 400d.',
   REQUEST_TOKEN_RETENTION: 'How long a request token\'s row is kept after it expired (7d, or 0 to keep them forever). Default 7d.',
+  SHUTDOWN_GRACE: 'After SIGTERM/SIGINT, how long serve keeps answering (with Connection: close) while /readyz says 503, so load balancers stop sending; 0 allowed (0s-5m). Default 5s.',
+  SHUTDOWN_TIMEOUT: 'After the grace, how long serve waits for requests in flight before it closes their connections (1s-5m). Default 10s.',
 } as const;
 
 /** 30d, 12h, 90m, 45s or plain seconds. */
@@ -252,7 +264,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     problems.push(`REQUEST_TOKEN_TTL: ${requestTokenTtl} is above REQUEST_TOKEN_MAX_TTL (${requestTokenMaxTtl})`);
   }
 
-  const duration = (name: keyof typeof VARIABLES, fallback: number, min: number): number => {
+  const duration = (name: keyof typeof VARIABLES, fallback: number, min: number, max = Infinity): number => {
     const raw = read(name);
     if (raw === undefined) return fallback;
     const n = parseDuration(raw);
@@ -262,6 +274,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     }
     if (n < min) {
       problems.push(`${name}: must be at least ${min} seconds, got ${n}`);
+      return fallback;
+    }
+    if (n > max) {
+      problems.push(`${name}: must be at most ${max} seconds, got ${n}`);
       return fallback;
     }
     return n;
@@ -289,6 +305,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     problems.push(`AUDIT_RETENTION: must be 0 (keep forever) or at least 1d, got ${auditRetention} s (a bare number is seconds: write 400d for days)`);
   }
   const requestTokenRetention = duration('REQUEST_TOKEN_RETENTION', 7 * 86400, 0);
+  // A database that does not answer must cost a request seconds, not the
+  // operating system's TCP connect timeout (minutes).
+  const databaseAcquireTimeout = duration('DATABASE_ACQUIRE_TIMEOUT', 3, 1, 60);
+  const databaseConnectTimeout = duration('DATABASE_CONNECT_TIMEOUT', 60, 0, 600);
+  const shutdownGrace = duration('SHUTDOWN_GRACE', 5, 0, 300);
+  const shutdownTimeout = duration('SHUTDOWN_TIMEOUT', 10, 1, 300);
   const previousKekRaw = read('KEY_ENCRYPTION_KEY_PREVIOUS');
   const previousKeyEncryptionKey = previousKekRaw ? parseKey('KEY_ENCRYPTION_KEY_PREVIOUS', previousKekRaw, problems) : undefined;
 
@@ -308,6 +330,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     port: int('PORT', 8080, 0, 65535),
     databaseUrl,
     databasePoolSize: int('DATABASE_POOL_SIZE', 10, 1, 100),
+    databaseAcquireTimeout,
+    databaseConnectTimeout,
     mode,
     dataDir: path.resolve(cwd, read('DATA_DIR') ?? '.data'),
     keyEncryptionKey,
@@ -329,6 +353,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     metricsHost: read('METRICS_HOST') ?? read('HOST') ?? '127.0.0.1',
     auditRetention,
     requestTokenRetention,
+    shutdownGrace,
+    shutdownTimeout,
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

@@ -9,7 +9,11 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
   // stdout through a buffered, asynchronous writer: one write per request line
   // was a tenth of the token path's CPU. The buffer is written out every
   // 250 ms (so a quiet service's lines still appear promptly), on a clean
-  // shutdown (service.close) and by pino at process exit.
+  // shutdown (service.close, flushLogs) and by pino's own process 'exit' hook,
+  // synchronously, whatever the exit: process.exit, an uncaught exception or
+  // an unhandled rejection (test/logger.test.ts). Only a signal nobody
+  // handles or SIGKILL can lose the last 250 ms; `serve` handles SIGTERM,
+  // SIGINT and SIGHUP.
   let dest: NodeJS.WritableStream | ReturnType<typeof pino.destination> | undefined = destination;
   if (!dest) {
     const buffered = pino.destination({ dest: 1, sync: false, minLength: 4096 });
@@ -33,4 +37,21 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
     },
     dest as never,
   );
+}
+
+/** Writes out what the logger has buffered; resolves within `timeoutMs` whatever happens. */
+export function flushLogs(logger: Logger, timeoutMs = 2000): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    try {
+      logger.flush(done);
+    } catch {
+      // A destination without a buffer, or one already flushing: pino's exit hook writes the rest.
+      done();
+    }
+  });
 }

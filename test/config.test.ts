@@ -26,6 +26,8 @@ describe('configuration', () => {
       port: 8080,
       databaseUrl: undefined,
       databasePoolSize: 10,
+      databaseAcquireTimeout: 3,
+      databaseConnectTimeout: 60,
       mode: 'embedded',
       dataDir: '/srv/.data',
       keyEncryptionKey: undefined,
@@ -47,6 +49,8 @@ describe('configuration', () => {
       metricsHost: '127.0.0.1',
       auditRetention: 400 * 86400,
       requestTokenRetention: 7 * 86400,
+      shutdownGrace: 5,
+      shutdownTimeout: 10,
     });
   });
 
@@ -86,6 +90,10 @@ describe('configuration', () => {
     ['a duration that is not one is refused', { KEY_PUBLISH_LEAD: 'soon' }, ['KEY_PUBLISH_LEAD: must be a duration such as 30d, 12h, 90m, 45s or a number of seconds, got "soon"']],
     ['a retention shorter than the ID token lifetime plus skew is refused', { KEY_RETIRED_RETENTION: '5m', ID_TOKEN_TTL: '600' },
       ['KEY_RETIRED_RETENTION: 300 s would unpublish a key while tokens it signed are still valid; it must be at least ID_TOKEN_TTL + 60 s of clock skew (660 s)']],
+    ['a connect timeout of 0 is refused (pg would wait forever)', { DATABASE_ACQUIRE_TIMEOUT: '0' }, ['DATABASE_ACQUIRE_TIMEOUT: must be at least 1 seconds, got 0']],
+    ['a connect timeout above a minute is refused', { DATABASE_ACQUIRE_TIMEOUT: '2m' }, ['DATABASE_ACQUIRE_TIMEOUT: must be at most 60 seconds, got 120']],
+    ['a shutdown timeout of 0 is refused (requests in flight would be cut)', { SHUTDOWN_TIMEOUT: '0' }, ['SHUTDOWN_TIMEOUT: must be at least 1 seconds, got 0']],
+    ['a shutdown grace that is not a duration is refused', { SHUTDOWN_GRACE: '-1' }, ['SHUTDOWN_GRACE: must be a duration such as 30d, 12h, 90m, 45s or a number of seconds, got "-1"']],
     ['a rotation interval not longer than the publish lead is refused', { KEY_ROTATION_INTERVAL: '1h', KEY_PUBLISH_LEAD: '1h' },
       ['KEY_ROTATION_INTERVAL: 3600 s must be longer than KEY_PUBLISH_LEAD (3600 s)']],
     ['an audit retention that is not a duration is refused', { AUDIT_RETENTION: 'a year' },
@@ -172,6 +180,12 @@ describe('configuration', () => {
     expect(loadConfig({ AUDIT_RETENTION: '90d', REQUEST_TOKEN_RETENTION: '12h' }, '/srv')).toMatchObject({ auditRetention: 90 * 86400, requestTokenRetention: 12 * 3600 });
     expect(loadConfig({ AUDIT_RETENTION: '0', REQUEST_TOKEN_RETENTION: '0' }, '/srv')).toMatchObject({ auditRetention: 0, requestTokenRetention: 0 });
     expect(loadConfig({ AUDIT_RETENTION: '86400' }, '/srv')).toMatchObject({ auditRetention: 86400 });
+  });
+
+  test('shutdown and connect settings take durations; a grace of 0 is allowed', () => {
+    expect(loadConfig({ SHUTDOWN_GRACE: '0', SHUTDOWN_TIMEOUT: '1m', DATABASE_ACQUIRE_TIMEOUT: '1s' }, '/srv')).toMatchObject({
+      shutdownGrace: 0, shutdownTimeout: 60, databaseAcquireTimeout: 1,
+    });
   });
 
   test('every problem is reported at once', () => {

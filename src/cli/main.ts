@@ -3,6 +3,7 @@
 // command is a plain async function from its concept folder that returns
 // data; this file parses flags, opens the database, prints, and is the only
 // place that sets the exit code.
+import { describeWait, waitForDatabase } from '../server/startup.js';
 import { VERSION } from '../version.js';
 import { Command, Option } from 'commander';
 import { EXPORT_FORMATS, exportAudit, type ExportFormat } from '../audit/export.js';
@@ -127,11 +128,22 @@ Getting started:
     // Loaded here only: the other commands need no HTTP server nor oidc-provider.
     const { startService } = await import('../server/service.js');
     if (config.mode === 'embedded') note(`starting with the embedded PostgreSQL in ${config.dataDir} (set DATABASE_URL for production)`);
+    // A crash leaves its reason in the JSON log; pino's exit hook then writes
+    // out every line still buffered.
+    process.on('uncaughtException', (err) => {
+      logger.fatal({ err }, 'uncaught exception: exiting');
+      process.exit(1);
+    });
+    process.on('unhandledRejection', (err) => {
+      logger.fatal({ err }, 'unhandled promise rejection: exiting');
+      process.exit(1);
+    });
     // Signal handlers go in before anything starts: a SIGTERM during start-up
     // (a fast rolling update) must still end with PostgreSQL stopped cleanly.
     let service: Awaited<ReturnType<typeof startService>> | undefined;
     let retention: RetentionScheduler | undefined;
     let stopping = false;
+    let startupDeadline: NodeJS.Timeout | undefined;
     const finish = () =>
       Promise.resolve(retention?.stop()).then(() => service!.close()).then(
         () => process.exit(0),
@@ -141,12 +153,18 @@ Getting started:
         },
       );
     const stop = (signal: string) => {
-      if (stopping) return;
+      if (stopping) {
+        // Twice Ctrl-C, or an impatient orchestrator: skip the rest of the
+        // grace; requests in flight still get their SHUTDOWN_TIMEOUT.
+        logger.info({ signal }, 'second signal: ending the grace now');
+        service?.hurry();
+        return;
+      }
       stopping = true;
       logger.info({ signal }, 'shutting down');
       if (service) void finish();
       // Start-up stuck (an unreachable database, say): do not outlive the signal by long.
-      else setTimeout(() => process.exit(1), 10_000).unref();
+      else startupDeadline = setTimeout(() => process.exit(1), 10_000).unref();
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
@@ -161,8 +179,14 @@ Getting started:
       logger,
       onPruned: (table, rows) => service!.metrics.rowsPruned(table, rows),
     });
-    if (stopping) await finish();
-    else retention.start();
+    if (stopping) {
+      // Stopped before it was ever ready: no balancer needs a grace.
+      clearTimeout(startupDeadline);
+      service.hurry();
+      await finish();
+    } else {
+      retention.start();
+    }
   });
 
   program
@@ -170,7 +194,12 @@ Getting started:
     .description('apply pending database migrations (safe to run from several replicas at once)')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
-      const config = loadConfig();
+      // Migrations need neither the key-encryption key nor the public issuer (a migration Job has neither).
+      const config = loadConfig(process.env, process.cwd(), { keyEncryptionKey: false, publicIssuer: false });
+      // A migration Job may start before its database: wait, as serve does.
+      if (config.databaseUrl) {
+        await waitForDatabase(config.databaseUrl, { timeoutSeconds: config.databaseConnectTimeout, attemptSeconds: config.databaseAcquireTimeout, report: (e) => note(describeWait(e)) });
+      }
       const database = await openDatabase(config, 'cli', undefined, note);
       try {
         const result = await migrate(database.url, { onProgress: (m) => !opts.json && note(m) });

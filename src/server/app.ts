@@ -21,6 +21,8 @@ import { wellKnownRoutes } from './routes/well-known.js';
 import { sendError } from './routes/errors.js';
 import { EDGE_LIMITS, checkAtTheEdge, withReplayedBody } from './edge.js';
 import { FailureBudget, countAttempts, refuseOverBudget } from './abuse-limits.js';
+import type { Lifecycle } from './shutdown.js';
+import { answerIfDatabaseUnavailable } from './unavailable.js';
 
 /** Documented limit for any request body (forms on /token are a few hundred bytes). */
 export const BODY_LIMIT_BYTES = EDGE_LIMITS.body;
@@ -34,6 +36,8 @@ export interface AppDeps {
   /** Failed attempts per address (default: a new budget from config.failedAttemptsPerMinute). */
   budget?: FailureBudget;
   metrics?: Metrics;
+  /** Whether a shutdown has begun (/readyz answers 503 from then on); absent: never. */
+  lifecycle?: Lifecycle;
 }
 
 function runMiddleware(middleware: Middleware[], ctx: Context): Promise<void> {
@@ -80,8 +84,13 @@ function logRequests(logger: Logger, metrics: Metrics | undefined): Middleware {
     try {
       await next();
     } catch (err) {
-      logger.error({ err, route: ctx.state.route }, 'unexpected error');
-      sendError(ctx, 500, 'server_error', 'an unexpected error occurred; the operator can find it in the service log');
+      const cause = answerIfDatabaseUnavailable(ctx, err);
+      if (cause) {
+        logger.warn({ route: ctx.state.route, cause }, 'database unavailable: answered 503');
+      } else {
+        logger.error({ err, route: ctx.state.route }, 'unexpected error');
+        sendError(ctx, 500, 'server_error', 'an unexpected error occurred; the operator can find it in the service log');
+      }
     } finally {
       const body = ctx.body as { error?: string } | undefined;
       const ms = Number(process.hrtime.bigint() - started) / 1e6;

@@ -20,6 +20,7 @@ import { matchesHash } from '../secrets/bearer-secrets.js';
 import type { LoadedKey } from '../signing-keys/keys.js';
 import { LocalKeySigner, type Signer } from '../signing-keys/signer.js';
 import { createAdapterFactory } from '../store/oidc-adapter.js';
+import { answerIfDatabaseUnavailable } from './unavailable.js';
 import type { Db } from '../store/prisma.js';
 
 export interface OidcRuntime {
@@ -38,6 +39,8 @@ export interface RuntimeInput {
   audit: AuditTrail;
   metrics?: Metrics;
   onServerError?: (err: unknown) => void;
+  /** A request was answered 503 because the database is out of reach; `cause` is short and fixed. */
+  onDatabaseUnavailable?: (cause: string) => void;
 }
 
 /** Swappable reference to the current runtime (see key rotation). */
@@ -76,7 +79,7 @@ function revocationPolicy(db: Db) {
   };
 }
 
-export async function createOidcRuntime({ config, db, keys, audit, metrics, onServerError }: RuntimeInput): Promise<OidcRuntime> {
+export async function createOidcRuntime({ config, db, keys, audit, metrics, onServerError, onDatabaseUnavailable }: RuntimeInput): Promise<OidcRuntime> {
   const active = keys.find((k) => k.status === 'active');
   if (!active) throw new Error('no active signing key: run `jenkins-oidc migrate` and start the service once to create one');
   const signer = await LocalKeySigner.create(active.kid, active.alg, active.privateKey);
@@ -137,7 +140,14 @@ export async function createOidcRuntime({ config, db, keys, audit, metrics, onSe
   const deps: GrantDeps = { config, db, audit, metrics, signer: () => signer };
   provider.registerGrantType(mint.grantType, mint.handler(deps), [...mint.parameters], [...mint.allowDuplicates]);
   provider.registerGrantType(exchange.grantType, exchange.handler(deps), [...exchange.parameters]);
-  if (onServerError) provider.on('server_error', (_ctx: unknown, err: unknown) => onServerError(err));
+  // oidc-provider has already set 500 "oops! something went wrong" when it
+  // emits this, synchronously, before the response is sent: a database that is
+  // out of reach becomes 503 temporarily_unavailable here instead.
+  provider.on('server_error', (ctx: KoaContextWithOIDC, err: unknown) => {
+    const cause = answerIfDatabaseUnavailable(ctx, err);
+    if (cause) onDatabaseUnavailable?.(cause);
+    else onServerError?.(err);
+  });
   // Refusals our grants did not already record (client authentication,
   // unsupported grant types, duplicated parameters...) still reach the audit
   // trail. The events are synchronous: the write is handed to the trail, and

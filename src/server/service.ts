@@ -4,12 +4,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
-import type { Logger } from '../logger.js';
+import { flushLogs, type Logger } from '../logger.js';
 import { loadSigningKeys } from '../signing-keys/keys.js';
 import { ensureSigningKey, timingOf } from '../signing-keys/lifecycle.js';
 import { KeyWatcher, keySetFingerprint } from '../signing-keys/watcher.js';
 import { resolveKeyEncryptionKey } from '../signing-keys/key-encryption-key.js';
 import { openDatabase, type Database } from '../store/database.js';
+import { databaseUnavailable } from '../store/connectivity.js';
 import { migrate } from '../store/migrate.js';
 import { AuditTrail } from '../audit/trail.js';
 import { Metrics } from '../metrics/metrics.js';
@@ -18,6 +19,8 @@ import { VERSION } from '../version.js';
 import { createApp } from './app.js';
 import { onClientError } from './client-errors.js';
 import { createOidcRuntime, OidcRuntimeHolder } from './provider.js';
+import { HttpDrain, type Lifecycle } from './shutdown.js';
+import { checkPortFree, waitForDatabase } from './startup.js';
 
 export interface RunningService {
   url: string;
@@ -30,10 +33,29 @@ export interface RunningService {
   /** The /metrics URL when METRICS_PORT is set. */
   metricsUrl: string | undefined;
   metrics: Metrics;
+  lifecycle: Lifecycle;
+  /**
+   * The shutdown sequence (README "Shutdown"): /readyz 503 and Connection: close
+   * at once, serve on for SHUTDOWN_GRACE, close the listener, let requests in
+   * flight finish within SHUTDOWN_TIMEOUT, then stop the key watcher and the
+   * database and flush the log. Idempotent.
+   */
   close(): Promise<void>;
+  /** Skips what is left of the grace (a second signal). */
+  hurry(): void;
 }
 
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  // Before anything starts: a port in use is named now, not after PostgreSQL
+  // was initialised; a database still starting is waited for, not a crash.
+  await checkPortFree(config.host, config.port);
+  if (config.databaseUrl) {
+    await waitForDatabase(config.databaseUrl, {
+      timeoutSeconds: config.databaseConnectTimeout,
+      attemptSeconds: config.databaseAcquireTimeout,
+      report: ({ kind, ...fields }) => (kind === 'waiting' ? logger.warn(fields, 'waiting for the database') : logger.info(fields, 'database is answering')),
+    });
+  }
   const database = await openDatabase(config, 'serve', (m) => logger.debug({ component: 'embedded-postgres' }, m));
   try {
     if (config.migrateOnStart) {
@@ -57,7 +79,20 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     });
     audit.start();
     const build = (set: typeof keys) =>
-      createOidcRuntime({ config, db: database.db, keys: set, audit, metrics, onServerError: (err) => logger.error({ err }, 'oidc-provider server_error') });
+      createOidcRuntime({
+        config,
+        db: database.db,
+        keys: set,
+        audit,
+        metrics,
+        onServerError: (err) => {
+          // (also a refusal audit write that failed alike while the database is away)
+          const cause = databaseUnavailable(err);
+          if (cause) logger.warn({ cause }, 'database unavailable');
+          else logger.error({ err }, 'oidc-provider server_error');
+        },
+        onDatabaseUnavailable: (cause) => logger.warn({ cause }, 'database unavailable: answered 503'),
+      });
     const runtime = new OidcRuntimeHolder(await build(keys));
     // Key rotation: requests already running keep the runtime they started
     // with; new ones get the rebuilt provider and signer.
@@ -68,6 +103,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       alg: config.signingAlg,
       timing: timingOf(config),
       intervalSeconds: config.keyCheckInterval,
+      connectTimeoutSeconds: config.databaseAcquireTimeout,
       logger,
       onKeysChanged: async (set) => {
         runtime.current = await build(set);
@@ -75,8 +111,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       },
     });
     await watcher.start(fingerprint);
-    const app = createApp({ config, db: database.db, runtime, logger, audit, metrics });
-    const server = http.createServer(app.callback());
+    const server = http.createServer();
+    const drain = new HttpDrain(server);
+    const app = createApp({ config, db: database.db, runtime, logger, lifecycle: drain, audit, metrics });
+    server.on('request', drain.wrap(app.callback()));
     server.on('clientError', onClientError);
     // Longer than common load balancer idle timeouts (ALB: 60 s), so the
     // balancer, not us, closes idle connections and never hits a closed socket.
@@ -98,6 +136,37 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     logger.info({ url, issuer: config.issuer, mode: config.mode, kid: runtime.current.signer.kid, version: VERSION, metrics: metricsUrl }, 'jenkins-oidc listening');
 
     let closing: Promise<void> | undefined;
+    let endGrace: () => void = () => {};
+    let hurried = false;
+    const shutdown = async () => {
+      const started = Date.now();
+      drain.stop();
+      if (config.shutdownGrace > 0 && !hurried) {
+        logger.info({ graceSeconds: config.shutdownGrace }, 'shutting down: /readyz answers 503, serving with Connection: close until the grace ends');
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, config.shutdownGrace * 1000);
+          endGrace = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      const { inFlight, forced } = await drain.close(config.shutdownTimeout * 1000);
+      if (forced) logger.warn({ forced, timeoutSeconds: config.shutdownTimeout }, 'connections still open at SHUTDOWN_TIMEOUT were closed');
+      logger.info({ inFlight, forced }, 'listener closed, requests in flight answered');
+      if (metricsServer) {
+        await new Promise<void>((resolve) => {
+          metricsServer.close(() => resolve());
+          metricsServer.closeAllConnections();
+        });
+      }
+      await watcher.stop();
+      // The last windows of aggregated refusals, while the database is still there.
+      await audit.close();
+      await database.close();
+      logger.info({ ms: Date.now() - started }, 'jenkins-oidc stopped');
+      await flushLogs(logger);
+    };
     return {
       url,
       server,
@@ -107,24 +176,11 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       audit,
       metricsUrl,
       metrics,
-      close: () => {
-        closing ??= (async () => {
-          await new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            server.closeIdleConnections();
-          });
-          if (metricsServer) {
-            await new Promise<void>((resolve) => {
-              metricsServer.close(() => resolve());
-              metricsServer.closeAllConnections();
-            });
-          }
-          await watcher.stop();
-          await audit.close();
-          await database.close();
-          logger.flush();
-        })();
-        return closing;
+      lifecycle: drain,
+      close: () => (closing ??= shutdown()),
+      hurry: () => {
+        hurried = true;
+        endGrace();
       },
     };
   } catch (err) {

@@ -8,7 +8,7 @@
 // dropped connection delays a swap by one interval, never forever.
 import pg from 'pg';
 import type { Logger } from '../logger.js';
-import type { Db } from '../store/prisma.js';
+import { DEFAULT_CONNECT_TIMEOUT_SECONDS, type Db } from '../store/prisma.js';
 import { loadSigningKeys, type LoadedKey, type SigningAlg } from './keys.js';
 import { KEYS_CHANNEL, runSchedule, type Timing } from './lifecycle.js';
 
@@ -19,6 +19,8 @@ export interface WatcherOptions {
   alg: SigningAlg;
   timing: Timing;
   intervalSeconds: number;
+  /** Bounds the LISTEN connection's handshake: an unreachable server must not pile up hanging attempts, one per tick. */
+  connectTimeoutSeconds?: number;
   logger: Logger;
   /** Called with the new key set; the caller rebuilds and swaps its runtime. */
   onKeysChanged(keys: LoadedKey[]): Promise<void>;
@@ -37,13 +39,17 @@ export class KeyWatcher {
   private checking: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  private readonly ticks = new Set<Promise<void>>();
 
   constructor(private readonly opts: WatcherOptions) {}
 
   async start(initialFingerprint?: string): Promise<void> {
     this.fingerprint = initialFingerprint ?? (await keySetFingerprint(this.opts.db));
     await this.listen();
-    this.timer = setInterval(() => void this.tick(), this.opts.intervalSeconds * 1000);
+    this.timer = setInterval(() => {
+      const running = this.tick().finally(() => this.ticks.delete(running));
+      this.ticks.add(running);
+    }, this.opts.intervalSeconds * 1000);
     this.timer.unref();
   }
 
@@ -53,6 +59,9 @@ export class KeyWatcher {
     const l = this.listener;
     this.listener = undefined;
     await l?.end().catch(() => undefined);
+    // A tick still running (its queries are bounded by the connect timeout)
+    // must not open a LISTEN connection, or query, after we return.
+    await Promise.all(this.ticks);
     await this.checking;
   }
 
@@ -65,7 +74,8 @@ export class KeyWatcher {
     } catch (err) {
       this.opts.logger.error({ err }, 'key schedule failed; retrying at the next check');
     }
-    if (!this.listener && !this.stopped) await this.listen();
+    if (this.stopped) return;
+    if (!this.listener) await this.listen();
     await this.check();
   }
 
@@ -97,7 +107,11 @@ export class KeyWatcher {
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: 'jenkins-oidc key watcher' });
+    const client = new pg.Client({
+      connectionString: this.opts.databaseUrl,
+      application_name: 'jenkins-oidc key watcher',
+      connectionTimeoutMillis: (this.opts.connectTimeoutSeconds ?? DEFAULT_CONNECT_TIMEOUT_SECONDS) * 1000,
+    });
     client.on('error', (err) => {
       // The polling fallback keeps working; the next tick reconnects.
       this.opts.logger.warn({ err: err.message }, 'key change listener lost its connection');
@@ -108,6 +122,12 @@ export class KeyWatcher {
     try {
       await client.connect();
       await client.query(`LISTEN ${KEYS_CHANNEL}`);
+      // Stopped meanwhile, or another tick's listener won (ticks overlap while
+      // the database is slow): this connection would leak.
+      if (this.stopped || this.listener) {
+        await client.end().catch(() => undefined);
+        return;
+      }
       this.listener = client;
     } catch (err) {
       this.opts.logger.warn({ err: (err as Error).message }, 'could not LISTEN for key changes; polling only');

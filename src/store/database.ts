@@ -20,11 +20,11 @@ export async function openDatabase(
   // A CLI command runs a handful of queries; a replica serves many at once.
   const poolSize = owner === 'cli' ? 2 : config.databasePoolSize;
   if (config.databaseUrl) {
-    const db = createPrisma(config.databaseUrl, poolSize);
+    const db = createPrisma(config.databaseUrl, poolSize, config.databaseAcquireTimeout);
     return { url: config.databaseUrl, db, close: () => db.$disconnect() };
   }
   const embedded = await openEmbedded(config.dataDir, owner, log, notify);
-  const db = createPrisma(embedded.url, poolSize);
+  const db = createPrisma(embedded.url, poolSize, config.databaseAcquireTimeout);
   return {
     url: embedded.url,
     db,

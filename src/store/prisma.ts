@@ -7,11 +7,25 @@ import { PrismaClient } from '../generated/prisma/client.js';
 export type Db = PrismaClient;
 export { Prisma } from '../generated/prisma/client.js';
 
+/** pg's own default is to wait forever; a request must not. */
+export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 3;
+
 const pools = new WeakMap<Db, pg.Pool>();
 
-export function createPrisma(databaseUrl: string, poolSize = 10): Db {
-  // Our own pool, handed to the adapter, so that metrics can watch it.
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize, application_name: 'jenkins-oidc' });
+/**
+ * `connectTimeoutSeconds` bounds both a new connection's handshake and the
+ * wait for a free pooled connection: past it, the query fails (and a request
+ * gets 503, see server/unavailable.ts) instead of hanging on an unreachable
+ * server for the operating system's TCP timeout. The pool is our own, handed
+ * to the adapter, so that metrics can watch it.
+ */
+export function createPrisma(databaseUrl: string, poolSize = 10, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS): Db {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: poolSize,
+    application_name: 'jenkins-oidc',
+    connectionTimeoutMillis: connectTimeoutSeconds * 1000,
+  });
   const db = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
   pools.set(db, pool);
   return db;

@@ -5,7 +5,7 @@
 // stop sequence that fits the grace period, the restricted Pod Security profile.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseDuration, VARIABLES } from '../../src/config.js';
+import { loadConfig, VARIABLES } from '../../src/config.js';
 import { PATHS } from '../../src/server/provider.js';
 import { AGENT_FILE_NAME } from '../../src/server/routes/agent.js';
 import { kustomize, podSpecs, type K8sObject } from '../helpers/kustomize.js';
@@ -18,8 +18,6 @@ const RENDERED = {
 const TREES = Object.entries(RENDERED);
 
 const SCHEMA_PACKAGES = 'kubernetes-models@5.1.0 @kubernetes-models/prometheus-operator@6.0.0';
-// Default shutdown sequence of `serve` (src/config.ts): SHUTDOWN_GRACE then SHUTDOWN_TIMEOUT.
-const SHUTDOWN_DEFAULTS = { SHUTDOWN_GRACE: 5, SHUTDOWN_TIMEOUT: 10 };
 const POD_LABELS = { 'app.kubernetes.io/name': 'jenkins-oidc', 'app.kubernetes.io/component': 'server' };
 
 // Manifests are plain parsed YAML.
@@ -177,8 +175,10 @@ describe.each(TREES)('%s', (tree, objects) => {
   test('preStop sleep + SHUTDOWN_GRACE + SHUTDOWN_TIMEOUT fit in the termination grace period', () => {
     const [sleep, seconds] = server.lifecycle.preStop.exec.command;
     expect(sleep).toBe('sleep');
-    const setting = (name: keyof typeof SHUTDOWN_DEFAULTS) => (config[name] ? parseDuration(config[name]!)! : SHUTDOWN_DEFAULTS[name]);
-    const sequence = Number(seconds) + setting('SHUTDOWN_GRACE') + setting('SHUTDOWN_TIMEOUT');
+    // What `serve` reads from this ConfigMap: SHUTDOWN_GRACE and SHUTDOWN_TIMEOUT, or their defaults.
+    const set = (name: string): string | undefined => env(server)[name]?.value ?? config[name];
+    const { shutdownGrace, shutdownTimeout } = loadConfig({ SHUTDOWN_GRACE: set('SHUTDOWN_GRACE'), SHUTDOWN_TIMEOUT: set('SHUTDOWN_TIMEOUT') }, '/srv');
+    const sequence = Number(seconds) + shutdownGrace + shutdownTimeout;
     expect(Number(seconds)).toBeGreaterThanOrEqual(5);
     expect(sequence).toBe(20);
     expect(deployment.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(sequence + 5);

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseDuration, VARIABLES } from '../../src/config.js';
+import { loadConfig, parseDuration, VARIABLES } from '../../src/config.js';
 
 const DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../deploy/systemd');
 const UNIT = path.join(DIR, 'jenkins-oidc.service');
@@ -31,8 +31,10 @@ test('runs node itself, restarts on failure, and only node gets the SIGTERM', ()
   expect(unit.MemoryDenyWriteExecute).toBeUndefined();
 });
 
-test('TimeoutStopSec covers SHUTDOWN_GRACE (5 s) + SHUTDOWN_TIMEOUT (10 s) and stopping PostgreSQL', () => {
-  expect(parseDuration(unit.TimeoutStopSec!)).toBeGreaterThanOrEqual(5 + 10 + 5);
+test('TimeoutStopSec covers SHUTDOWN_GRACE + SHUTDOWN_TIMEOUT (their defaults) and stopping PostgreSQL', () => {
+  const { shutdownGrace, shutdownTimeout } = loadConfig({}, '/srv');
+  expect(shutdownGrace + shutdownTimeout).toBe(15);
+  expect(parseDuration(unit.TimeoutStopSec!)).toBeGreaterThanOrEqual(shutdownGrace + shutdownTimeout + 10);
 });
 
 test('the key-encryption key arrives as a credential file, and the settings file names only known variables', () => {

@@ -17,7 +17,8 @@ export function scratchDir(prefix = 'jo-cli-'): string {
 
 export type CliResult = AgentResult;
 
-const BASE_ENV = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info' };
+// SHUTDOWN_GRACE 0: no load balancer watches a test's /readyz (the shutdown tests set their own).
+const BASE_ENV = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', SHUTDOWN_GRACE: '0' };
 
 export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliResult> {
   return runNode([CLI, ...args], { LOG_LEVEL: 'info', ...env }, timeoutMs);

@@ -19,23 +19,24 @@ function adminUrl(): string {
   return url;
 }
 
-export function databaseUrl(name: string): string {
-  const url = new URL(adminUrl());
+export function databaseUrl(name: string, server = adminUrl()): string {
+  const url = new URL(server);
   url.pathname = `/${name}`;
   return url.toString();
 }
 
-export async function createEmptyDatabase(): Promise<{ url: string; name: string; drop(): Promise<void> }> {
+/** `server`: an admin URL of another PostgreSQL server than the run's (a test's own, see own-postgres.ts). */
+export async function createEmptyDatabase(server = adminUrl()): Promise<{ url: string; name: string; drop(): Promise<void> }> {
   const name = `jo_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl() });
+  const admin = new pg.Client({ connectionString: server });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   return {
-    url: databaseUrl(name),
+    url: databaseUrl(name, server),
     name,
     drop: async () => {
-      const c = new pg.Client({ connectionString: adminUrl() });
+      const c = new pg.Client({ connectionString: server });
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
@@ -43,8 +44,8 @@ export async function createEmptyDatabase(): Promise<{ url: string; name: string
   };
 }
 
-export async function createTestDatabase(): Promise<TestDatabase> {
-  const empty = await createEmptyDatabase();
+export async function createTestDatabase(server?: string): Promise<TestDatabase> {
+  const empty = await createEmptyDatabase(server);
   await migrate(empty.url);
   const db = createPrisma(empty.url, 4);
   const pool = new pg.Pool({ connectionString: empty.url, max: 2 });

@@ -50,6 +50,8 @@ export async function startTestService(env: Record<string, string> = {}, existin
     DATABASE_POOL_SIZE: '4',
     // Suites refuse on purpose, all from 127.0.0.1; the abuse-limit tests set their own budget.
     FAILED_ATTEMPTS_PER_MINUTE: '100000',
+    // No load balancer watches a test's /readyz: stop without the grace.
+    SHUTDOWN_GRACE: '0',
     ...env,
   });
   let raw = '';

@@ -1,36 +1,45 @@
-// /healthz: the process answers. /readyz: the database answers and a signing
-// key is loaded — what a load balancer should route on.
+// /healthz: the process answers. /readyz: the service should get traffic —
+// not shutting down, the database answers, a signing key is loaded. Each 503
+// says why, so an operator looking at the load balancer knows where to look.
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { VERSION } from '../../version.js';
+import { databaseUnavailable } from '../../store/connectivity.js';
 import type { AppDeps } from '../app.js';
 
-const READY_TIMEOUT_MS = 2000;
+class NoAnswer extends Error {}
 
 export function healthRoutes(router: Router, deps: AppDeps, named: (route: string) => Middleware): void {
+  // A refused or failed connection answers at once; the race only bounds a
+  // query on an established connection to a server that went silent.
+  const readyTimeoutMs = (deps.config.databaseAcquireTimeout + 1) * 1000;
+
   router.get('/healthz', named('healthz'), function healthz(ctx) {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { status: 'ok', version: VERSION };
   });
   router.get('/readyz', named('readyz'), async function readyz(ctx) {
     ctx.set('Cache-Control', 'no-store');
+    const unavailable = (reason: string) => {
+      ctx.status = 503;
+      ctx.body = { status: 'unavailable', reason };
+    };
+    // First, and without touching the database: balancers must see this at once.
+    if (deps.lifecycle?.stopping) return unavailable('shutting down');
     const kid = deps.runtime.current?.signer.kid;
     try {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('timeout')), READY_TIMEOUT_MS);
+        timer = setTimeout(() => reject(new NoAnswer()), readyTimeoutMs);
       });
       await Promise.race([deps.db.$queryRaw`SELECT 1`, timeout]).finally(() => clearTimeout(timer));
-    } catch {
-      ctx.status = 503;
-      ctx.body = { status: 'unavailable', reason: 'database unreachable' };
-      return;
+    } catch (err) {
+      if (err instanceof NoAnswer) return unavailable(`database unreachable: no answer within ${readyTimeoutMs / 1000} s`);
+      const cause = databaseUnavailable(err);
+      if (!cause) deps.logger.error({ err }, 'readiness check failed');
+      return unavailable(`database unreachable: ${cause ?? 'unexpected error (see the service log)'}`);
     }
-    if (!kid) {
-      ctx.status = 503;
-      ctx.body = { status: 'unavailable', reason: 'no signing key loaded' };
-      return;
-    }
+    if (!kid) return unavailable('no signing key loaded');
     ctx.body = { status: 'ready', signing_kid: kid };
   });
 }
