@@ -383,7 +383,8 @@ async function main() {
     say(`runtime tree: node_modules ${nodeModulesMb.toFixed(1)} MB (${packages} packages), /app ${appMb.toFixed(1)} MB in all`);
     if (nodeModulesMb > MAX_MB) fail(`node_modules is ${nodeModulesMb.toFixed(1)} MB, over REPLAY_MAX_NODE_MODULES_MB=${MAX_MB}`);
 
-    const runEnv = (extra) => buildEnv({ ...imageEnv, LOG_LEVEL: 'warn', ...extra });
+    // SHUTDOWN_GRACE=0: no load balancer to wait for here, only a clean exit to see.
+    const runEnv = (extra) => buildEnv({ ...imageEnv, LOG_LEVEL: 'warn', SHUTDOWN_GRACE: '0', ...extra });
 
     // 1. No DATABASE_URL, no EMBEDDED=true: refused, saying why.
     const refused = start(command, appDir, runEnv({ DATA_DIR: path.join(work, 'refused') }));

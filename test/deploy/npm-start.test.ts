@@ -58,6 +58,8 @@ test.each(['SIGTERM', 'SIGINT'] as const)('%s to npm start\'s PID stops node and
     DATA_DIR: dataDir,
     PORT: String(port),
     ISSUER: `http://127.0.0.1:${port}`,
+    // No load balancer to wait for: the signal's path is what is under test.
+    SHUTDOWN_GRACE: '0',
     npm_config_update_notifier: 'false',
   };
   // Its own process group, so that nothing but the signal we send reaches it.
