@@ -103,6 +103,8 @@ export const VARIABLES = {
   KEY_RETIRED_RETENTION: 'How long a retired key stays published; at least ID_TOKEN_TTL + 60 s. Default 1h.',
   KEY_CHECK_INTERVAL: 'How often each replica checks the rotation schedule and polls for key changes. Default 2s.',
   KEY_ENCRYPTION_KEY_PREVIOUS: 'Only for `jenkins-oidc keys rewrap`: the key-encryption key being replaced.',
+  EMBEDDED: 'true: run the embedded PostgreSQL even in the container image; false: refuse to start without DATABASE_URL. Default true, but false in the container image.',
+  JENKINS_OIDC_CONTAINER: 'Set to 1 by the container image: without DATABASE_URL it refuses to start unless EMBEDDED=true.',
   METRICS_PORT: 'Port of a separate listener serving Prometheus metrics at /metrics. Unset (default): no metrics listener.',
   METRICS_HOST: 'Address the metrics listener binds to. Default: HOST.',
   FAILED_ATTEMPTS_PER_MINUTE: 'Refused tokens and failed client authentications one address may cause per minute on the token endpoints, per process, before it gets 429 (0: no limit). Default 60.',
@@ -166,7 +168,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     return n;
   };
 
-  const bool = (name: keyof typeof VARIABLES, fallback: boolean): boolean => {
+  const bool = <T extends boolean | undefined>(name: keyof typeof VARIABLES, fallback: T): boolean | T => {
     const raw = read(name);
     if (raw === undefined) return fallback;
     if (/^(true|1|yes)$/i.test(raw)) return true;
@@ -179,6 +181,23 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
   const mode = databaseUrl ? 'production' : 'embedded';
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: must start with postgres:// or postgresql://');
+  }
+  // The container image sets JENKINS_OIDC_CONTAINER=1. There embedded mode would
+  // generate the key-encryption key into the volume that holds the data it
+  // protects — a copy of that one volume could mint tokens — and a DATABASE_URL
+  // lost on the way (a misspelt name, a missing secret) would quietly start an
+  // empty service. So in the image embedded mode must be asked for.
+  const embedded = bool('EMBEDDED', undefined);
+  if (databaseUrl && embedded === true) {
+    problems.push('EMBEDDED=true and DATABASE_URL are both set: unset EMBEDDED to use DATABASE_URL, or unset DATABASE_URL for the embedded PostgreSQL');
+  } else if (!databaseUrl && embedded === false) {
+    problems.push('DATABASE_URL: not set, and EMBEDDED=false refuses the embedded PostgreSQL. Set DATABASE_URL=postgres://user:password@host:5432/database');
+  } else if (!databaseUrl && embedded === undefined && bool('JENKINS_OIDC_CONTAINER', false)) {
+    problems.push(
+      'DATABASE_URL: not set, and the container image (JENKINS_OIDC_CONTAINER=1) does not start the embedded PostgreSQL unasked: ' +
+        'its generated key-encryption key would sit in the same volume as the data it protects. ' +
+        'Set DATABASE_URL and KEY_ENCRYPTION_KEY_FILE for production, or EMBEDDED=true for a trial with the embedded PostgreSQL in DATA_DIR',
+    );
   }
   const allowInsecureIssuer = bool('ALLOW_INSECURE_ISSUER', false);
 

@@ -106,6 +106,40 @@ describe('configuration', () => {
     expect(problems(env)).toEqual(expected);
   });
 
+  describe('the container image (JENKINS_OIDC_CONTAINER=1) never starts the embedded PostgreSQL unasked', () => {
+    const CONTAINER = { JENKINS_OIDC_CONTAINER: '1' };
+
+    test('without DATABASE_URL it refuses, naming both variables and why', () => {
+      expect(problems(CONTAINER)).toEqual([
+        'DATABASE_URL: not set, and the container image (JENKINS_OIDC_CONTAINER=1) does not start the embedded PostgreSQL unasked: ' +
+          'its generated key-encryption key would sit in the same volume as the data it protects. ' +
+          'Set DATABASE_URL and KEY_ENCRYPTION_KEY_FILE for production, or EMBEDDED=true for a trial with the embedded PostgreSQL in DATA_DIR',
+      ]);
+    });
+
+    test('EMBEDDED=true asks for it', () => {
+      expect(loadConfig({ ...CONTAINER, EMBEDDED: 'true' }, '/srv')).toMatchObject({ mode: 'embedded', databaseUrl: undefined });
+    });
+
+    test('with DATABASE_URL it runs in production mode', () => {
+      expect(loadConfig({ ...CONTAINER, ...PROD }, '/srv')).toMatchObject({ mode: 'production', databaseUrl: PROD.DATABASE_URL });
+    });
+
+    test.each<[string, Record<string, string>, string[]]>([
+      ['EMBEDDED=true with DATABASE_URL is refused', { ...CONTAINER, ...PROD, EMBEDDED: 'true' },
+        ['EMBEDDED=true and DATABASE_URL are both set: unset EMBEDDED to use DATABASE_URL, or unset DATABASE_URL for the embedded PostgreSQL']],
+      ['EMBEDDED=false without DATABASE_URL is refused outside the image too', { EMBEDDED: 'false' },
+        ['DATABASE_URL: not set, and EMBEDDED=false refuses the embedded PostgreSQL. Set DATABASE_URL=postgres://user:password@host:5432/database']],
+      ['EMBEDDED must be a boolean', { EMBEDDED: 'sure' }, ['EMBEDDED: must be true or false, got "sure"']],
+    ])('%s', (_name, env, expected) => {
+      expect(problems(env)).toEqual(expected);
+    });
+
+    test('outside the image, no DATABASE_URL still means embedded mode', () => {
+      expect(loadConfig({ JENKINS_OIDC_CONTAINER: '0' }, '/srv').mode).toBe('embedded');
+    });
+  });
+
   test('ALLOW_INSECURE_ISSUER lets a test lab use http in production mode', () => {
     expect(problems({ ...PROD, ISSUER: 'http://127.0.0.1:8080', ALLOW_INSECURE_ISSUER: 'true' })).toEqual([]);
   });
