@@ -193,8 +193,13 @@ describe.each(TREES)('%s', (tree, objects) => {
     expect(config.MIGRATE_ON_START).toBeUndefined();
   });
 
-  test('DATABASE_URL from a Secret, the key-encryption key as a mounted Secret file', () => {
-    for (const spec of [deployment, job].flatMap((o) => podSpecs(o)) as Any[]) {
+  test('DATABASE_URL from a Secret, the key-encryption key as a mounted Secret file, and only where it is used', () => {
+    // migrate needs neither the key-encryption key nor the issuer: the Job holds no key.
+    const jobContainer = (podSpecs(job)[0] as Any).containers[0];
+    expect(env(jobContainer).DATABASE_URL).toEqual({ name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'jenkins-oidc-database', key: 'url' } } });
+    expect(env(jobContainer).KEY_ENCRYPTION_KEY_FILE).toBeUndefined();
+    expect((podSpecs(job)[0] as Any).volumes.map((v: Any) => v.name)).toEqual(['tmp']);
+    for (const spec of podSpecs(deployment) as Any[]) {
       const container = spec.containers[0];
       expect(env(container).DATABASE_URL).toEqual({ name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'jenkins-oidc-database', key: 'url' } } });
       expect(env(container).KEY_ENCRYPTION_KEY).toBeUndefined();
