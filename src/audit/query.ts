@@ -104,6 +104,18 @@ function viewOf(r: Row): AuditView {
   };
 }
 
+/** `audit list --limit`: 1 to 10000 rows. */
+export function checkLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10000) throw new InputError('--limit', 'must be between 1 and 10000');
+  return limit;
+}
+
+/** A refusal's reason (its OAuth error) and, for a window of unauthenticated refusals, how many; null for other rows. */
+export function refusalReason(detail: unknown): string | null {
+  const d = (detail ?? {}) as { error?: unknown; count?: unknown };
+  return typeof d.error === 'string' ? `${d.error}${typeof d.count === 'number' ? ` x${d.count}` : ''}` : null;
+}
+
 /** One page of the trail, newest first. */
 export async function listAudit(db: Db, filter: AuditFilter & { limit?: number } = {}): Promise<AuditView[]> {
   const rows = await db.auditEvent.findMany({

@@ -18,6 +18,7 @@
 import { PULL_REQUEST_REF_PREFIXES } from '../claims/build-claims.js';
 import { InputError } from '../claims/text.js';
 import type { ClientView } from '../clients/commands.js';
+import { DomainError } from '../errors.js';
 
 export interface PolicyStatement {
   Sid?: string;
@@ -321,6 +322,59 @@ function logicalId(roleName: string): string {
 export function checkRoleName(name: string): string {
   if (!/^[\w+=,.@-]{1,64}$/.test(name)) throw new InputError('--role', `"${name}" is not an IAM role name (1-64 of letters, digits and _ + = , . @ -)`);
   return name;
+}
+
+/**
+ * The principal a trust policy trusts: the IAM OIDC provider ARN as given, or
+ * built from the account (and partition) and the issuer.
+ */
+export function federatedPrincipal(input: { issuer: string; providerArn?: string; accountId?: string; partition?: string }): string {
+  if (input.providerArn) return input.providerArn;
+  if (!input.accountId) throw new DomainError('the trust policy needs the IAM OIDC provider it trusts', 'give --account-id 123456789012 (or --provider-arn arn:aws:iam::...:oidc-provider/...)');
+  return providerArn(input.issuer, input.accountId, input.partition);
+}
+
+/** What `aws cloudformation` was given to name its roles. */
+export interface RoleFlags {
+  clientName: string;
+  /** --role-name: the role of the --sub patterns (default jenkins-<client>). */
+  roleName?: string;
+  /** --sub patterns. */
+  sub?: string[];
+  /** --role NAME=PATTERN values; a name repeated gathers its patterns. */
+  role?: string[];
+}
+
+/** The roles of a template, in the order first named: --role-name/--sub first, then each --role. */
+export function rolesFromFlags(flags: RoleFlags): RoleSpec[] {
+  const roles = new Map<string, RoleSpec>();
+  if (flags.sub?.length || flags.roleName) {
+    const name = flags.roleName ?? `jenkins-${flags.clientName}`;
+    roles.set(name, { name, subPatterns: flags.sub ?? [] });
+  }
+  for (const spec of flags.role ?? []) {
+    const at = spec.indexOf('=');
+    if (at < 1) throw new InputError('--role', `must be NAME=SUB_PATTERN, got "${spec}"`);
+    const name = spec.slice(0, at);
+    const role = roles.get(name) ?? { name, subPatterns: [] };
+    role.subPatterns.push(spec.slice(at + 1));
+    roles.set(name, role);
+  }
+  return [...roles.values()];
+}
+
+/** --max-session-duration as typed: whole seconds. */
+export function parseMaxSessionDuration(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InputError('--max-session-duration', `must be whole seconds, got "${value}"`);
+  return Number(value);
+}
+
+/** The MaxSessionDuration IAM accepts: 1 to 12 hours. */
+export function checkMaxSessionDuration(seconds: number | undefined): number | undefined {
+  if (seconds !== undefined && (seconds < 3600 || seconds > 43200)) {
+    throw new InputError('--max-session-duration', `must be 3600-43200 seconds, got ${seconds}`);
+  }
+  return seconds;
 }
 
 export function checkThumbprint(value: string): string {

@@ -19,6 +19,7 @@
 // replicas one prunes at a time. The lock is about not doing the work N times:
 // two deletes of the same due rows are harmless, each row goes once.
 import pg from 'pg';
+import { DomainError } from '../errors.js';
 import type { Db } from '../store/prisma.js';
 
 export interface Retention {
@@ -153,4 +154,21 @@ export async function pruneUnderLock(
     await lock.query('ROLLBACK').catch(() => undefined);
     await lock.end().catch(() => undefined);
   }
+}
+
+/**
+ * `audit prune` by hand: a dry run only counts; otherwise it prunes under the
+ * retention lock, and refuses while another process holds it.
+ */
+export async function pruneNow(
+  database: { db: Db; url: string },
+  retention: Retention,
+  opts: { dryRun?: boolean; onBatch?: PruneOptions['onBatch'] } = {},
+): Promise<PruneResult> {
+  if (opts.dryRun) return pruneExpiredData(database.db, retention, { dryRun: true });
+  const done = await pruneUnderLock(database, retention, { onBatch: opts.onBatch });
+  if (!done) {
+    throw new DomainError('another jenkins-oidc process is pruning right now', 'its log line "retention: deleted expired rows" says what it deleted; run this again once it is done');
+  }
+  return done;
 }
