@@ -42,8 +42,16 @@ export function generateKeyPair(alg: SigningAlg): KeyObject {
     : generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
 }
 
+/**
+ * 96 random bits, base64url. Never starting with "-": an operator types the
+ * kid on a command line (`jenkins-oidc keys revoke KID`), where a leading dash
+ * reads as an option (1 kid in 64 did, and the command refused it).
+ */
 export function newKid(): string {
-  return randomBytes(12).toString('base64url');
+  for (;;) {
+    const kid = randomBytes(12).toString('base64url');
+    if (!kid.startsWith('-')) return kid;
+  }
 }
 
 /** Loads every published key (pending, active, retired) and decrypts its private part; a wrong KEK fails naming the kid. */

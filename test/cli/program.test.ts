@@ -41,7 +41,7 @@ test('every command and subcommand, in help order, with its description', () => 
     ['keys', 'signing keys: list, rotate, revoke, rewrap (see docs/key-rotation.md)'],
     ['keys list', 'every key with its status and history, oldest first'],
     ['keys rotate', 'start a planned rotation: publish a new key now, it signs after KEY_PUBLISH_LEAD'],
-    ['keys revoke', 'compromised key: out of JWKS at once on every replica; tokens it signed stop verifying'],
+    ['keys revoke', 'compromised key: out of JWKS at once on every replica; tokens it signed stop verifying (a kid starting with "-": keys revoke -- KID)'],
     ['keys rewrap', 're-encrypt every private key under KEY_ENCRYPTION_KEY, reading the old one from KEY_ENCRYPTION_KEY_PREVIOUS'],
     ['audit', 'the audit trail of issued tokens, revocations and refusals: list, export, prune'],
     ['audit list', 'the audit trail, newest first'],

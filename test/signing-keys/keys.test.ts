@@ -3,7 +3,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
 import { decryptPrivateKey, encryptPrivateKey, KeyDecryptionError } from '../../src/signing-keys/encryption.js';
-import { loadSigningKeys, publicJwkOf } from '../../src/signing-keys/keys.js';
+import { loadSigningKeys, newKid, publicJwkOf } from '../../src/signing-keys/keys.js';
 import { ensureSigningKey } from '../../src/signing-keys/lifecycle.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
@@ -66,4 +66,11 @@ test('JWK n is the unsigned big-endian modulus without a leading zero byte', () 
     expect(n[0]! & 0x80).toBe(0x80);
     expect(createPublicKey({ key: { kty: 'RSA', n: jwk.n, e: jwk.e }, format: 'jwk' }).asymmetricKeyDetails?.modulusLength).toBe(2048);
   }
+});
+
+test('a kid never starts with "-", so it can be typed after a command without being read as an option', () => {
+  const kids = Array.from({ length: 20_000 }, () => newKid());
+  expect(kids.filter((k) => k.startsWith('-'))).toEqual([]);
+  expect(kids.every((k) => /^[A-Za-z0-9_][A-Za-z0-9_-]{15}$/.test(k))).toBe(true);
+  expect(new Set(kids).size).toBe(kids.length);
 });

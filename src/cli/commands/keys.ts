@@ -44,7 +44,7 @@ export function register(program: Command): void {
 
   keys
     .command('revoke <kid>')
-    .description('compromised key: out of JWKS at once on every replica; tokens it signed stop verifying')
+    .description('compromised key: out of JWKS at once on every replica; tokens it signed stop verifying (a kid starting with "-": keys revoke -- KID)')
     .option('--rotate', 'required to revoke the key that signs now: a new key signs at once')
     .addOption(algOption())
     .option('--json', 'machine-readable output')
