@@ -233,7 +233,7 @@ export async function refreshLoop(ctx: Context, o: RefreshOptions): Promise<void
     try {
       current = await fetchIdToken(request, o.audience, { ...ctx.retry, maxAttempts: 3 });
       if (!existsSync(o.tokenFile)) return;
-      writePrivateFile(o.tokenFile, current, { createDirs: false });
+      writePrivateFile(o.tokenFile, current, { createDirs: false, replaceOnly: true });
       wait = nextRefreshSeconds(current, o.refreshInterval);
     } catch (err) {
       // The build removed the folder between the check and the write: done.
