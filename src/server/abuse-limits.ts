@@ -100,7 +100,8 @@ export function credentialOf(ctx: Context): string | undefined {
   const header = ctx.get('authorization');
   const bearer = /^Bearer (\S+)$/i.exec(header);
   if (bearer) return digest('token', bearer[1]!);
-  const form = ctx.state.formBody ? new URLSearchParams((ctx.state.formBody as Buffer).toString('utf8')) : undefined;
+  // The form the edge already decoded and checked.
+  const form = ctx.state.form as Map<string, string> | undefined;
   // A build's own token, whichever way it comes (bearer, token exchange, revocation).
   const token = form?.get('subject_token') ?? (form?.get('client_id') === 'jenkins-build' ? form.get('token') : null);
   if (token) return digest('token', token);

@@ -145,7 +145,8 @@ export function checkAtTheEdge(): Middleware {
         } catch {
           throw new EdgeError(400, 'the form body is not valid UTF-8');
         }
-        checkForm(text, 'form');
+        // The checked pairs are kept for the abuse limits (first value of each name), so the form is decoded once here.
+        ctx.state.form = new Map(checkForm(text, 'form').reverse());
         ctx.state.formBody = body;
       }
     } catch (err) {
