@@ -17,7 +17,7 @@
 // service writes a V8 CPU profile there).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -33,6 +33,8 @@ import { registerClient } from '../dist/clients/commands.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ALGS = (process.env.BENCH_ALGS ?? 'RS256,ES256').split(',').map((a) => a.trim().toUpperCase());
 const WRK = process.env.BENCH_LOAD === 'node' ? undefined : spawnSync('wrk', ['--version']).error ? undefined : 'wrk';
+// BENCH_ONLY=exchange64,jwks: only these measures (profiling one path); see MEASURES.
+const ONLY = (process.env.BENCH_ONLY ?? '').split(',').map((w) => w.trim()).filter(Boolean);
 const THREADS = Math.max(1, Math.min(2, os.cpus().length));
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/cli/main.js');
 
@@ -84,6 +86,7 @@ async function measureSigning(signer, seconds, concurrency) {
   // Same concurrency as the HTTP run: WebCrypto signs on libuv's thread pool.
   const payload = { iss: 'https://bench', sub: 'jenkins_instance:bench:job:app', aud: 'sts.amazonaws.com', exp: 2e9, iat: 1e9, nbf: 1e9, jti: 'x', job: 'app', build_number: 1 };
   let done = 0;
+  const cpu0 = process.cpuUsage();
   const until = performance.now() + seconds * 1000;
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < until) {
@@ -91,7 +94,8 @@ async function measureSigning(signer, seconds, concurrency) {
       done += 1;
     }
   }));
-  return done / seconds;
+  const cpu = process.cpuUsage(cpu0);
+  return { perSecond: done / seconds, cpuUs: Math.round((cpu.user + cpu.system) / done) };
 }
 
 const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -182,6 +186,49 @@ async function loadWithNode(port, req, connections, seconds) {
   return { perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), requests: latencies.length, failures, socketErrors: 0 };
 }
 
+const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+
+/** utime+stime of a task (process or thread) from /proc, in clock ticks. */
+function ticksOf(statFile) {
+  try {
+    const stat = readFileSync(statFile, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Where the machine's CPU went, from /proc (a V8 profile samples wall time, so
+ * it cannot say this): the service's main thread, its other threads (libuv's
+ * pool, which signs; GC helpers), PostgreSQL (every postgres process) and wrk.
+ */
+function cpuTicks(servicePid) {
+  const out = { main: 0, threads: 0, postgres: 0, wrk: 0 };
+  for (const tid of readdirSync(`/proc/${servicePid}/task`)) {
+    const t = ticksOf(`/proc/${servicePid}/task/${tid}/stat`);
+    if (Number(tid) === servicePid) out.main += t;
+    else out.threads += t;
+  }
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let comm;
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (comm.startsWith('postgres')) out.postgres += ticksOf(`/proc/${pid}/stat`);
+    else if (comm === 'wrk') out.wrk += ticksOf(`/proc/${pid}/stat`);
+  }
+  return out;
+}
+
+function cpuPerRequest(before, after, requests) {
+  const per = (k) => Math.round(((after[k] - before[k]) * TICK_US) / Math.max(1, requests));
+  return { main: per('main'), threads: per('threads'), postgres: per('postgres'), wrk: per('wrk') };
+}
+
 function peakRssMb(pid) {
   try {
     const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
@@ -227,23 +274,30 @@ async function benchOne(alg, scratch) {
     }
 
     log(`${alg}: baseline, bare signing with key ${key.kid}, ${SECONDS} s at concurrency 64`);
-    const baseline = await measureSigning(signer, SECONDS, 64);
+    const signing = await measureSigning(signer, SECONDS, 64);
+    const baseline = signing.perSecond;
     const load = (req, c) => (WRK ? loadWithWrk(port, req, c, SECONDS, scratch) : loadWithNode(port, req, c, SECONDS));
     // Warm-up: JIT, pool, caches.
     await load(exchangeRequest(tokens), 16);
     const results = {};
-    for (const [label, req, c] of [
-      ['exchange, 64 connections', exchangeRequest(tokens), 64],
-      ['GET /id-token, 64 connections', idTokenRequest(tokens), 64],
-      ['exchange, 16 connections', exchangeRequest(tokens), 16],
-      ['mint, 16 connections', mintRequest(auth), 16],
-      ['JWKS, 64 connections', staticRequest('jwks', '/jwks'), 64],
-      ['discovery, 64 connections', staticRequest('discovery', '/.well-known/openid-configuration'), 64],
-    ]) {
+    const measures = [
+      ['exchange64', 'exchange, 64 connections', exchangeRequest(tokens), 64],
+      ['idtoken64', 'GET /id-token, 64 connections', idTokenRequest(tokens), 64],
+      ['exchange16', 'exchange, 16 connections', exchangeRequest(tokens), 16],
+      ['mint', 'mint, 16 connections', mintRequest(auth), 16],
+      ['jwks', 'JWKS, 64 connections', staticRequest('jwks', '/jwks'), 64],
+      ['discovery', 'discovery, 64 connections', staticRequest('discovery', '/.well-known/openid-configuration'), 64],
+    ];
+    const unknown = ONLY.filter((k) => !measures.some(([key]) => key === k));
+    if (unknown.length > 0) throw new Error(`BENCH_ONLY: unknown measure ${unknown.join(', ')} (known: ${measures.map(([k]) => k).join(', ')})`);
+    for (const [key, label, req, c] of measures) {
+      if (ONLY.length > 0 && !ONLY.includes(key)) continue;
       log(`${alg}: ${label}, ${SECONDS} s`);
+      const before = cpuTicks(child.pid);
       results[label] = await load(req, c);
+      results[label].cpuUsPerRequest = cpuPerRequest(before, cpuTicks(child.pid), results[label].requests);
     }
-    return { alg, baseline, results, peakRssMb: peakRssMb(child.pid) };
+    return { alg, baseline, signingCpuUs: signing.cpuUs, results, peakRssMb: peakRssMb(child.pid) };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.on('close', r));
@@ -262,13 +316,13 @@ async function main() {
   const fmt = (n) => (n === undefined ? '-' : n >= 100 ? String(Math.round(n)) : n.toFixed(1));
   process.stdout.write(`\nload generator: ${WRK ? `wrk (${THREADS} threads)` : 'Node client in the bench process (install wrk for lower client cost)'}; ${os.cpus().length} CPUs; node ${process.version}; ${process.env.DATABASE_URL ? 'PostgreSQL from DATABASE_URL' : 'embedded PostgreSQL'}; ${SECONDS} s per measure\n`);
   for (const run of runs) {
-    process.stdout.write(`\n${run.alg}\n\n| measure | req/s | ratio to bare signing | p50 ms | p99 ms | failures |\n|---|---|---|---|---|---|\n`);
-    process.stdout.write(`| bare ${run.alg} signing, same key, concurrency 64 (baseline) | ${fmt(run.baseline)} | 1.00 | | | |\n`);
+    process.stdout.write(`\n${run.alg}\n\n| measure | req/s | ratio to bare signing | p50 ms | p99 ms | failures | CPU µs per request: service main thread / other threads / PostgreSQL / wrk |\n|---|---|---|---|---|---|---|\n`);
+    process.stdout.write(`| bare ${run.alg} signing, same key, concurrency 64 (baseline) | ${fmt(run.baseline)} | 1.00 | | | | ${run.signingCpuUs} in all |\n`);
     for (const [label, r] of Object.entries(run.results)) {
       const ratio = /exchange|id-token|mint/.test(label) ? (r.perSecond / run.baseline).toFixed(2) : '';
-      process.stdout.write(`| ${label} | ${fmt(r.perSecond)} | ${ratio} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.failures} of ${r.requests}${r.socketErrors ? ` (+${r.socketErrors} socket errors)` : ''} |\n`);
+      process.stdout.write(`| ${label} | ${fmt(r.perSecond)} | ${ratio} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.failures} of ${r.requests}${r.socketErrors ? ` (+${r.socketErrors} socket errors)` : ''} | ${[r.cpuUsPerRequest.main, r.cpuUsPerRequest.threads, r.cpuUsPerRequest.postgres, r.cpuUsPerRequest.wrk].join(' / ')} |\n`);
     }
-    process.stdout.write(`| service peak RSS | ${run.peakRssMb ?? '-'} MB | | | | |\n`);
+    process.stdout.write(`| service peak RSS | ${run.peakRssMb ?? '-'} MB | | | | | |\n`);
   }
   process.stdout.write(`\n${JSON.stringify({ load: WRK ? 'wrk' : 'node', cpus: os.cpus().length, node: process.version, runs })}\n`);
   // A non-2xx answer is a behaviour fault (a benchmark judges figures, not thresholds).
