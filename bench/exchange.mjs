@@ -219,8 +219,11 @@ function cpuTicks(servicePid) {
       continue;
     }
     if (comm.startsWith('postgres')) out.postgres += ticksOf(`/proc/${pid}/stat`);
-    else if (comm === 'wrk') out.wrk += ticksOf(`/proc/${pid}/stat`);
   }
+  // wrk has exited by the time it is read: its time is in this process's children's time (cutime, cstime).
+  const self = readFileSync('/proc/self/stat', 'utf8');
+  const fields = self.slice(self.lastIndexOf(')') + 2).split(' ');
+  out.wrk = Number(fields[13]) + Number(fields[14]);
   return out;
 }
 
