@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { AUDIT_EVENTS } from '../audit/trail.js';
 import type { BuildClaims } from '../claims/build-claims.js';
 import { REQUEST_TOKEN_PREFIX, generateSecret, hashSecret } from '../secrets/bearer-secrets.js';
-import type { Db } from '../store/prisma.js';
+import { poolOf, type Db } from '../store/prisma.js';
 
 export interface MintRecord {
   clientName: string;
@@ -76,34 +76,54 @@ interface RedeemRow {
 }
 
 /**
- * The hot path: one statement finds the token with its client, and — only if
- * the token is live, its client enabled and the audience allowed — writes the
- * audit row of the ID token about to be signed. The reason for a refusal comes
- * back in the same round trip.
+ * The hot path's one statement: it finds the token with its client and, only
+ * if the token is live, its client enabled and the audience allowed, writes
+ * the audit row of the ID token about to be signed. The reason for a refusal
+ * comes back in the same round trip.
+ *
+ * It is the one query of the service that bypasses Prisma, deliberately: it
+ * goes to the same pg pool Prisma uses (store/prisma.ts), as a named prepared
+ * statement. Measured on 2 cores (README "Performance"): through $queryRaw,
+ * PostgreSQL planned the statement anew on every call (about 400 µs of server
+ * CPU of the 530 it cost) and Prisma's client added about 130 µs of
+ * JavaScript; prepared once per connection, the statement costs about 170 µs
+ * of server CPU and 100 µs here. The name carries a version: change the SQL,
+ * change the name, or connections that prepared the old text would keep it.
+ * Behind PgBouncer in transaction mode, this needs PgBouncer 1.21+ with
+ * max_prepared_statements set (README "Database").
  */
-export async function redeemRequestToken(db: Db, input: RedeemInput): Promise<RedeemResult> {
-  const hash = hashSecret(input.token);
-  const rows = await db.$queryRaw<RedeemRow[]>`
+const REDEEM_STATEMENT = {
+  name: 'jenkins_oidc_redeem_v1',
+  text: `
     WITH t AS (
       SELECT rt.id, rt.client_name, rt.job, rt.build_number, rt.claims, rt.audiences,
-             COALESCE(${input.audience ?? null}::text, rt.audiences[1]) AS audience,
+             COALESCE($1::text, rt.audiences[1]) AS audience,
              rt.expires_at, rt.revoked_at IS NOT NULL AS revoked, rt.expires_at <= now() AS expired, c.enabled
       FROM request_tokens rt JOIN clients c ON c.name = rt.client_name
-      WHERE rt.token_hash = ${hash}
+      WHERE rt.token_hash = $2
     ), issued AS (
       INSERT INTO audit_events (event, client_name, job, build_number, audience, jti, kid, request_token_id, remote_addr, detail)
-      SELECT ${AUDIT_EVENTS.idTokenIssued}, client_name, job, build_number, audience, ${input.jti}, ${input.kid}, id, ${input.remoteAddr ?? null},
+      SELECT $3, client_name, job, build_number, audience, $4, $5, id, $6,
              jsonb_build_object('sub', claims->>'sub')
       FROM t WHERE NOT revoked AND NOT expired AND enabled AND audience = ANY(audiences)
       RETURNING 1
     )
     SELECT t.id, t.client_name, t.claims, t.audiences, t.audience, t.expires_at, t.revoked, t.expired, t.enabled,
            (SELECT count(*) FROM issued)::int AS issued
-    FROM t`;
+    FROM t`,
+} as const;
+
+export async function redeemRequestToken(db: Db, input: RedeemInput): Promise<RedeemResult> {
+  const pool = poolOf(db);
+  if (!pool) throw new Error('redeemRequestToken needs a database client made by createPrisma');
+  const { rows } = await pool.query<RedeemRow>({
+    ...REDEEM_STATEMENT,
+    values: [input.audience ?? null, hashSecret(input.token), AUDIT_EVENTS.idTokenIssued, input.jti, input.kid, input.remoteAddr ?? null],
+  });
   const row = rows[0];
   if (!row) return { ok: false, reason: 'unknown' };
   if (row.issued === 1) {
-    return { ok: true, requestTokenId: row.id, claims: row.claims, audience: row.audience!, expiresAt: new Date(row.expires_at) };
+    return { ok: true, requestTokenId: row.id, claims: row.claims, audience: row.audience!, expiresAt: row.expires_at };
   }
   const reason = row.revoked ? 'revoked' : row.expired ? 'expired' : !row.enabled ? 'client_disabled' : 'audience';
   return { ok: false, reason, requestTokenId: row.id, clientName: row.client_name, claims: row.claims, audience: row.audience ?? undefined, audiences: row.audiences };
