@@ -51,6 +51,12 @@ export interface Config {
   previousKeyEncryptionKey: Buffer | undefined;
   /** Failed attempts one address may make per minute on the token endpoints before 429 (0: no limit). */
   failedAttemptsPerMinute: number;
+  /** Open connections one process accepts; past it, a new connection gets 503 and is closed. */
+  maxConnections: number;
+  /** Requests one process works on at once (health, discovery and JWKS aside); past it, 503. */
+  maxInFlight: number;
+  /** Queries waiting for a pooled connection; past it, a token request gets 503 at once. */
+  databaseMaxQueue: number;
   /** Port of the Prometheus listener; undefined: no metrics listener. */
   metricsPort: number | undefined;
   metricsHost: string;
@@ -108,6 +114,9 @@ export const VARIABLES = {
   METRICS_PORT: 'Port of a separate listener serving Prometheus metrics at /metrics. Unset (default): no metrics listener.',
   METRICS_HOST: 'Address the metrics listener binds to. Default: HOST.',
   FAILED_ATTEMPTS_PER_MINUTE: 'Refused tokens and failed client authentications one address may cause per minute on the token endpoints, per process, before it gets 429 (0: no limit). Default 60.',
+  MAX_CONNECTIONS: 'Open client connections one serve process accepts (1-100000); past it, a new connection is answered 503 and closed. Default 4096.',
+  MAX_IN_FLIGHT: 'Requests one serve process works on at once (1-100000; health checks, discovery and JWKS are not counted); past it, 503 temporarily_unavailable with Retry-After. Default 256.',
+  DATABASE_MAX_QUEUE: 'Queries one serve process lets wait for a pooled connection (0-100000); past it, token requests are answered 503 at once instead of queueing. Default 64.',
   AUDIT_RETENTION: 'How long audit rows are kept (400d, or 0 to keep them forever); at least 1d. Default 400d.',
   REQUEST_TOKEN_RETENTION: 'How long a request token\'s row is kept after it expired (7d, or 0 to keep them forever). Default 7d.',
   SHUTDOWN_GRACE: 'After SIGTERM/SIGINT, how long serve keeps answering (with Connection: close) while /readyz says 503, so load balancers stop sending; 0 allowed (0s-5m). Default 5s.',
@@ -349,6 +358,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     keyCheckInterval,
     previousKeyEncryptionKey,
     failedAttemptsPerMinute: int('FAILED_ATTEMPTS_PER_MINUTE', 60, 0, 100_000),
+    maxConnections: int('MAX_CONNECTIONS', 4096, 1, 100_000),
+    maxInFlight: int('MAX_IN_FLIGHT', 256, 1, 100_000),
+    databaseMaxQueue: int('DATABASE_MAX_QUEUE', 64, 0, 100_000),
     metricsPort: read('METRICS_PORT') === undefined ? undefined : int('METRICS_PORT', 0, 0, 65535),
     metricsHost: read('METRICS_HOST') ?? read('HOST') ?? '127.0.0.1',
     auditRetention,

@@ -36,6 +36,7 @@ export class Metrics {
   private readonly refused: client.Counter<'event' | 'reason'>;
   private readonly connectionHold: client.Histogram<never>;
   private readonly pruned: client.Counter<'table'>;
+  private readonly overload: client.Counter<'cap'>;
 
   constructor(info: BuildInfo) {
     const registers = [this.registry];
@@ -71,6 +72,12 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
+    this.overload = new client.Counter({
+      name: 'jenkins_oidc_overload_refusals_total',
+      help: 'Connections and requests answered 503 because a capacity limit was reached (connections, in_flight, database_queue).',
+      labelNames: ['cap'],
+      registers,
+    });
     this.pruned = new client.Counter({
       name: 'jenkins_oidc_rows_pruned_total',
       help: 'Rows deleted by the retention schedule, by table.',
@@ -89,6 +96,10 @@ export class Metrics {
 
   tokenRefused(event: string, reason: string, count = 1): void {
     this.refused.inc({ event, reason: REASONS.has(reason) ? reason : 'other' }, count);
+  }
+
+  overloadRefused(cap: 'connections' | 'in_flight' | 'database_queue'): void {
+    this.overload.inc({ cap });
   }
 
   rowsPruned(table: 'audit_events' | 'request_tokens', count: number): void {

@@ -19,6 +19,7 @@ import { VERSION } from '../version.js';
 import { createApp } from './app.js';
 import { onClientError } from './client-errors.js';
 import { createOidcRuntime, OidcRuntimeHolder } from './provider.js';
+import { FrontDoor } from './front-door.js';
 import { HttpDrain, type Lifecycle } from './shutdown.js';
 import { checkPortFree, waitForDatabase } from './startup.js';
 
@@ -34,6 +35,8 @@ export interface RunningService {
   metricsUrl: string | undefined;
   metrics: Metrics;
   lifecycle: Lifecycle;
+  /** The caps and the documents sent from memory. */
+  frontDoor: FrontDoor;
   /**
    * The shutdown sequence (README "Shutdown"): /readyz 503 and Connection: close
    * at once, serve on for SHUTDOWN_GRACE, close the listener, let requests in
@@ -114,7 +117,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     const server = http.createServer();
     const drain = new HttpDrain(server);
     const app = createApp({ config, db: database.db, runtime, logger, lifecycle: drain, audit, metrics });
-    server.on('request', drain.wrap(app.callback()));
+    const frontDoor = new FrontDoor({ config, runtime, drain, logger, metrics, pool });
+    frontDoor.attach(server, app.callback());
     server.on('clientError', onClientError);
     // Longer than common load balancer idle timeouts (ALB: 60 s), so the
     // balancer, not us, closes idle connections and never hits a closed socket.
@@ -177,6 +181,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       metricsUrl,
       metrics,
       lifecycle: drain,
+      frontDoor,
       close: () => (closing ??= shutdown()),
       hurry: () => {
         hurried = true;
