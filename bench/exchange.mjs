@@ -228,7 +228,8 @@ function cpuTicks(servicePid) {
 }
 
 function cpuPerRequest(before, after, requests) {
-  const per = (k) => Math.round(((after[k] - before[k]) * TICK_US) / Math.max(1, requests));
+  // A postgres process that exited meanwhile takes its ticks with it: never below 0.
+  const per = (k) => Math.round((Math.max(0, after[k] - before[k]) * TICK_US) / Math.max(1, requests));
   return { main: per('main'), threads: per('threads'), postgres: per('postgres'), wrk: per('wrk') };
 }
 
@@ -238,6 +239,49 @@ function peakRssMb(pid) {
     return Math.round(Number(line.split(/\s+/)[1]) / 1024);
   } catch {
     return undefined;
+  }
+}
+
+function rssMb(pid) {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    return Math.round(Number(line.split(/\s+/)[1]) / 1024);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * IDLE_CONNECTIONS keep-alive connections, each after one GET /healthz,
+ * held open together: the service's resident memory then (item 4 of issue
+ * 11: the cost of a connection is bounded, and small).
+ */
+const IDLE_CONNECTIONS = 2000;
+async function rssWithIdleConnections(port, pid) {
+  const sockets = [];
+  try {
+    for (let i = 0; i < IDLE_CONNECTIONS; i += 1) {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      sockets.push(
+        new Promise((resolve, reject) => {
+          let seen = '';
+          socket.once('connect', () => socket.write('GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n'));
+          socket.on('data', (d) => {
+            seen += d.toString();
+            if (seen.includes('"status"')) resolve(socket);
+          });
+          socket.once('close', () => reject(new Error('an idle connection was closed')));
+        }),
+      );
+      // Paced, so the accept queue never overflows.
+      if (i % 100 === 99) await Promise.all(sockets.slice(-100));
+    }
+    await Promise.all(sockets);
+    await new Promise((r) => setTimeout(r, 500));
+    return rssMb(pid);
+  } finally {
+    for (const s of await Promise.allSettled(sockets)) if (s.status === 'fulfilled') s.value.destroy();
   }
 }
 
@@ -256,7 +300,23 @@ async function benchOne(alg, scratch) {
     PORT: String(port), LOG_LEVEL: 'warn', SHUTDOWN_GRACE: '0', SIGNING_ALG: alg, DATABASE_POOL_SIZE: '16',
   };
   log(`${alg}: starting the service`);
-  const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROFILE] : []), CLI, 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROFILE] : []), CLI, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  // The service's warnings and errors (LOG_LEVEL=warn), counted by message: a failure in the table comes with its reason.
+  const warnings = new Map();
+  let partial = '';
+  child.stdout.on('data', (chunk) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop();
+    for (const line of lines) {
+      try {
+        const { msg, cap, cause } = JSON.parse(line);
+        const key = [msg, cap, cause].filter(Boolean).join(': ');
+        warnings.set(key, (warnings.get(key) ?? 0) + 1);
+      } catch {
+        // not a log line
+      }
+    }
+  });
   try {
     for (let i = 0; ; i += 1) {
       const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
@@ -300,7 +360,10 @@ async function benchOne(alg, scratch) {
       results[label] = await load(req, c);
       results[label].cpuUsPerRequest = cpuPerRequest(before, cpuTicks(child.pid), results[label].requests);
     }
-    return { alg, baseline, signingCpuUs: signing.cpuUs, results, peakRssMb: peakRssMb(child.pid) };
+    const peak = peakRssMb(child.pid);
+    log(`${alg}: ${IDLE_CONNECTIONS} idle connections`);
+    const idleRssMb = await rssWithIdleConnections(port, child.pid);
+    return { alg, baseline, signingCpuUs: signing.cpuUs, results, peakRssMb: peak, idleRssMb, warnings: Object.fromEntries(warnings) };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.on('close', r));
@@ -326,6 +389,8 @@ async function main() {
       process.stdout.write(`| ${label} | ${fmt(r.perSecond)} | ${ratio} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.failures} of ${r.requests}${r.socketErrors ? ` (+${r.socketErrors} socket errors)` : ''} | ${[r.cpuUsPerRequest.main, r.cpuUsPerRequest.threads, r.cpuUsPerRequest.postgres, r.cpuUsPerRequest.wrk].join(' / ')} |\n`);
     }
     process.stdout.write(`| service peak RSS | ${run.peakRssMb ?? '-'} MB | | | | | |\n`);
+    process.stdout.write(`| service RSS with ${IDLE_CONNECTIONS} idle connections | ${run.idleRssMb ?? '-'} MB | | | | | |\n`);
+    for (const [message, count] of Object.entries(run.warnings)) process.stdout.write(`service log: ${count} x ${message}\n`);
   }
   process.stdout.write(`\n${JSON.stringify({ load: WRK ? 'wrk' : 'node', cpus: os.cpus().length, node: process.version, runs })}\n`);
   // A non-2xx answer is a behaviour fault (a benchmark judges figures, not thresholds).
