@@ -9,6 +9,7 @@
 // - set: "production" — nothing is generated: a key-encryption key must be
 //   given and the issuer must be https (AWS only trusts https issuers).
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -64,7 +65,12 @@ export interface Config {
   shutdownGrace: number;
   /** Seconds `serve` then waits for requests in flight before it closes their connections. */
   shutdownTimeout: number;
+  /** Processes `serve` runs on the shared port: 1 is the single process; more is a primary and that many workers. */
+  workers: number;
 }
+
+/** WORKERS above this is refused: each worker is a whole replica (its pool, its ~200 MB). */
+export const MAX_WORKERS = 64;
 
 /** Tolerance for clocks that disagree between us and relying parties. */
 export const CLOCK_SKEW_SECONDS = 60;
@@ -112,6 +118,7 @@ export const VARIABLES = {
   REQUEST_TOKEN_RETENTION: 'How long a request token\'s row is kept after it expired (7d, or 0 to keep them forever). Default 7d.',
   SHUTDOWN_GRACE: 'After SIGTERM/SIGINT, how long serve keeps answering (with Connection: close) while /readyz says 503, so load balancers stop sending; 0 allowed (0s-5m). Default 5s.',
   SHUTDOWN_TIMEOUT: 'After the grace, how long serve waits for requests in flight before it closes their connections (1s-5m). Default 10s.',
+  WORKERS: 'Processes serve runs on the one PORT, each a whole replica with its own pool (1-64, or auto: one per CPU). Default auto with DATABASE_URL, 1 in embedded mode.',
 } as const;
 
 /** 30d, 12h, 90m, 45s or plain seconds. */
@@ -318,6 +325,26 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     problems.push('METRICS_PORT: must differ from PORT (metrics are never served on the public listener)');
   }
 
+  // One JavaScript thread per process: past one core, `serve` forks workers
+  // sharing the port (src/server/cluster.ts). `auto` is
+  // os.availableParallelism(): the CPUs this process may run on. Node 20
+  // (libuv 1.46) counts the affinity mask only, so in a container without a
+  // CPU limit it counts every core of the host: orchestrators should set
+  // WORKERS to the CPU they give. The embedded PostgreSQL belongs to one
+  // process, so embedded mode stays at one.
+  const workersRaw = read('WORKERS');
+  let workers = mode === 'production' ? Math.min(os.availableParallelism(), MAX_WORKERS) : 1;
+  if (workersRaw !== undefined && workersRaw.toLowerCase() !== 'auto') {
+    const n = /^\d+$/.test(workersRaw) ? Number(workersRaw) : NaN;
+    if (!(n >= 1 && n <= MAX_WORKERS)) {
+      problems.push(`WORKERS: must be a number of processes from 1 to ${MAX_WORKERS}, or auto (one per CPU), got "${workersRaw}"`);
+    } else if (n > 1 && mode === 'embedded') {
+      problems.push(`WORKERS: ${n} processes need DATABASE_URL: the embedded PostgreSQL belongs to one process. Set DATABASE_URL to run several, or WORKERS=1 (or unset it) for the embedded PostgreSQL`);
+    } else {
+      workers = n;
+    }
+  }
+
   const logLevel = (read('LOG_LEVEL') ?? 'info').toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
@@ -355,6 +382,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     requestTokenRetention,
     shutdownGrace,
     shutdownTimeout,
+    workers,
   };
   if (problems.length) throw new ConfigError(problems);
   return config;
