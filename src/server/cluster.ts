@@ -7,8 +7,12 @@
 //
 // The primary supervises and does nothing else; it never loads oidc-provider.
 // 1. Once, before any worker exists: checks the port, waits for the database,
-//    applies migrations (MIGRATE_ON_START) and ensures the signing key, so
-//    workers never race on them; then closes its database connections.
+//    then applies migrations (MIGRATE_ON_START) and ensures the signing key,
+//    so workers never race on them. Those two run in a one-shot child process
+//    (`serve` again, with JENKINS_OIDC_PREPARE=1): the first Prisma query
+//    alone loads about 45 MB of query compiler, and a process keeps that
+//    memory once used (measured: the primary at 190 MB resident after doing
+//    them itself, as much as a worker; 75 MB without).
 // 2. Serves /metrics (METRICS_PORT) for all workers: ClusterMetrics.
 // 3. Forks the workers. A worker that fails before it ever listened, during
 //    the first start, stops everything (exit 1): a wrong key-encryption key
@@ -23,12 +27,11 @@
 import cluster, { type Worker } from 'node:cluster';
 import type http from 'node:http';
 import type { Config } from '../config.js';
+import { DomainError } from '../errors.js';
 import { flushLogs, type Logger } from '../logger.js';
 import { ClusterMetrics, Metrics, serveMetrics } from '../metrics/metrics.js';
-import { openDatabase } from '../store/database.js';
-import { prepareDatabase } from './prepare.js';
 import { checkPortFree, waitForDatabase } from './startup.js';
-import { isStartFailure, WORKER_SLOT_VARIABLE } from './worker-protocol.js';
+import { isStartFailure, PREPARE_VARIABLE, WORKER_SLOT_VARIABLE } from './worker-protocol.js';
 
 /** More deaths than this within DEATH_WINDOW_MS is a crash loop. */
 export const MAX_DEATHS = 5;
@@ -117,12 +120,11 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
       report: ({ kind, ...fields }) => (kind === 'waiting' ? logger.warn(fields, 'waiting for the database') : logger.info(fields, 'database is answering')),
     });
   }
-  // Two connections are plenty for migrations and one key check.
-  const database = await openDatabase({ ...config, databasePoolSize: 2 }, 'serve');
   try {
-    await prepareDatabase(database, config, logger);
-  } finally {
-    await database.close();
+    await prepareInChild();
+  } catch (err) {
+    // Signalled meanwhile (a process-group SIGTERM may have ended it too): just stop.
+    if (phase !== 'stopping') throw err;
   }
   if (phase === 'stopping') {
     // Stopped before any worker existed.
@@ -195,4 +197,25 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   });
   phase = 'starting';
   for (const slot of slots) fork(slot);
+}
+
+/**
+ * Migrations and the signing key (src/server/prepare.ts) in a one-shot
+ * process; resolves once it exited 0, rejects with its error otherwise (the
+ * error `serve` then ends with, as a single process would). A cluster worker,
+ * so that it exits by itself should the primary die meanwhile.
+ */
+function prepareInChild(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = cluster.fork({ [PREPARE_VARIABLE]: '1' });
+    let failure: { error: string; advice?: string } | undefined;
+    child.on('message', (m) => {
+      if (isStartFailure(m)) failure = m;
+    });
+    child.on('error', () => undefined);
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(failure ? new DomainError(failure.error, failure.advice) : new Error(`applying migrations and ensuring the signing key failed (exit code ${code}, signal ${signal})`));
+    });
+  });
 }

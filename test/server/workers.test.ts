@@ -105,7 +105,7 @@ describe('WORKERS=2: one port, two workers, each a whole replica', () => {
   let pids: number[];
 
   beforeAll(async () => {
-    // An empty database: the primary, alone, applies the migrations and creates the first key.
+    // An empty database: the primary's one-shot preparation applies the migrations and creates the first key.
     const empty = await createEmptyDatabase();
     cleanups.push(empty.drop);
     const metricsPort = await freePort();
@@ -118,7 +118,7 @@ describe('WORKERS=2: one port, two workers, each a whole replica', () => {
     cleanups.unshift(() => db.$disconnect());
   });
 
-  test('the primary migrates and ensures the signing key once, before it forks; the workers listen', async () => {
+  test('migrations and the first signing key happen once, before any worker is forked; the workers listen', async () => {
     // Each process writes its log out every 250 ms: the workers' own lines may follow the primary's.
     await until('both workers\' listening lines', () => lines(s).filter((l) => l.msg === 'jenkins-oidc listening').length === 2, s);
     const all = lines(s);
@@ -294,6 +294,21 @@ test('a worker that cannot start (wrong key-encryption key) stops serve: exit 1,
   expect(all.filter((l) => /replacement/.test(l.msg ?? ''))).toEqual([]);
   expect(all.at(-1)).toMatchObject({ msg: 'jenkins-oidc stopped: every worker has exited', exitCode: 1 });
   expect(all.filter((l) => l.msg === 'worker started').map((l) => l.pid as number).filter(alive)).toEqual([]);
+});
+
+test('migrations that fail in the primary\'s preparation end serve with exit 1 and the error; no worker is forked', async () => {
+  const empty = await createEmptyDatabase();
+  cleanups.push(empty.drop);
+  // A table in the way of the first migration.
+  const pre = createPrisma(empty.url, 1);
+  await pre.$executeRawUnsafe('CREATE TABLE clients (x int)');
+  await pre.$disconnect();
+  const { env } = await serviceEnv(empty.url);
+  const s = await startServe(env);
+  started.push(s);
+  expect(await s.exited).toBe(1);
+  expect(s.output()).toMatch(/^error: .*relation "clients" already exists/m);
+  expect(lines(s).filter((l) => l.msg === 'worker started')).toEqual([]);
 });
 
 test('a crash loop (more than 5 worker deaths within 60 s) stops serve with exit 1', async () => {

@@ -1,13 +1,14 @@
 // `serve`: the token service in the foreground, with its signal handling and
 // the retention scheduler. With WORKERS > 1 this process becomes the primary
-// of a cluster (src/server/cluster.ts) and each worker it forks runs this
-// same command again, as a worker.
+// of a cluster (src/server/cluster.ts), and the processes it forks run this
+// same command again: first a one-shot one that applies migrations and
+// ensures the signing key, then the workers.
 import cluster from 'node:cluster';
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../../config.js';
 import { createLogger, flushLogs, type Logger } from '../../logger.js';
 import { RetentionScheduler } from '../../retention/scheduler.js';
-import { WORKER_SLOT_VARIABLE, type StartFailure } from '../../server/worker-protocol.js';
+import { PREPARE_VARIABLE, WORKER_SLOT_VARIABLE, type StartFailure } from '../../server/worker-protocol.js';
 import { note } from '../output.js';
 
 export function register(program: Command): void {
@@ -19,8 +20,10 @@ export function register(program: Command): void {
     // as one whole process.
     const slotText = cluster.isWorker ? process.env[WORKER_SLOT_VARIABLE] : undefined;
     const slot = slotText ? Number(slotText) : undefined;
+    const preparing = cluster.isWorker && process.env[PREPARE_VARIABLE] === '1';
+    const primary = cluster.isPrimary && config.workers > 1;
     // Several processes on one stdout: keep each write a whole number of lines (logger.ts).
-    const root = createLogger(config.logLevel, undefined, { sharedStdout: slot !== undefined || (config.workers > 1 && cluster.isPrimary) });
+    const root = createLogger(config.logLevel, undefined, { sharedStdout: primary || preparing || slot !== undefined });
     const logger = slot === undefined ? root : root.child({ worker: slot });
     // A crash leaves its reason in the JSON log; pino's exit hook then writes
     // out every line still buffered.
@@ -32,14 +35,49 @@ export function register(program: Command): void {
       logger.fatal({ err }, 'unhandled promise rejection: exiting');
       process.exit(1);
     });
-    if (slot === undefined && config.workers > 1 && cluster.isPrimary) {
+    if (primary) {
       // The primary supervises only: it never loads oidc-provider.
       const { runPrimary } = await import('../../server/cluster.js');
       await runPrimary(config, logger);
       return;
     }
+    if (preparing) {
+      await runPreparation(config, logger);
+      return;
+    }
     await runService(config, logger, slot);
   });
+}
+
+/** Ctrl-C and a closed terminal signal the whole process group; the primary decides what they mean. */
+function leaveSignalsToThePrimary(logger: Logger): void {
+  const ignore = (signal: string) => logger.debug({ signal }, 'ignored: the primary forwards stop signals');
+  process.on('SIGINT', () => ignore('SIGINT'));
+  process.on('SIGHUP', () => ignore('SIGHUP'));
+}
+
+/** The primary's one-shot child: migrations and the signing key, then exit (src/server/cluster.ts says why a process of its own). */
+async function runPreparation(config: Config, logger: Logger): Promise<void> {
+  leaveSignalsToThePrimary(logger);
+  const { openDatabase } = await import('../../store/database.js');
+  const { prepareDatabase } = await import('../../server/prepare.js');
+  try {
+    // Two connections are plenty for migrations and one key check.
+    const database = await openDatabase({ ...config, databasePoolSize: 2 }, 'serve');
+    try {
+      await prepareDatabase(database, config, logger);
+    } finally {
+      await database.close();
+    }
+  } catch (err) {
+    // The primary ends `serve` with this error, as a single process would.
+    const failure: StartFailure = { type: 'jenkins-oidc:start-failed', error: (err as Error).message ?? String(err), advice: (err as { advice?: string }).advice };
+    await new Promise<void>((resolve) => process.send!(failure, undefined, {}, () => resolve()));
+    await flushLogs(logger);
+    process.exit(1);
+  }
+  await flushLogs(logger);
+  process.exit(0);
 }
 
 /** One replica: the whole process (WORKERS=1), or worker `slot` of a cluster. */
@@ -87,9 +125,7 @@ async function runService(config: Config, logger: Logger, slot: number | undefin
     // those too would count each as two signals and skip the grace. So SIGINT
     // and SIGHUP are ignored here; a SIGTERM sent to one worker drains and
     // ends just that worker, which the primary replaces.
-    const ignore = (signal: string) => logger.debug({ signal }, 'ignored: the primary forwards stop signals to its workers');
-    process.on('SIGINT', () => ignore('SIGINT'));
-    process.on('SIGHUP', () => ignore('SIGHUP'));
+    leaveSignalsToThePrimary(logger);
     process.on('SIGTERM', () => stop('SIGTERM'));
   }
   try {
