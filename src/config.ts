@@ -23,7 +23,7 @@ export interface Config {
   port: number;
   /** undefined => embedded PostgreSQL in dataDir. */
   databaseUrl: string | undefined;
-  /** Connections each `serve` process may open (CLI commands use 2). */
+  /** Connections each `serve` process (each worker) may open (CLI commands use 2). */
   databasePoolSize: number;
   /** Seconds a connection attempt (or a wait for a pooled connection) may take before the request fails. */
   databaseAcquireTimeout: number;
@@ -90,7 +90,7 @@ export const VARIABLES = {
   HOST: 'Address to listen on. Default 127.0.0.1 (the Docker image sets 0.0.0.0).',
   PORT: 'Port to listen on. Default 8080.',
   DATABASE_URL: 'PostgreSQL connection URL. Unset: an embedded PostgreSQL runs in DATA_DIR. Set: production mode.',
-  DATABASE_POOL_SIZE: 'Connections each serve process may open (1-100). Default 10. Size it as replicas x this < the server\'s max_connections.',
+  DATABASE_POOL_SIZE: 'Connections each serve process (each worker) may open (1-100). Default 10. Size it as replicas x WORKERS x this < the server\'s max_connections.',
   DATABASE_CONNECT_TIMEOUT: 'How long serve and migrate wait at start for PostgreSQL to answer, retrying with backoff (0s-10m; production mode). Default 60s.',
   DATABASE_ACQUIRE_TIMEOUT: 'How long a request may wait to connect to PostgreSQL (or for a pooled connection) before it is answered 503 temporarily_unavailable (1s-60s). Default 3s.',
   DATA_DIR: 'Folder for the embedded PostgreSQL and its generated key-encryption key. Default ./.data.',
@@ -113,7 +113,7 @@ export const VARIABLES = {
   JENKINS_OIDC_CONTAINER: 'Set to 1 by the container image: without DATABASE_URL it refuses to start unless EMBEDDED=true.',
   METRICS_PORT: 'Port of a separate listener serving Prometheus metrics at /metrics. Unset (default): no metrics listener.',
   METRICS_HOST: 'Address the metrics listener binds to. Default: HOST.',
-  FAILED_ATTEMPTS_PER_MINUTE: 'Refused tokens and failed client authentications one address may cause per minute on the token endpoints, per process, before it gets 429 (0: no limit). Default 60.',
+  FAILED_ATTEMPTS_PER_MINUTE: 'Refused tokens and failed client authentications one address may cause per minute on the token endpoints, per process (per worker), before it gets 429 (0: no limit). Default 60.',
   AUDIT_RETENTION: 'How long audit rows are kept (400d, or 0 to keep them forever); at least 1d. Default 400d.',
   REQUEST_TOKEN_RETENTION: 'How long a request token\'s row is kept after it expired (7d, or 0 to keep them forever). Default 7d.',
   SHUTDOWN_GRACE: 'After SIGTERM/SIGINT, how long serve keeps answering (with Connection: close) while /readyz says 503, so load balancers stop sending; 0 allowed (0s-5m). Default 5s.',
