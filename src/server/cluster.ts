@@ -28,7 +28,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type http from 'node:http';
 import type { Config } from '../config.js';
 import { DomainError } from '../errors.js';
-import { flushLogs, type Logger } from '../logger.js';
+import type { Logger } from '../logger.js';
 import { ClusterMetrics, Metrics, serveMetrics } from '../metrics/metrics.js';
 import { checkPortFree, waitForDatabase } from './startup.js';
 import { isStartFailure, PREPARE_VARIABLE, WORKER_SLOT_VARIABLE } from './worker-protocol.js';
@@ -47,9 +47,17 @@ interface Slot {
   listening: boolean;
   /** Its own reason, when it failed to start. */
   startError?: string;
+  startAdvice?: string;
 }
 
-export async function runPrimary(config: Config, logger: Logger): Promise<void> {
+/** How `serve` ends once every worker has exited; `error`: why the primary stopped them (for stderr, as a single process's error). */
+export interface PrimaryOutcome {
+  code: number;
+  error?: Error;
+}
+
+/** Resolves once every worker has exited; rejects if the start fails before any worker exists. */
+export async function runPrimary(config: Config, logger: Logger): Promise<PrimaryOutcome> {
   const slots: Slot[] = Array.from({ length: config.workers }, (_, i) => ({ n: i + 1, worker: undefined, listening: false }));
   // (A cast, not an annotation: the signal handlers change it between awaits.)
   let phase = 'preparing' as 'preparing' | 'starting' | 'running' | 'stopping';
@@ -59,6 +67,9 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   const alive = () => slots.filter((s) => s.worker);
   const slotOf = (worker: Worker) => slots.find((s) => s.worker === worker);
 
+  let failure: Error | undefined;
+  let ended: ((outcome: PrimaryOutcome) => void) | undefined;
+  const done = new Promise<PrimaryOutcome>((resolve) => (ended = resolve));
   let exiting = false;
   const exit = async (code: number) => {
     if (exiting) return;
@@ -71,16 +82,15 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
       });
     }
     logger.info({ exitCode: code }, 'jenkins-oidc stopped: every worker has exited');
-    await flushLogs(logger);
-    process.exit(code);
+    ended!({ code, error: failure });
   };
 
   const forward = () => {
     for (const s of alive()) s.worker!.process.kill('SIGTERM');
   };
 
-  /** `signal`: an operator's stop; without one, the primary's own decision to stop (exit 1). */
-  const stop = (signal: string | undefined) => {
+  /** `signal`: an operator's stop; without one, the primary's own decision to stop (exit 1, `error` saying why). */
+  const stop = (signal: string | undefined, error?: Error) => {
     if (phase === 'stopping') {
       if (signal) {
         logger.info({ signal }, 'second signal: forwarded, the workers end their grace now');
@@ -90,7 +100,10 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     }
     const was = phase;
     phase = 'stopping';
-    if (!signal) exitCode = 1;
+    if (!signal) {
+      exitCode = 1;
+      failure = error;
+    }
     if (was === 'preparing') {
       if (signal) logger.info({ signal }, 'shutting down');
       // Migrations stuck (an unreachable database, say): do not outlive the signal by long.
@@ -129,7 +142,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   if (phase === 'stopping') {
     // Stopped before any worker existed.
     await exit(exitCode);
-    return;
+    return done;
   }
 
   // 2. Metrics for all workers, on the primary's listener.
@@ -142,6 +155,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     slot.worker = worker;
     slot.listening = false;
     slot.startError = undefined;
+    slot.startAdvice = undefined;
     // A signal that cannot be delivered (the worker just died): its 'exit' follows.
     worker.on('error', (err) => logger.warn({ worker: slot.n, err: err.message }, 'worker process error'));
     logger.info({ worker: slot.n, pid: worker.process.pid }, 'worker started');
@@ -161,7 +175,10 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   });
   cluster.on('message', (worker, message) => {
     const slot = slotOf(worker);
-    if (slot && isStartFailure(message)) slot.startError = message.error;
+    if (slot && isStartFailure(message)) {
+      slot.startError = message.error;
+      slot.startAdvice = message.advice;
+    }
   });
   cluster.on('exit', (worker, code, signal) => {
     const slot = slotOf(worker);
@@ -179,16 +196,18 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
       return;
     }
     if (phase === 'starting' && !slot.listening) {
-      logger.fatal(fields, `worker ${slot.n} failed to start${slot.startError ? `: ${slot.startError}` : ''}; stopping`);
-      stop(undefined);
+      const why = `worker ${slot.n} failed to start${slot.startError ? `: ${slot.startError}` : ` (exit code ${code}, signal ${signal})`}`;
+      logger.fatal(fields, `${why}; stopping`);
+      stop(undefined, slot.startError ? new DomainError(slot.startError, slot.startAdvice) : new Error(why));
       return;
     }
     const now = Date.now();
     deaths.push(now);
     while (deaths.length && deaths[0]! <= now - DEATH_WINDOW_MS) deaths.shift();
     if (deaths.length > MAX_DEATHS) {
-      logger.fatal({ ...fields, deaths: deaths.length, windowSeconds: DEATH_WINDOW_MS / 1000 }, `${deaths.length} worker deaths within ${DEATH_WINDOW_MS / 1000} s: a crash loop; stopping`);
-      stop(undefined);
+      const why = `${deaths.length} worker deaths within ${DEATH_WINDOW_MS / 1000} s: a crash loop`;
+      logger.fatal({ ...fields, deaths: deaths.length, windowSeconds: DEATH_WINDOW_MS / 1000 }, `${why}; stopping`);
+      stop(undefined, new Error(`${why}; the service log has each worker's exit`));
       return;
     }
     logger.error(fields, slot.listening ? 'worker died; starting a replacement' : 'worker failed to start; starting a replacement');
@@ -197,6 +216,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   });
   phase = 'starting';
   for (const slot of slots) fork(slot);
+  return done;
 }
 
 /**

@@ -293,6 +293,8 @@ test('a worker that cannot start (wrong key-encryption key) stops serve: exit 1,
   expect(fatal[0]).toMatchObject({ code: 1, signal: null });
   expect(all.filter((l) => /replacement/.test(l.msg ?? ''))).toEqual([]);
   expect(all.at(-1)).toMatchObject({ msg: 'jenkins-oidc stopped: every worker has exited', exitCode: 1 });
+  // On stderr too, as a single process's start-up error.
+  expect(s.output().split('\n').filter((l) => l.startsWith('error: '))).toEqual([`error: ${reason}. Is KEY_ENCRYPTION_KEY (or KEY_ENCRYPTION_KEY_FILE) the one this database was created with?`]);
   expect(all.filter((l) => l.msg === 'worker started').map((l) => l.pid as number).filter(alive)).toEqual([]);
 });
 
@@ -333,6 +335,7 @@ test('a crash loop (more than 5 worker deaths within 60 s) stops serve with exit
   // Worker 2 was stopped cleanly.
   expect(all.filter((l) => l.msg === 'jenkins-oidc stopped').map((l) => l.worker)).toEqual([2]);
   expect(all.at(-1)).toMatchObject({ msg: 'jenkins-oidc stopped: every worker has exited', exitCode: 1 });
+  expect(s.output().split('\n').filter((l) => l.startsWith('error: '))).toEqual(['error: 6 worker deaths within 60 s: a crash loop; the service log has each worker\'s exit']);
   expect(all.filter((l) => l.msg === 'worker started').map((l) => l.pid as number).filter(alive)).toEqual([]);
 });
 

@@ -38,8 +38,11 @@ export function register(program: Command): void {
     if (primary) {
       // The primary supervises only: it never loads oidc-provider.
       const { runPrimary } = await import('../../server/cluster.js');
-      await runPrimary(config, logger);
-      return;
+      const { code, error } = await runPrimary(config, logger);
+      // Why the primary stopped the workers, where a single process's start-up error goes.
+      if (error) note(`error: ${error.message}${(error as { advice?: string }).advice ? `\n  ${(error as { advice?: string }).advice}` : ''}`);
+      await flushLogs(logger);
+      process.exit(code);
     }
     if (preparing) {
       await runPreparation(config, logger);
@@ -136,7 +139,8 @@ async function runService(config: Config, logger: Logger, slot: number | undefin
     // start (a wrong key-encryption key would fail every worker alike): say
     // why, here and to the primary for its own line.
     logger.fatal({ err }, 'worker failed to start');
-    process.send?.({ type: 'jenkins-oidc:start-failed', error: (err as Error).message ?? String(err) } satisfies StartFailure, undefined, {}, () => undefined);
+    const failure: StartFailure = { type: 'jenkins-oidc:start-failed', error: (err as Error).message ?? String(err), advice: (err as { advice?: string }).advice };
+    await new Promise<void>((resolve) => process.send!(failure, undefined, {}, () => resolve()));
     await flushLogs(logger);
     process.exit(1);
   }
