@@ -6,6 +6,7 @@
 import cluster from 'node:cluster';
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../../config.js';
+import { DomainError } from '../../errors.js';
 import { createLogger, flushLogs, type Logger } from '../../logger.js';
 import { RetentionScheduler } from '../../retention/scheduler.js';
 import { PREPARE_VARIABLE, WORKER_SLOT_VARIABLE, type StartFailure } from '../../server/worker-protocol.js';
@@ -40,7 +41,8 @@ export function register(program: Command): void {
       const { runPrimary } = await import('../../server/cluster.js');
       const { code, error } = await runPrimary(config, logger);
       // Why the primary stopped the workers, where a single process's start-up error goes.
-      if (error) note(`error: ${error.message}${(error as { advice?: string }).advice ? `\n  ${(error as { advice?: string }).advice}` : ''}`);
+      const advice = error instanceof DomainError ? error.advice : undefined;
+      if (error) note(`error: ${error.message}${advice ? `\n  ${advice}` : ''}`);
       await flushLogs(logger);
       process.exit(code);
     }
