@@ -6,9 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { registerClient } from '../../src/clients/commands.js';
 import { ensureSigningKey } from '../../src/signing-keys/lifecycle.js';
 import { createPrisma, type Db } from '../../src/store/prisma.js';
+import { runNode } from '../helpers/agent.js';
 import { runCli, scratchDir, startServe, type ServeProcess } from '../helpers/cli.js';
 import { createEmptyDatabase, createTestDatabase } from '../helpers/database.js';
 import { basic, decodeJwt, EXCHANGE, freePort, MINT, REQUEST_TOKEN_TYPE } from '../helpers/service.js';
@@ -337,6 +339,23 @@ test('a crash loop (more than 5 worker deaths within 60 s) stops serve with exit
   expect(all.at(-1)).toMatchObject({ msg: 'jenkins-oidc stopped: every worker has exited', exitCode: 1 });
   expect(s.output().split('\n').filter((l) => l.startsWith('error: '))).toEqual(['error: 6 worker deaths within 60 s: a crash loop; the service log has each worker\'s exit']);
   expect(all.filter((l) => l.msg === 'worker started').map((l) => l.pid as number).filter(alive)).toEqual([]);
+});
+
+test('processes sharing stdout write whole log lines at most PIPE_BUF (4096 bytes) at a time, so lines never mix', async () => {
+  // A pipe keeps a write of up to PIPE_BUF in one piece; a larger one may be
+  // interleaved with another process's write.
+  const helper = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../helpers/log-writes.mjs');
+  const logger = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/logger.js');
+  const run = async (mode: string) => {
+    const r = await runNode([helper, logger, mode], {});
+    expect(r.code).toBe(0);
+    const parsed = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { i: number });
+    expect(parsed.map((l) => l.i)).toEqual([...Array(3000).keys()]);
+    return JSON.parse(r.stderr) as { largestWrite: number };
+  };
+  expect((await run('shared')).largestWrite).toBeLessThanOrEqual(4096);
+  // Why the option: a single process writes up to 16 KB at once (fewer system calls).
+  expect((await run('single')).largestWrite).toBeGreaterThan(4096);
 });
 
 test('WORKERS=2 with the embedded PostgreSQL is refused before anything starts, naming the fix', async () => {
