@@ -14,7 +14,8 @@
 // (default RS256,ES256), BENCH_LOAD (wrk or node; default wrk when found),
 // DATABASE_URL (a server to create the scratch database on; default: the
 // embedded PostgreSQL in a scratch folder), BENCH_PROFILE (a folder: the
-// service writes a V8 CPU profile there).
+// service writes a V8 CPU profile there), BENCH_WORKERS (the service's
+// WORKERS; default 1, so figures stay comparable with earlier runs).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -199,17 +200,40 @@ function ticksOf(statFile) {
   }
 }
 
+/** The service's processes: itself and, with BENCH_WORKERS > 1, its workers (its children, recursively). */
+function serviceTree(pid) {
+  let children = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // Gone meanwhile.
+  }
+  return [pid, ...children.flatMap(serviceTree)];
+}
+
 /**
  * Where the machine's CPU went, from /proc (a V8 profile samples wall time, so
- * it cannot say this): the service's main thread, its other threads (libuv's
+ * it cannot say this): the service's main threads, its other threads (libuv's
  * pool, which signs; GC helpers), PostgreSQL (every postgres process) and wrk.
+ * "The service" is its whole process tree: with workers, main is the sum of
+ * every process's main thread (the primary's included), and byPid says how
+ * much each process took.
  */
 function cpuTicks(servicePid) {
-  const out = { main: 0, threads: 0, postgres: 0, wrk: 0 };
-  for (const tid of readdirSync(`/proc/${servicePid}/task`)) {
-    const t = ticksOf(`/proc/${servicePid}/task/${tid}/stat`);
-    if (Number(tid) === servicePid) out.main += t;
-    else out.threads += t;
+  const out = { main: 0, threads: 0, postgres: 0, wrk: 0, byPid: {} };
+  for (const pid of serviceTree(servicePid)) {
+    let tids = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      const t = ticksOf(`/proc/${pid}/task/${tid}/stat`);
+      if (Number(tid) === pid) out.main += t;
+      else out.threads += t;
+      out.byPid[pid] = (out.byPid[pid] ?? 0) + t;
+    }
   }
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     let comm;
@@ -230,25 +254,40 @@ function cpuTicks(servicePid) {
 function cpuPerRequest(before, after, requests) {
   // A postgres process that exited meanwhile takes its ticks with it: never below 0.
   const per = (k) => Math.round((Math.max(0, after[k] - before[k]) * TICK_US) / Math.max(1, requests));
-  return { main: per('main'), threads: per('threads'), postgres: per('postgres'), wrk: per('wrk') };
+  // The busiest single process of the service (main thread and the rest): with workers, whether one of them is the bottleneck.
+  const largestProcess = Math.round((Math.max(0, ...Object.keys(after.byPid).map((pid) => after.byPid[pid] - (before.byPid[pid] ?? 0))) * TICK_US) / Math.max(1, requests));
+  return { main: per('main'), threads: per('threads'), postgres: per('postgres'), wrk: per('wrk'), largestProcess };
 }
 
+/**
+ * Peak RSS of the service's process tree: the sum of each process's peak
+ * (VmHWM; peaks need not coincide, so an upper bound) and the largest one.
+ * Without workers both are the one process's.
+ */
 function peakRssMb(pid) {
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
-    return Math.round(Number(line.split(/\s+/)[1]) / 1024);
-  } catch {
-    return undefined;
-  }
+  const peaks = serviceTree(pid).map((p) => {
+    try {
+      const line = readFileSync(`/proc/${p}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
+      return Math.round(Number(line.split(/\s+/)[1]) / 1024);
+    } catch {
+      return 0;
+    }
+  });
+  return peaks.some((m) => m > 0) ? { sum: peaks.reduce((a, b) => a + b, 0), largest: Math.max(...peaks), processes: peaks.length } : undefined;
 }
 
+/** Resident memory now, summed over the service's process tree. */
 function rssMb(pid) {
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-    return Math.round(Number(line.split(/\s+/)[1]) / 1024);
-  } catch {
-    return undefined;
+  let kb = 0;
+  for (const p of serviceTree(pid)) {
+    try {
+      const line = readFileSync(`/proc/${p}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+      kb += Number(line.split(/\s+/)[1]);
+    } catch {
+      // gone meanwhile
+    }
   }
+  return kb > 0 ? Math.round(kb / 1024) : undefined;
 }
 
 /**
@@ -298,6 +337,8 @@ async function benchOne(alg, scratch) {
   const env = {
     PATH: process.env.PATH, DATABASE_URL: db.url, KEY_ENCRYPTION_KEY: kek, ISSUER: `http://127.0.0.1:${port}`, ALLOW_INSECURE_ISSUER: 'true',
     PORT: String(port), LOG_LEVEL: 'warn', SHUTDOWN_GRACE: '0', SIGNING_ALG: alg, DATABASE_POOL_SIZE: '16',
+    // One process unless asked: production mode's default (one per core) would change every figure.
+    WORKERS: process.env.BENCH_WORKERS ?? '1',
   };
   log(`${alg}: starting the service`);
   const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROFILE] : []), CLI, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -391,7 +432,8 @@ async function main() {
       const c = r.cpuUsPerRequest;
       process.stdout.write(`| ${label} | ${fmt(r.perSecond)} | ${ratio} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.failures} of ${r.requests}${r.socketErrors ? ` (+${r.socketErrors} socket errors)` : ''} | ${[c.main, c.threads, c.postgres, c.wrk].join(' / ')} | ${ratio ? (run.signingCpuUs / (c.main + c.threads + c.postgres + c.wrk)).toFixed(2) : ''} |\n`);
     }
-    process.stdout.write(`| service peak RSS | ${run.peakRssMb ?? '-'} MB | | | | | | |\n`);
+    const rss = run.peakRssMb;
+    process.stdout.write(`| service peak RSS | ${rss ? `${rss.sum} MB${rss.processes > 1 ? ` in ${rss.processes} processes, largest ${rss.largest} MB` : ''}` : '-'} | | | | | | |\n`);
     process.stdout.write(`| service RSS with ${IDLE_CONNECTIONS} idle connections | ${run.idleRssMb ?? '-'} MB | | | | | | |\n`);
     for (const [message, count] of Object.entries(run.warnings)) process.stdout.write(`service log: ${count} x ${message}\n`);
   }

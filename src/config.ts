@@ -9,6 +9,7 @@
 // - set: "production" — nothing is generated: a key-encryption key must be
 //   given and the issuer must be https (AWS only trusts https issuers).
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -22,7 +23,7 @@ export interface Config {
   port: number;
   /** undefined => embedded PostgreSQL in dataDir. */
   databaseUrl: string | undefined;
-  /** Connections each `serve` process may open (CLI commands use 2). */
+  /** Connections each `serve` process (each worker) may open (CLI commands use 2). */
   databasePoolSize: number;
   /** Seconds a connection attempt (or a wait for a pooled connection) may take before the request fails. */
   databaseAcquireTimeout: number;
@@ -70,7 +71,12 @@ export interface Config {
   shutdownGrace: number;
   /** Seconds `serve` then waits for requests in flight before it closes their connections. */
   shutdownTimeout: number;
+  /** Processes `serve` runs on the shared port: 1 is the single process; more is a primary and that many workers. */
+  workers: number;
 }
+
+/** WORKERS above this is refused: each worker is a whole replica (its pool, its ~200 MB). */
+export const MAX_WORKERS = 64;
 
 /** Tolerance for clocks that disagree between us and relying parties. */
 export const CLOCK_SKEW_SECONDS = 60;
@@ -90,7 +96,7 @@ export const VARIABLES = {
   HOST: 'Address to listen on. Default 127.0.0.1 (the Docker image sets 0.0.0.0).',
   PORT: 'Port to listen on. Default 8080.',
   DATABASE_URL: 'PostgreSQL connection URL. Unset: an embedded PostgreSQL runs in DATA_DIR. Set: production mode.',
-  DATABASE_POOL_SIZE: 'Connections each serve process may open (1-100). Default 10. Size it as replicas x this < the server\'s max_connections.',
+  DATABASE_POOL_SIZE: 'Connections each serve process (each worker) may open (1-100). Default 10. Size it as replicas x WORKERS x this < the server\'s max_connections.',
   DATABASE_CONNECT_TIMEOUT: 'How long serve and migrate wait at start for PostgreSQL to answer, retrying with backoff (0s-10m; production mode). Default 60s.',
   DATABASE_ACQUIRE_TIMEOUT: 'How long a request may wait to connect to PostgreSQL (or for a pooled connection) before it is answered 503 temporarily_unavailable (1s-60s). Default 3s.',
   DATA_DIR: 'Folder for the embedded PostgreSQL and its generated key-encryption key. Default ./.data.',
@@ -113,7 +119,7 @@ export const VARIABLES = {
   JENKINS_OIDC_CONTAINER: 'Set to 1 by the container image: without DATABASE_URL it refuses to start unless EMBEDDED=true.',
   METRICS_PORT: 'Port of a separate listener serving Prometheus metrics at /metrics. Unset (default): no metrics listener.',
   METRICS_HOST: 'Address the metrics listener binds to. Default: HOST.',
-  FAILED_ATTEMPTS_PER_MINUTE: 'Refused tokens and failed client authentications one address may cause per minute on the token endpoints, per process, before it gets 429 (0: no limit). Default 60.',
+  FAILED_ATTEMPTS_PER_MINUTE: 'Refused tokens and failed client authentications one address may cause per minute on the token endpoints, per process (per worker), before it gets 429 (0: no limit). Default 60.',
   MAX_CONNECTIONS: 'Open client connections one serve process accepts (1-100000); past it, a new connection is answered 503 and closed. Default 4096.',
   MAX_IN_FLIGHT: 'Requests one serve process works on at once (1-100000; health checks, discovery and JWKS are not counted); past it, 503 temporarily_unavailable with Retry-After. Default 256.',
   DATABASE_MAX_QUEUE: 'Queries one serve process lets wait for a pooled connection (0-100000); past it, token requests are answered 503 at once instead of queueing. Default 64.',
@@ -121,6 +127,7 @@ export const VARIABLES = {
   REQUEST_TOKEN_RETENTION: 'How long a request token\'s row is kept after it expired (7d, or 0 to keep them forever). Default 7d.',
   SHUTDOWN_GRACE: 'After SIGTERM/SIGINT, how long serve keeps answering (with Connection: close) while /readyz says 503, so load balancers stop sending; 0 allowed (0s-5m). Default 5s.',
   SHUTDOWN_TIMEOUT: 'After the grace, how long serve waits for requests in flight before it closes their connections (1s-5m). Default 10s.',
+  WORKERS: 'Processes serve runs on the one PORT, each a whole replica with its own pool (1-64, or auto: one per CPU). Default auto with DATABASE_URL, 1 in embedded mode.',
 } as const;
 
 /** 30d, 12h, 90m, 45s or plain seconds. */
@@ -327,6 +334,26 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     problems.push('METRICS_PORT: must differ from PORT (metrics are never served on the public listener)');
   }
 
+  // One JavaScript thread per process: past one core, `serve` forks workers
+  // sharing the port (src/server/cluster.ts). `auto` is
+  // os.availableParallelism(): the CPUs this process may run on. Node 20
+  // (libuv 1.46) counts the affinity mask only, so in a container without a
+  // CPU limit it counts every core of the host: orchestrators should set
+  // WORKERS to the CPU they give. The embedded PostgreSQL belongs to one
+  // process, so embedded mode stays at one.
+  const workersRaw = read('WORKERS');
+  let workers = mode === 'production' ? Math.min(os.availableParallelism(), MAX_WORKERS) : 1;
+  if (workersRaw !== undefined && workersRaw.toLowerCase() !== 'auto') {
+    const n = /^\d+$/.test(workersRaw) ? Number(workersRaw) : NaN;
+    if (!(n >= 1 && n <= MAX_WORKERS)) {
+      problems.push(`WORKERS: must be a number of processes from 1 to ${MAX_WORKERS}, or auto (one per CPU), got "${workersRaw}"`);
+    } else if (n > 1 && mode === 'embedded') {
+      problems.push(`WORKERS: ${n} processes need DATABASE_URL: the embedded PostgreSQL belongs to one process. Set DATABASE_URL to run several, or WORKERS=1 (or unset it) for the embedded PostgreSQL`);
+    } else {
+      workers = n;
+    }
+  }
+
   const logLevel = (read('LOG_LEVEL') ?? 'info').toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
@@ -367,6 +394,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     requestTokenRetention,
     shutdownGrace,
     shutdownTimeout,
+    workers,
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

@@ -5,7 +5,23 @@ import type { LogLevel } from './config.js';
 
 export type { Logger };
 
-export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {
+export interface LoggerOptions {
+  /**
+   * Other processes write JSON lines to the same stdout (`serve` with
+   * WORKERS > 1: the primary and every worker inherit one pipe). A write of
+   * more than PIPE_BUF (4096 bytes on Linux) to a pipe may be interleaved
+   * with another process's, which would cut lines in two; so each write is
+   * kept within 4096 bytes of whole lines (sonic-boom starts a new write
+   * buffer rather than split a line; only a single line longer than that, a
+   * long stack trace, can still be cut).
+   */
+  sharedStdout?: boolean;
+}
+
+/** POSIX guarantees at least 512; Linux, where this runs, has 4096. */
+const PIPE_BUF = 4096;
+
+export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream, options: LoggerOptions = {}): Logger {
   // stdout through a buffered, asynchronous writer: one write per request line
   // was a tenth of the token path's CPU. The buffer is written out every
   // 250 ms (so a quiet service's lines still appear promptly), on a clean
@@ -16,7 +32,12 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
   // SIGINT and SIGHUP.
   let dest: NodeJS.WritableStream | ReturnType<typeof pino.destination> | undefined = destination;
   if (!dest) {
-    const buffered = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+    const buffered = pino.destination(
+      options.sharedStdout
+        ? // minLength must stay below maxWrite: write once half a pipe buffer is ready.
+          { dest: 1, sync: false, minLength: PIPE_BUF / 2, maxWrite: PIPE_BUF }
+        : { dest: 1, sync: false, minLength: 4096 },
+    );
     setInterval(() => {
       try {
         buffered.flush();

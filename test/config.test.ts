@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig, misspelledVariables } from '../src/config.js';
+import { ConfigError, loadConfig, MAX_WORKERS, misspelledVariables } from '../src/config.js';
 
 const KEK = randomBytes(32).toString('base64');
 const PROD = { DATABASE_URL: 'postgres://u@db/x', KEY_ENCRYPTION_KEY: KEK, ISSUER: 'https://oidc.example.com' };
@@ -54,6 +54,7 @@ describe('configuration', () => {
       requestTokenRetention: 7 * 86400,
       shutdownGrace: 5,
       shutdownTimeout: 10,
+      workers: 1,
     });
   });
 
@@ -188,6 +189,35 @@ describe('configuration', () => {
   test('shutdown and connect settings take durations; a grace of 0 is allowed', () => {
     expect(loadConfig({ SHUTDOWN_GRACE: '0', SHUTDOWN_TIMEOUT: '1m', DATABASE_ACQUIRE_TIMEOUT: '1s' }, '/srv')).toMatchObject({
       shutdownGrace: 0, shutdownTimeout: 60, databaseAcquireTimeout: 1,
+    });
+  });
+
+  describe('WORKERS', () => {
+    const perCore = Math.min(os.availableParallelism(), MAX_WORKERS);
+
+    test('default: one per CPU with DATABASE_URL, one in embedded mode; auto is the default', () => {
+      expect(loadConfig(PROD, '/srv').workers).toBe(perCore);
+      expect(loadConfig({ ...PROD, WORKERS: 'auto' }, '/srv').workers).toBe(perCore);
+      expect(loadConfig({ ...PROD, WORKERS: ' AUTO ' }, '/srv').workers).toBe(perCore);
+      expect(loadConfig({}, '/srv').workers).toBe(1);
+      expect(loadConfig({ WORKERS: 'auto' }, '/srv').workers).toBe(1);
+    });
+
+    test('a number from 1 to 64', () => {
+      expect(loadConfig({ ...PROD, WORKERS: '1' }, '/srv').workers).toBe(1);
+      expect(loadConfig({ ...PROD, WORKERS: '3' }, '/srv').workers).toBe(3);
+      expect(loadConfig({ ...PROD, WORKERS: '64' }, '/srv').workers).toBe(64);
+      expect(loadConfig({ WORKERS: '1' }, '/srv').workers).toBe(1);
+    });
+
+    test.each(['0', '65', 'two', '1.5', '-1', '2x', '0x2'])('%s is refused', (value) => {
+      expect(problems({ ...PROD, WORKERS: value })).toEqual([`WORKERS: must be a number of processes from 1 to 64, or auto (one per CPU), got "${value}"`]);
+    });
+
+    test('more than one with the embedded PostgreSQL is refused, naming the fix', () => {
+      expect(problems({ WORKERS: '2' })).toEqual([
+        'WORKERS: 2 processes need DATABASE_URL: the embedded PostgreSQL belongs to one process. Set DATABASE_URL to run several, or WORKERS=1 (or unset it) for the embedded PostgreSQL',
+      ]);
     });
   });
 

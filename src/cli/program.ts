@@ -2,6 +2,7 @@
 // composed into one program, and the one place that turns an error into an
 // exit code. Importing this module runs nothing: main.ts is the executable
 // entry, and tests build the program in-process.
+import cluster from 'node:cluster';
 import { Command } from 'commander';
 import { InputError } from '../claims/text.js';
 import { ConfigError, misspelledVariables } from '../config.js';
@@ -39,8 +40,9 @@ Getting started:
  * DomainError, go to stderr.
  */
 export async function main(argv = process.argv): Promise<void> {
-  // A misspelt variable is silently ignored otherwise (DATABSE_URL would mean embedded mode).
-  for (const warning of misspelledVariables()) note(`warning: ${warning}`);
+  // A misspelt variable is silently ignored otherwise (DATABSE_URL would mean
+  // embedded mode). Said once: not again by each worker of `serve`.
+  if (!cluster.isWorker) for (const warning of misspelledVariables()) note(`warning: ${warning}`);
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {

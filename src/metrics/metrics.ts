@@ -2,10 +2,18 @@
 // default) so the public issuer never exposes them. One Metrics per service
 // (tests run several services in one process; each has its own registry).
 //
+// With WORKERS > 1 each worker keeps its own Metrics and opens no listener:
+// the primary (ClusterMetrics) asks every worker for its registry over the
+// cluster's IPC channel and serves the aggregate. Each metric says how it
+// aggregates (prom-client's `aggregator`, sum unless said): counters,
+// histograms and pool gauges add up; facts every worker reads alike from the
+// one database (keys, database_up, build info) must not be multiplied.
+//
 // Label values are bounded: routes are our own names, statuses numbers,
 // reasons the OAuth error codes this service uses, clients the registered
 // controller names (only after they authenticated). Job names, audiences and
 // anything else a caller chooses never become a label.
+import type { Cluster, Worker } from 'node:cluster';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
@@ -41,10 +49,15 @@ export class Metrics {
   constructor(info: BuildInfo) {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'jenkins_oidc_' });
+    // prom-client sums it across workers; it is a limit of each process.
+    const maxFds = this.registry.getSingleMetric('jenkins_oidc_process_max_fds') as { aggregator: client.Aggregator } | undefined;
+    if (maxFds) maxFds.aggregator = 'min';
     new client.Gauge({
       name: 'jenkins_oidc_build_info',
       help: 'Always 1; the labels say which version runs on which Node with which signing algorithm.',
       labelNames: ['version', 'node', 'alg'],
+      // Every worker runs the same build: 1, not the number of workers.
+      aggregator: 'first',
       registers,
     }).set({ version: info.version, node: process.version, alg: info.alg }, 1);
     this.requests = new client.Histogram({
@@ -142,9 +155,13 @@ export class Metrics {
       }
       return cached.rows;
     };
+    // Every worker reads the same rows; across workers these take the most
+    // alarming answer: down if any worker's query failed, the most keys (a
+    // scrape straddling a rotation step), the oldest key, the nearest step.
     new client.Gauge({
       name: 'jenkins_oidc_database_up',
       help: '1 when the database answered the last scrape\'s query within 2 s, else 0.',
+      aggregator: 'min',
       registers,
       async collect() {
         await keys();
@@ -155,6 +172,7 @@ export class Metrics {
       name: 'jenkins_oidc_signing_keys',
       help: 'Published signing keys by status (pending, active, retired).',
       labelNames: ['status'],
+      aggregator: 'max',
       registers,
       async collect() {
         const rows = await keys();
@@ -164,6 +182,7 @@ export class Metrics {
     new client.Gauge({
       name: 'jenkins_oidc_signing_key_age_seconds',
       help: 'How long the active key has been signing.',
+      aggregator: 'max',
       registers,
       async collect() {
         const active = (await keys()).find((k) => k.status === 'active');
@@ -173,6 +192,7 @@ export class Metrics {
     new client.Gauge({
       name: 'jenkins_oidc_signing_key_next_step_seconds',
       help: 'Seconds until the schedule next moves a key: a pending key starts signing, or the active key gets a successor (negative: overdue).',
+      aggregator: 'min',
       registers,
       async collect() {
         const rows = await keys();
@@ -185,28 +205,154 @@ export class Metrics {
   }
 
   /** Serves /metrics on its own listener; resolves once listening. */
-  async serve(host: string, port: number): Promise<http.Server> {
-    const server = http.createServer((req, res) => {
-      if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('metrics are at /metrics\n');
-        return;
-      }
-      this.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
-        (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`could not collect metrics: ${err.message}\n`),
+  serve(host: string, port: number): Promise<http.Server> {
+    return serveMetrics(host, port, this.registry);
+  }
+
+  /**
+   * In a cluster worker: answers the primary's requests for this registry
+   * (ClusterMetrics), instead of a listener of its own.
+   */
+  answerPrimary(): void {
+    process.on('message', (message: unknown) => {
+      if (!isRequest(message)) return;
+      const reply = (answer: Omit<MetricsAnswer, 'type' | 'id'>) =>
+        // With a callback, a primary gone meanwhile is not an 'error' event (an uncaught exception).
+        process.send?.({ type: ANSWER, id: message.id, ...answer } satisfies MetricsAnswer, undefined, {}, () => undefined);
+      this.registry.getMetricsAsJSON().then(
+        (metrics) => reply({ metrics }),
+        (err: Error) => reply({ error: err.message }),
       );
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    return server;
   }
 
   static portOf(server: http.Server): number {
     return (server.address() as AddressInfo).port;
   }
+}
+
+type MetricsJson = Awaited<ReturnType<client.Registry['getMetricsAsJSON']>>;
+const REQUEST = 'jenkins-oidc:metrics-request';
+const ANSWER = 'jenkins-oidc:metrics';
+interface MetricsRequest {
+  type: typeof REQUEST;
+  id: number;
+}
+interface MetricsAnswer {
+  type: typeof ANSWER;
+  id: number;
+  metrics?: MetricsJson;
+  error?: string;
+}
+const isRequest = (m: unknown): m is MetricsRequest => (m as MetricsRequest | undefined)?.type === REQUEST;
+const isAnswer = (m: unknown): m is MetricsAnswer => (m as MetricsAnswer | undefined)?.type === ANSWER;
+
+/** How long a scrape waits for a worker before it fails (Prometheus's own timeout is 10 s). */
+const WORKER_ANSWER_MS = 3000;
+
+/**
+ * The primary's /metrics with WORKERS > 1: every listening worker's registry,
+ * aggregated by prom-client (AggregatorRegistry.aggregate, each metric by its
+ * `aggregator`), plus the primary's own two metrics about its workers.
+ *
+ * Not AggregatorRegistry.clusterMetrics(): it asks every connected worker,
+ * also one still starting (which has no listener yet and drops the request)
+ * and one dying mid-scrape; either way the scrape hangs for its 5 s and fails,
+ * and the request stays in its table for good. Here only workers that are
+ * listening are asked, and one that exits during the scrape is left out (its
+ * counters are gone with it; Prometheus sees the drop as a counter reset).
+ */
+export class ClusterMetrics {
+  readonly registry = new client.Registry();
+  private readonly restarts: client.Counter<never>;
+  private nextId = 0;
+
+  /** `listening`: the workers to ask, with the number they go by in logs (their slot). */
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly listening: () => { worker: Worker; slot: number }[],
+  ) {
+    const registers = [this.registry];
+    const count = () => this.listening().length;
+    new client.Gauge({
+      name: 'jenkins_oidc_workers',
+      help: 'Worker processes listening now (WORKERS when all are up).',
+      registers,
+      collect() {
+        this.set(count());
+      },
+    });
+    this.restarts = new client.Counter({
+      name: 'jenkins_oidc_worker_restarts_total',
+      help: 'Workers that died and were replaced.',
+      registers,
+    });
+  }
+
+  workerRestarted(): void {
+    this.restarts.inc();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  async metrics(): Promise<string> {
+    const id = this.nextId++;
+    const asked = this.listening();
+    const waiting = new Map(asked.map(({ worker, slot }) => [worker.id, slot]));
+    const answers: MetricsJson[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => end(new Error(`worker ${[...waiting.values()].join(', ')} did not answer within ${WORKER_ANSWER_MS / 1000} s`)), WORKER_ANSWER_MS);
+      const onMessage = (worker: Worker, m: unknown) => {
+        if (!isAnswer(m) || m.id !== id || !waiting.delete(worker.id)) return;
+        if (m.error !== undefined) end(new Error(`worker ${asked.find((a) => a.worker === worker)?.slot}: ${m.error}`));
+        else {
+          answers.push(m.metrics!);
+          if (waiting.size === 0) end();
+        }
+      };
+      const onExit = (worker: Worker) => {
+        if (waiting.delete(worker.id) && waiting.size === 0) end();
+      };
+      const end = (err?: Error) => {
+        clearTimeout(timer);
+        this.cluster.off('message', onMessage);
+        this.cluster.off('exit', onExit);
+        if (err) reject(err);
+        else resolve();
+      };
+      this.cluster.on('message', onMessage);
+      this.cluster.on('exit', onExit);
+      for (const { worker } of asked) {
+        // A worker whose channel closed meanwhile is about to exit: as above.
+        worker.send({ type: REQUEST, id } satisfies MetricsRequest, undefined, (err) => err && onExit(worker));
+      }
+      if (waiting.size === 0) end();
+    });
+    answers.push(await this.registry.getMetricsAsJSON());
+    return client.AggregatorRegistry.aggregate(answers).metrics();
+  }
+}
+
+/** A /metrics listener over anything that renders the exposition text. */
+export async function serveMetrics(host: string, port: number, source: { metrics(): Promise<string>; contentType: string }): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('metrics are at /metrics\n');
+      return;
+    }
+    source.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': source.contentType }).end(text),
+      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`could not collect metrics: ${err.message}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
 }

@@ -6,22 +6,34 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
 import { flushLogs, type Logger } from '../logger.js';
 import { loadSigningKeys } from '../signing-keys/keys.js';
-import { ensureSigningKey, timingOf } from '../signing-keys/lifecycle.js';
+import { timingOf } from '../signing-keys/lifecycle.js';
 import { KeyWatcher, keySetFingerprint } from '../signing-keys/watcher.js';
 import { resolveKeyEncryptionKey } from '../signing-keys/key-encryption-key.js';
 import { openDatabase, type Database } from '../store/database.js';
 import { databaseUnavailable } from '../store/connectivity.js';
-import { migrate } from '../store/migrate.js';
 import { AuditTrail } from '../audit/trail.js';
 import { Metrics } from '../metrics/metrics.js';
 import { poolOf } from '../store/prisma.js';
 import { VERSION } from '../version.js';
 import { createApp } from './app.js';
 import { onClientError } from './client-errors.js';
+import { prepareDatabase } from './prepare.js';
 import { createOidcRuntime, OidcRuntimeHolder } from './provider.js';
 import { FrontDoor } from './front-door.js';
 import { HttpDrain, type Lifecycle } from './shutdown.js';
 import { checkPortFree, waitForDatabase } from './startup.js';
+
+export interface StartOptions {
+  /**
+   * This process is worker N of `serve` with WORKERS > 1 (src/server/cluster.ts).
+   * The primary has checked the port, applied migrations and ensured the
+   * signing key before forking, so the worker skips those; it opens no metrics
+   * listener and answers the primary's requests for its registry instead.
+   * Everything else is a whole replica of its own: pool, key watcher, audit
+   * trail, listener (the port is shared through the primary).
+   */
+  worker?: number;
+}
 
 export interface RunningService {
   url: string;
@@ -48,10 +60,12 @@ export interface RunningService {
   hurry(): void;
 }
 
-export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+export async function startService(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningService> {
+  const worker = options.worker !== undefined;
   // Before anything starts: a port in use is named now, not after PostgreSQL
-  // was initialised; a database still starting is waited for, not a crash.
-  await checkPortFree(config.host, config.port);
+  // was initialised; a database still starting is waited for, not a crash
+  // (by a worker too: a replacement may start during a database outage).
+  if (!worker) await checkPortFree(config.host, config.port);
   if (config.databaseUrl) {
     await waitForDatabase(config.databaseUrl, {
       timeoutSeconds: config.databaseConnectTimeout,
@@ -61,18 +75,12 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   }
   const database = await openDatabase(config, 'serve', (m) => logger.debug({ component: 'embedded-postgres' }, m));
   try {
-    if (config.migrateOnStart) {
-      const result = await migrate(database.url, { onProgress: (m) => logger.info(m) });
-      if (result.applied.length) logger.info({ applied: result.applied }, 'migrations applied');
-      if (result.modified.length) logger.warn({ modified: result.modified }, 'applied migrations were modified since');
-    }
+    if (!worker) await prepareDatabase(database, config, logger);
     const kek = resolveKeyEncryptionKey(config);
-    for (const step of await ensureSigningKey(database.db, kek, config.signingAlg, timingOf(config))) {
-      logger.info({ kid: step.kid, to: step.to, reason: step.reason }, 'signing key step');
-    }
     const fingerprint = await keySetFingerprint(database.db);
     const keys = await loadSigningKeys(database.db, kek);
     const metrics = new Metrics({ version: VERSION, alg: config.signingAlg });
+    if (worker) metrics.answerPrimary();
     const pool = poolOf(database.db);
     if (pool) metrics.watchPool(pool);
     metrics.watchKeys(database.db, timingOf(config));
@@ -133,7 +141,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       });
     });
     // Metrics on a listener of their own: the public issuer never serves them.
-    const metricsServer = config.metricsPort === undefined ? undefined : await metrics.serve(config.metricsHost, config.metricsPort);
+    const metricsServer = config.metricsPort === undefined || worker ? undefined : await metrics.serve(config.metricsHost, config.metricsPort);
     const { port } = server.address() as AddressInfo;
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     const metricsUrl = metricsServer ? `http://${config.metricsHost.includes(':') ? `[${config.metricsHost}]` : config.metricsHost}:${Metrics.portOf(metricsServer)}/metrics` : undefined;

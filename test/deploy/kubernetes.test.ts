@@ -242,6 +242,18 @@ describe.each(TREES)('%s', (tree, objects) => {
     }
   });
 
+  test('WORKERS is a number, not auto, within the CPU the pod requests and its memory limit', () => {
+    // auto would count every core of the node: the pods have no CPU limit.
+    const workers = env(server).WORKERS?.value ?? config.WORKERS;
+    expect(workers).toMatch(/^\d+$/);
+    const cpu = server.resources.requests.cpu as string;
+    const cores = cpu.endsWith('m') ? Number(cpu.slice(0, -1)) / 1000 : Number(cpu);
+    expect(Number(workers)).toBeLessThanOrEqual(Math.max(1, Math.ceil(cores)));
+    // README "Sizing": about 200 MB per process serving, 75 MB more for a primary.
+    const limitMb = (Number((server.resources.limits.memory as string).replace(/Mi$/, '')) * 1048576) / 1e6;
+    expect(limitMb).toBeGreaterThanOrEqual(Number(workers) * 200 + (Number(workers) > 1 ? 75 : 0));
+  });
+
   test('every environment variable is one the service reads (no misspelt names)', () => {
     const names = [...Object.keys(config), ...[deployment, job].flatMap((o) => (podSpecs(o) as Any[]).flatMap((s) => s.containers.flatMap((c: Any) => c.env.map((e: Any) => e.name))))];
     expect(names.filter((n) => !(n in VARIABLES))).toEqual([]);
@@ -258,7 +270,7 @@ test('the example overlay: its namespace everywhere, restricted Pod Security, it
   for (const o of objects) {
     for (const spec of podSpecs(o) as Any[]) expect(spec.containers[0].image).toBe('registry.example.com/platform/jenkins-oidc:0.1.0');
   }
-  expect(one(objects, 'ConfigMap').data).toEqual({ ISSUER: 'https://oidc.acme.example', TRUST_PROXY: 'true', LOG_LEVEL: 'info', DATABASE_POOL_SIZE: '10' });
+  expect(one(objects, 'ConfigMap').data).toEqual({ ISSUER: 'https://oidc.acme.example', TRUST_PROXY: 'true', LOG_LEVEL: 'info', DATABASE_POOL_SIZE: '10', WORKERS: '1' });
   const server = one(objects, 'Deployment').spec.template.spec.containers[0];
   expect(server.resources).toEqual({ requests: { cpu: '500m', memory: '256Mi' }, limits: { memory: '512Mi' } });
   expect(one(objects, 'Ingress', 'jenkins-oidc-internal').spec.ingressClassName).toBe('nginx-internal');

@@ -18,7 +18,9 @@ export function scratchDir(prefix = 'jo-cli-'): string {
 export type CliResult = AgentResult;
 
 // SHUTDOWN_GRACE 0: no load balancer watches a test's /readyz (the shutdown tests set their own).
-const BASE_ENV = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', SHUTDOWN_GRACE: '0' };
+// WORKERS 1: a service is one process unless its test asks for workers
+// (test/server/workers.test.ts); by default production mode would fork one per core.
+const BASE_ENV = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', SHUTDOWN_GRACE: '0', WORKERS: '1' };
 
 export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliResult> {
   return runNode([CLI, ...args], { LOG_LEVEL: 'info', ...env }, timeoutMs);
@@ -31,9 +33,17 @@ export interface ServeProcess {
   exited: Promise<number | null>;
 }
 
+export interface ServeOptions {
+  /** The log text that says it is ready; default the "listening" line (with workers: the primary's "workers listening"). */
+  ready?: string;
+  /** Its own process group (so that a test can signal the group, as a terminal does). */
+  detached?: boolean;
+}
+
 /** Starts `serve` and waits for its "listening" log line (or its exit). */
-export async function startServe(env: Record<string, string>, timeoutMs = 60_000): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve'], { env: { ...BASE_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startServe(env: Record<string, string>, timeoutMs = 60_000, options: ServeOptions = {}): Promise<ServeProcess> {
+  const ready = options.ready ?? (env.WORKERS && env.WORKERS !== '1' ? '"msg":"jenkins-oidc workers listening"' : '"msg":"jenkins-oidc listening"');
+  const child = spawn(process.execPath, [CLI, 'serve'], { env: { ...BASE_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false });
   let out = '';
   child.stdout!.on('data', (c) => (out += c));
   child.stderr!.on('data', (c) => (out += c));
@@ -41,7 +51,7 @@ export async function startServe(env: Record<string, string>, timeoutMs = 60_000
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), timeoutMs);
     const check = () => {
-      if (out.includes('"msg":"jenkins-oidc listening"')) {
+      if (out.includes(ready)) {
         clearTimeout(timer);
         resolve();
       }
