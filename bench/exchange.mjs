@@ -16,7 +16,8 @@
 // embedded PostgreSQL in a scratch folder), BENCH_PROFILE (a folder: the
 // service writes a V8 CPU profile there), BENCH_WORKERS (the service's
 // WORKERS; default 1, so figures stay comparable with earlier runs).
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -39,6 +40,7 @@ const ONLY = (process.env.BENCH_ONLY ?? '').split(',').map((w) => w.trim()).filt
 const THREADS = Math.max(1, Math.min(2, os.cpus().length));
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/cli/main.js');
 
+const execFileAsync = promisify(execFile);
 const log = (m) => process.stderr.write(`${m}\n`);
 
 async function freePort() {
@@ -150,7 +152,8 @@ end
 }
 
 async function loadWithWrk(port, req, connections, seconds, dir) {
-  const out = execFileSync('wrk', ['-t', String(Math.min(THREADS, connections)), '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', '--latency', '-s', wrkScript(dir, req), `http://127.0.0.1:${port}`], { encoding: 'utf8' });
+  // Asynchronous, so that the service's memory is sampled while wrk runs.
+  const { stdout: out } = await execFileAsync('wrk', ['-t', String(Math.min(THREADS, connections)), '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', '--latency', '-s', wrkScript(dir, req), `http://127.0.0.1:${port}`], { encoding: 'utf8' });
   const r = JSON.parse(out.split('RESULT ')[1]);
   return { perSecond: r.requests / (r.duration_us / 1e6), p50: r.p50_us / 1000, p99: r.p99_us / 1000, requests: r.requests, failures: r.non_2xx, socketErrors: r.socket_errors };
 }
@@ -394,17 +397,27 @@ async function benchOne(alg, scratch) {
     ];
     const unknown = ONLY.filter((k) => !measures.some(([key]) => key === k));
     if (unknown.length > 0) throw new Error(`BENCH_ONLY: unknown measure ${unknown.join(', ')} (known: ${measures.map(([k]) => k).join(', ')})`);
+    let loadRssMb = 0;
     for (const [key, label, req, c] of measures) {
       if (ONLY.length > 0 && !ONLY.includes(key)) continue;
       log(`${alg}: ${label}, ${SECONDS} s`);
       const before = cpuTicks(child.pid);
-      results[label] = await load(req, c);
+      // Resident memory sampled while the load runs: VmHWM would also count start-up's transient
+      // peak (compiling Prisma's WebAssembly query compiler), which no load ever sees again.
+      const sampler = setInterval(() => {
+        loadRssMb = Math.max(loadRssMb, rssMb(child.pid) ?? 0);
+      }, 100);
+      try {
+        results[label] = await load(req, c);
+      } finally {
+        clearInterval(sampler);
+      }
       results[label].cpuUsPerRequest = cpuPerRequest(before, cpuTicks(child.pid), results[label].requests);
     }
     const peak = peakRssMb(child.pid);
     log(`${alg}: ${IDLE_CONNECTIONS} idle connections`);
     const idleRssMb = await rssWithIdleConnections(port, child.pid);
-    return { alg, baseline, signingCpuUs: signing.cpuUs, results, peakRssMb: peak, idleRssMb, warnings: Object.fromEntries(warnings) };
+    return { alg, baseline, signingCpuUs: signing.cpuUs, results, peakRssMb: peak, loadRssMb, idleRssMb, warnings: Object.fromEntries(warnings) };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.on('close', r));
@@ -433,7 +446,8 @@ async function main() {
       process.stdout.write(`| ${label} | ${fmt(r.perSecond)} | ${ratio} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.failures} of ${r.requests}${r.socketErrors ? ` (+${r.socketErrors} socket errors)` : ''} | ${[c.main, c.threads, c.postgres, c.wrk].join(' / ')} | ${ratio ? (run.signingCpuUs / (c.main + c.threads + c.postgres + c.wrk)).toFixed(2) : ''} |\n`);
     }
     const rss = run.peakRssMb;
-    process.stdout.write(`| service peak RSS | ${rss ? `${rss.sum} MB${rss.processes > 1 ? ` in ${rss.processes} processes, largest ${rss.largest} MB` : ''}` : '-'} | | | | | | |\n`);
+    process.stdout.write(`| service peak RSS, start-up included (VmHWM) | ${rss ? `${rss.sum} MB${rss.processes > 1 ? ` in ${rss.processes} processes, largest ${rss.largest} MB` : ''}` : '-'} | | | | | | |\n`);
+    process.stdout.write(`| service RSS under load (highest sample, every 100 ms) | ${run.loadRssMb || '-'} MB | | | | | | |\n`);
     process.stdout.write(`| service RSS with ${IDLE_CONNECTIONS} idle connections | ${run.idleRssMb ?? '-'} MB | | | | | | |\n`);
     for (const [message, count] of Object.entries(run.warnings)) process.stdout.write(`service log: ${count} x ${message}\n`);
   }
