@@ -90,7 +90,7 @@ interface RedeemRow {
  * of server CPU and 100 µs here. The name carries a version: change the SQL,
  * change the name, or connections that prepared the old text would keep it.
  * Behind PgBouncer in transaction mode, this needs PgBouncer 1.21+ with
- * max_prepared_statements set (README "Database").
+ * max_prepared_statements set (README "Sizing").
  */
 const REDEEM_STATEMENT = {
   name: 'jenkins_oidc_redeem_v1',
