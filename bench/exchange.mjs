@@ -14,8 +14,11 @@
 // (default RS256,ES256), BENCH_LOAD (wrk or node; default wrk when found),
 // DATABASE_URL (a server to create the scratch database on; default: the
 // embedded PostgreSQL in a scratch folder), BENCH_PROFILE (a folder: the
-// service writes a V8 CPU profile there), BENCH_WORKERS (the service's
-// WORKERS; default 1, so figures stay comparable with earlier runs).
+// service writes a V8 CPU profile there), BENCH_OPTIMIZE_FOR (the service's
+// OPTIMIZE_FOR, default speed), BENCH_WORKERS (the service's
+// WORKERS; default 1, so figures stay comparable with earlier runs),
+// BENCH_ONLY (some measures only: exchange64, idtoken64, exchange16, mint,
+// jwks, discovery).
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -342,6 +345,7 @@ async function benchOne(alg, scratch) {
     PORT: String(port), LOG_LEVEL: 'warn', SHUTDOWN_GRACE: '0', SIGNING_ALG: alg, DATABASE_POOL_SIZE: '16',
     // One process unless asked: production mode's default (one per core) would change every figure.
     WORKERS: process.env.BENCH_WORKERS ?? '1',
+    OPTIMIZE_FOR: process.env.BENCH_OPTIMIZE_FOR ?? 'speed',
   };
   log(`${alg}: starting the service`);
   const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROFILE] : []), CLI, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });

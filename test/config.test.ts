@@ -55,6 +55,7 @@ describe('configuration', () => {
       shutdownGrace: 5,
       shutdownTimeout: 10,
       workers: 1,
+      optimizeFor: 'speed',
     });
   });
 
@@ -91,6 +92,7 @@ describe('configuration', () => {
     ['a non-postgres DATABASE_URL is refused', { ...PROD, DATABASE_URL: 'mysql://x' }, ['DATABASE_URL: must start with postgres:// or postgresql://']],
     ['a port out of range is refused', { PORT: '70000' }, ['PORT: must be between 0 and 65535, got 70000']],
     ['an unknown signing algorithm is refused', { SIGNING_ALG: 'HS256' }, ['SIGNING_ALG: must be RS256 or ES256, got "HS256"']],
+    ['OPTIMIZE_FOR takes speed or memory only', { OPTIMIZE_FOR: 'size' }, ['OPTIMIZE_FOR: must be speed or memory, got "size"']],
     ['a duration that is not one is refused', { KEY_PUBLISH_LEAD: 'soon' }, ['KEY_PUBLISH_LEAD: must be a duration such as 30d, 12h, 90m, 45s or a number of seconds, got "soon"']],
     ['a retention shorter than the ID token lifetime plus skew is refused', { KEY_RETIRED_RETENTION: '5m', ID_TOKEN_TTL: '600' },
       ['KEY_RETIRED_RETENTION: 300 s would unpublish a key while tokens it signed are still valid; it must be at least ID_TOKEN_TTL + 60 s of clock skew (660 s)']],
