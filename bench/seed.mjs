@@ -121,9 +121,11 @@ FROM (
 ) f`;
 
 /**
- * One batch of request tokens [lo, hi] (token b is the one build b's audit rows name): odd ones live (minted in the last 50
- * minutes, an hour's lifetime; 1 in 10 of them revoked), even ones expired in
- * the last EXPIRED_DAYS days (1 in 5 of them revoked half an hour in).
+ * One batch of request tokens [lo, hi] of `total`; token b is the one that
+ * build b's audit rows name. In time order, as they would lie in the table:
+ * the first half expired over the last EXPIRED_DAYS days (an hour's lifetime;
+ * 1 in 5 revoked half an hour in), the second half live, minted in the last 50
+ * minutes (1 in 10 revoked).
  */
 const TOKEN_SQL = `
 INSERT INTO request_tokens (id, token_hash, client_name, job, build_number, claims, audiences, created_at, expires_at, revoked_at, revoked_by)
@@ -132,11 +134,12 @@ SELECT md5($salt::text || 'rt' || f.b)::uuid, encode(sha256(convert_to($salt::te
        CASE WHEN f.revoked THEN LEAST(f.created_at + interval '30 minutes', $now::timestamptz) END,
        CASE WHEN f.revoked THEN CASE WHEN f.b % 3 = 0 THEN 'jenkins-build' ELSE f.client END END
 FROM (
-  SELECT g.b, g.created_at, CASE WHEN g.b % 2 = 1 THEN g.b % 20 = 1 ELSE g.b % 10 = 0 END AS revoked, ${factsColumns('g.b')}
+  SELECT g.b, g.created_at, CASE WHEN g.expired THEN g.b % 5 = 0 ELSE g.b % 10 = 0 END AS revoked, ${factsColumns('g.b')}
   FROM (
-    SELECT b, CASE WHEN b % 2 = 1
-                   THEN $now::timestamptz - (b::float8 / $total::float8) * interval '50 minutes'
-                   ELSE $now::timestamptz - interval '65 minutes' - (b::float8 / $total::float8) * interval '${EXPIRED_DAYS} days' END AS created_at
+    SELECT b, b <= $total::bigint / 2 AS expired,
+           CASE WHEN b <= $total::bigint / 2
+                THEN $now::timestamptz - interval '65 minutes' - (1 - b::float8 / ($total::bigint / 2)) * interval '${EXPIRED_DAYS} days'
+                ELSE $now::timestamptz - (1 - (b - $total::bigint / 2)::float8 / ($total::bigint - $total::bigint / 2)) * interval '50 minutes' END AS created_at
     FROM generate_series($lo::bigint, $hi::bigint) b
   ) g
 ) f`;
