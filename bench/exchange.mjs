@@ -14,7 +14,10 @@
 // (default RS256,ES256), BENCH_LOAD (wrk or node; default wrk when found),
 // DATABASE_URL (a server to create the scratch database on; default: the
 // embedded PostgreSQL in a scratch folder), BENCH_PROFILE (a folder: the
-// service writes a V8 CPU profile there).
+// service writes a V8 CPU profile there), BENCH_SEED_ROWS (after the measures:
+// exchange and the audit commands on the empty database, then again once
+// bench/seed.mjs has written that many audit rows and a tenth as many request
+// tokens).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +32,7 @@ import { LocalKeySigner } from '../dist/signing-keys/signer.js';
 import { createPrisma } from '../dist/store/prisma.js';
 import { openEmbedded } from '../dist/store/embedded.js';
 import { registerClient } from '../dist/clients/commands.js';
+import { measureAtScale, scaleTable } from './seed.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ALGS = (process.env.BENCH_ALGS ?? 'RS256,ES256').split(',').map((a) => a.trim().toUpperCase());
@@ -36,6 +40,7 @@ const WRK = process.env.BENCH_LOAD === 'node' ? undefined : spawnSync('wrk', ['-
 // BENCH_ONLY=exchange64,jwks: only these measures (profiling one path); see MEASURES.
 const ONLY = (process.env.BENCH_ONLY ?? '').split(',').map((w) => w.trim()).filter(Boolean);
 const THREADS = Math.max(1, Math.min(2, os.cpus().length));
+const SEED_ROWS = Number(process.env.BENCH_SEED_ROWS ?? 0);
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/cli/main.js');
 
 const log = (m) => process.stderr.write(`${m}\n`);
@@ -300,7 +305,8 @@ async function benchOne(alg, scratch) {
       results[label] = await load(req, c);
       results[label].cpuUsPerRequest = cpuPerRequest(before, cpuTicks(child.pid), results[label].requests);
     }
-    return { alg, baseline, signingCpuUs: signing.cpuUs, results, peakRssMb: peakRssMb(child.pid) };
+    const scale = SEED_ROWS > 0 ? await measureAtScale({ databaseUrl: db.url, rows: SEED_ROWS, cli: CLI, exchange: () => load(exchangeRequest(tokens), 64), log: (m) => log(`${alg}: ${m}`) }) : undefined;
+    return { alg, baseline, signingCpuUs: signing.cpuUs, results, peakRssMb: peakRssMb(child.pid), scale };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.on('close', r));
@@ -326,6 +332,7 @@ async function main() {
       process.stdout.write(`| ${label} | ${fmt(r.perSecond)} | ${ratio} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.failures} of ${r.requests}${r.socketErrors ? ` (+${r.socketErrors} socket errors)` : ''} | ${[r.cpuUsPerRequest.main, r.cpuUsPerRequest.threads, r.cpuUsPerRequest.postgres, r.cpuUsPerRequest.wrk].join(' / ')} |\n`);
     }
     process.stdout.write(`| service peak RSS | ${run.peakRssMb ?? '-'} MB | | | | | |\n`);
+    if (run.scale) process.stdout.write(scaleTable(run.scale));
   }
   process.stdout.write(`\n${JSON.stringify({ load: WRK ? 'wrk' : 'node', cpus: os.cpus().length, node: process.version, runs })}\n`);
   // A non-2xx answer is a behaviour fault (a benchmark judges figures, not thresholds).

@@ -21,9 +21,13 @@
 // current; without it the first reads would set hint bits (writing every page)
 // and the planner would guess.
 //
-// `node bench/seed.mjs DATABASE_URL ROWS` seeds by hand.
+// `node bench/seed.mjs DATABASE_URL ROWS` seeds by hand. Below the seed:
+// what bench/exchange.mjs measures with it (BENCH_SEED_ROWS).
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 
@@ -263,6 +267,130 @@ export async function seedDatabase(databaseUrl, rows, { log = (m) => process.std
   } finally {
     await Promise.all(clients.map((c) => c.end()));
   }
+}
+
+// ---------------------------------------------------------------------------
+// The bench at scale (npm run bench with BENCH_SEED_ROWS): the same exchange
+// and the two audit commands an operator runs most, on the empty database and
+// again once seeded, back to back in one run so the machine's mood is shared.
+
+/** utime + stime of this process's waited-for children, in µs (a CLI command's CPU, whatever else the machine runs). */
+function childrenCpuUs() {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[13]) + Number(fields[14])) * 1e6) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim() || 100);
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** The last whole UTC day: what a daily SIEM export asks for. */
+function yesterday(now = new Date()) {
+  const until = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+  return { since: new Date(until.getTime() - 86400_000), until };
+}
+
+/**
+ * `audit list --since 1h` and `audit export` of the last whole day, each run
+ * `runs` times as a child process (`cli`: dist/cli/main.js) in production mode
+ * with DATABASE_URL alone: the wall time an operator waits (median) and the
+ * CPU the command used (median). Then the same reads in this process on a warm
+ * client: the query and row work without Node's start.
+ */
+export async function timeAuditCommands(databaseUrl, cli, { runs = 3 } = {}) {
+  const day = yesterday();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jenkins-oidc-bench-export-'));
+  const env = { PATH: process.env.PATH, DATABASE_URL: databaseUrl };
+  const commands = {
+    list: ['audit', 'list', '--since', '1h'],
+    export: ['audit', 'export', '--since', day.since.toISOString(), '--until', day.until.toISOString()],
+  };
+  const out = {};
+  try {
+    for (const [name, args] of Object.entries(commands)) {
+      const walls = [];
+      const cpus = [];
+      let rows;
+      for (let i = 0; i < runs; i += 1) {
+        const file = path.join(dir, `${name}.out`);
+        const fd = openSync(file, 'w');
+        const cpu0 = childrenCpuUs();
+        const t0 = performance.now();
+        const r = spawnSync(process.execPath, [cli, ...args], { env, stdio: ['ignore', fd, 'pipe'], encoding: 'utf8' });
+        walls.push(performance.now() - t0);
+        cpus.push(childrenCpuUs() - cpu0);
+        closeSync(fd);
+        if (r.status !== 0) throw new Error(`jenkins-oidc ${args.join(' ')} failed: ${r.stderr}`);
+        rows = name === 'export' ? Number(/exported (\d+) row/.exec(r.stderr)?.[1]) : readFileSync(file, 'utf8').trim().split('\n').length - 1;
+      }
+      out[name] = { wallMs: median(walls), cpuMs: median(cpus) / 1000, rows };
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // In process, on a client that has already connected: the reads alone.
+  const { createPrisma, closePrisma } = await import('../dist/store/prisma.js');
+  const { listAudit } = await import('../dist/audit/query.js');
+  const { exportAudit } = await import('../dist/audit/export.js');
+  const db = createPrisma(databaseUrl, 2);
+  try {
+    const since = () => new Date(Date.now() - 3600_000);
+    await listAudit(db, { since: since() });
+    const lists = [];
+    const exports = [];
+    for (let i = 0; i < runs; i += 1) {
+      let t0 = performance.now();
+      await listAudit(db, { since: since() });
+      lists.push(performance.now() - t0);
+      t0 = performance.now();
+      await exportAudit(db, day, 'jsonl', async () => undefined);
+      exports.push(performance.now() - t0);
+    }
+    out.list.inProcessMs = median(lists);
+    out.export.inProcessMs = median(exports);
+  } finally {
+    await closePrisma(db);
+  }
+  return out;
+}
+
+/**
+ * The bench's run at scale, on the service it has started: exchange (the
+ * bench's own `exchange()`, 64 connections) and the audit commands on the
+ * database as it is, then the seed, then both again.
+ */
+export async function measureAtScale({ databaseUrl, rows, cli, exchange, log }) {
+  log(`at scale: exchange and audit commands on the empty database`);
+  const empty = { exchange: await exchange(), audit: await timeAuditCommands(databaseUrl, cli) };
+  const seed = await seedDatabase(databaseUrl, rows, { log });
+  log(`at scale: exchange and audit commands on the seeded database`);
+  const seeded = { exchange: await exchange(), audit: await timeAuditCommands(databaseUrl, cli) };
+  return { rows, seed, empty, seeded };
+}
+
+/** The rows the bench prints for measureAtScale's result. */
+export function scaleTable(scale) {
+  const r = (a, b) => (a > 0 ? (b / a).toFixed(2) : '');
+  const ms = (n) => (n >= 100 ? String(Math.round(n)) : n.toFixed(1));
+  const { empty, seeded, seed } = scale;
+  const lines = [
+    `| at scale: ${fmt(scale.rows)} audit rows, ${fmt(seed.requestTokens)} request tokens (seeded in ${Math.round(seed.seconds)} s; database ${(seed.databaseBytes / 2 ** 30).toFixed(2)} GiB) | empty | seeded | seeded / empty |`,
+    '|---|---|---|---|',
+    `| exchange, 64 connections, req/s | ${Math.round(empty.exchange.perSecond)} | ${Math.round(seeded.exchange.perSecond)} | ${r(empty.exchange.perSecond, seeded.exchange.perSecond)} |`,
+    `| exchange, 64 connections, p50 / p99 ms | ${ms(empty.exchange.p50)} / ${ms(empty.exchange.p99)} | ${ms(seeded.exchange.p50)} / ${ms(seeded.exchange.p99)} | |`,
+    `| exchange, 64 connections, failures | ${empty.exchange.failures} of ${empty.exchange.requests} | ${seeded.exchange.failures} of ${seeded.exchange.requests} | |`,
+  ];
+  for (const [name, label] of [['list', '`audit list --since 1h`'], ['export', '`audit export`, the last whole day']]) {
+    const e = empty.audit[name];
+    const s = seeded.audit[name];
+    lines.push(
+      `| ${label}: wall ms (median of 3 runs) | ${ms(e.wallMs)} | ${ms(s.wallMs)} | ${r(e.wallMs, s.wallMs)} |`,
+      `| ${label}: CPU ms of the command | ${ms(e.cpuMs)} | ${ms(s.cpuMs)} | |`,
+      `| ${label}: in process, reads alone, ms | ${ms(e.inProcessMs)} | ${ms(s.inProcessMs)} | |`,
+      `| ${label}: rows | ${e.rows} | ${s.rows} | |`,
+    );
+  }
+  return `\n${lines.join('\n')}\n`;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
