@@ -309,7 +309,8 @@ async function benchOne(alg, scratch) {
     return { alg, baseline, signingCpuUs: signing.cpuUs, results, peakRssMb: peakRssMb(child.pid), scale };
   } finally {
     child.kill('SIGTERM');
-    await new Promise((r) => child.on('close', r));
+    // A service that has died already will not close again: waiting for it would end the bench here, its database kept.
+    if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.on('close', r));
     await db.drop();
   }
 }
