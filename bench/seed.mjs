@@ -8,7 +8,7 @@
 // The shapes follow what the service writes (src/audit/trail.ts,
 // src/request-tokens/store.ts): every audit event kind with its own columns and
 // `detail`, claims snapshots as minted, several controllers and a few hundred
-// jobs, and one signing key per quarter. Times stay inside the default
+// jobs, and one signing key per 30 days. Times stay inside the default
 // retention (AUDIT_RETENTION 400d, REQUEST_TOKEN_RETENTION 7d), so a running
 // service's pruning finds nothing due while the bench measures.
 //
@@ -41,8 +41,8 @@ const EXPIRED_DAYS = 6;
 const JOBS = 400;
 /** Controllers added beside the ones already registered (their secrets hash to nothing anyone holds). */
 const SEED_CLIENTS = ['ci-main', 'ci-platform', 'ci-data', 'ci-mobile'];
-/** A signing key signs for about this many days before the next one (docs/key-rotation.md's default cadence is of this order). */
-const KEY_DAYS = 90;
+/** A signing key signs this many days before the next one: KEY_ROTATION_INTERVAL's default (docs/key-rotation.md). */
+const KEY_DAYS = 30;
 
 /**
  * SQL for the facts of build `b` (an integer expression): its job, controller,
@@ -214,7 +214,7 @@ export async function seedDatabase(databaseUrl, rows, { log = (m) => process.std
       );
     }
     const registered = (await client.query('SELECT name, jenkins_url FROM clients ORDER BY name')).rows;
-    // One key per quarter, newest first: the database's active key signs the current quarter, then its retired keys, then made-up kids.
+    // One key per rotation interval, newest first: the database's active key signs the current interval, then its retired keys, then made-up kids.
     const known = (await client.query(`SELECT kid FROM signing_keys WHERE status IN ('active', 'retired') ORDER BY status = 'active' DESC, created_at DESC`)).rows.map((r) => r.kid);
     const kids = Array.from({ length: Math.ceil(AUDIT_DAYS / KEY_DAYS) + 1 }, (_, q) => known[q] ?? randomBytes(12).toString('base64url').replace(/^-/, '_'));
     // Ids follow time, as when rows are written as they happen, although batches run side by side: each row's id is
