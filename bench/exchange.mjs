@@ -18,7 +18,9 @@
 // OPTIMIZE_FOR, default speed), BENCH_WORKERS (the service's
 // WORKERS; default 1, so figures stay comparable with earlier runs),
 // BENCH_ONLY (some measures only: exchange64, idtoken64, exchange16, mint,
-// jwks, discovery).
+// jwks, discovery), BENCH_SEED_ROWS (after the measures: exchange and the
+// audit commands on the empty database, then again once bench/seed.mjs has
+// written that many audit rows and a tenth as many request tokens).
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -34,6 +36,7 @@ import { LocalKeySigner } from '../dist/signing-keys/signer.js';
 import { createPrisma } from '../dist/store/prisma.js';
 import { openEmbedded } from '../dist/store/embedded.js';
 import { registerClient } from '../dist/clients/commands.js';
+import { measureAtScale, scaleTable } from './seed.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ALGS = (process.env.BENCH_ALGS ?? 'RS256,ES256').split(',').map((a) => a.trim().toUpperCase());
@@ -41,6 +44,7 @@ const WRK = process.env.BENCH_LOAD === 'node' ? undefined : spawnSync('wrk', ['-
 // BENCH_ONLY=exchange64,jwks: only these measures (profiling one path); see MEASURES.
 const ONLY = (process.env.BENCH_ONLY ?? '').split(',').map((w) => w.trim()).filter(Boolean);
 const THREADS = Math.max(1, Math.min(2, os.cpus().length));
+const SEED_ROWS = Number(process.env.BENCH_SEED_ROWS ?? 0);
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/cli/main.js');
 
 const execFileAsync = promisify(execFile);
@@ -421,10 +425,12 @@ async function benchOne(alg, scratch) {
     const peak = peakRssMb(child.pid);
     log(`${alg}: ${IDLE_CONNECTIONS} idle connections`);
     const idleRssMb = await rssWithIdleConnections(port, child.pid);
-    return { alg, baseline, signingCpuUs: signing.cpuUs, results, peakRssMb: peak, loadRssMb, idleRssMb, warnings: Object.fromEntries(warnings) };
+    const scale = SEED_ROWS > 0 ? await measureAtScale({ databaseUrl: db.url, rows: SEED_ROWS, cli: CLI, exchange: () => load(exchangeRequest(tokens), 64), log: (m) => log(`${alg}: ${m}`) }) : undefined;
+    return { alg, baseline, signingCpuUs: signing.cpuUs, results, peakRssMb: peak, loadRssMb, idleRssMb, scale, warnings: Object.fromEntries(warnings) };
   } finally {
     child.kill('SIGTERM');
-    await new Promise((r) => child.on('close', r));
+    // A service that has died already will not close again: waiting for it would end the bench here, its database kept.
+    if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.on('close', r));
     await db.drop();
   }
 }
@@ -454,6 +460,7 @@ async function main() {
     process.stdout.write(`| service RSS under load (highest sample, every 100 ms) | ${run.loadRssMb || '-'} MB | | | | | | |\n`);
     process.stdout.write(`| service RSS with ${IDLE_CONNECTIONS} idle connections | ${run.idleRssMb ?? '-'} MB | | | | | | |\n`);
     for (const [message, count] of Object.entries(run.warnings)) process.stdout.write(`service log: ${count} x ${message}\n`);
+    if (run.scale) process.stdout.write(scaleTable(run.scale));
   }
   process.stdout.write(`\n${JSON.stringify({ load: WRK ? 'wrk' : 'node', cpus: os.cpus().length, node: process.version, runs })}\n`);
   // A non-2xx answer is a behaviour fault (a benchmark judges figures, not thresholds).

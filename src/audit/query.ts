@@ -4,10 +4,9 @@
 // export's dry run. (Rows are written by audit.ts and the token stores, and
 // deleted after AUDIT_RETENTION by src/retention/.)
 import { AUDIT_EVENTS } from './trail.js';
-import type { Prisma } from '../generated/prisma/client.js';
 import { InputError } from '../claims/text.js';
 import { parseDuration } from '../config.js';
-import type { Db } from '../store/prisma.js';
+import { poolOf, type Db } from '../store/prisma.js';
 
 /**
  * Every refusal event is named `<what>.refused` (request_token.refused,
@@ -72,36 +71,72 @@ export function parseWhen(field: string, value: string, now = Date.now()): Date 
   return at;
 }
 
-function whereOf(filter: AuditFilter): Prisma.AuditEventWhereInput[] {
-  const and: Prisma.AuditEventWhereInput[] = [];
-  if (filter.client) and.push({ clientName: filter.client });
-  if (filter.job) and.push({ job: filter.job });
-  if (filter.kid) and.push({ kid: filter.kid });
-  if (filter.events?.length) and.push({ event: { in: filter.events } });
-  if (filter.outcome === 'refused') and.push({ event: { endsWith: REFUSED_SUFFIX } });
-  if (filter.outcome === 'ok') and.push({ NOT: { event: { endsWith: REFUSED_SUFFIX } } });
-  if (filter.since) and.push({ at: { gte: filter.since } });
-  if (filter.until) and.push({ at: { lt: filter.until } });
+/**
+ * The filter as SQL conditions, their values appended to `values` ($1, $2...
+ * in order). The columns compared are the indexed ones where an index exists:
+ * `at` (audit_events_at_idx) and `client_name` with `at`
+ * (audit_events_client_name_at_idx); the others filter the rows those walk.
+ */
+function whereOf(filter: AuditFilter, values: unknown[]): string[] {
+  const and: string[] = [];
+  const param = (value: unknown, cast = '') => `$${values.push(value)}${cast}`;
+  if (filter.client) and.push(`client_name = ${param(filter.client)}`);
+  if (filter.job) and.push(`job = ${param(filter.job)}`);
+  if (filter.kid) and.push(`kid = ${param(filter.kid)}`);
+  if (filter.events?.length) and.push(`event = ANY(${param(filter.events, '::text[]')})`);
+  if (filter.outcome === 'refused') and.push(`event LIKE ${param(`%${REFUSED_SUFFIX}`)}`);
+  if (filter.outcome === 'ok') and.push(`event NOT LIKE ${param(`%${REFUSED_SUFFIX}`)}`);
+  if (filter.since) and.push(`at >= ${param(filter.since)}`);
+  if (filter.until) and.push(`at < ${param(filter.until)}`);
   return and;
 }
 
-type Row = Awaited<ReturnType<Db['auditEvent']['findMany']>>[number];
+const COLUMNS = 'id, at, event, client_name, job, build_number, audience, jti, kid, request_token_id, remote_addr, detail';
+
+/** A row as pg returns it: bigint as text, timestamptz as Date, uuid as text, jsonb parsed. */
+interface Row {
+  id: string;
+  at: Date;
+  event: string;
+  client_name: string | null;
+  job: string | null;
+  build_number: number | null;
+  audience: string | null;
+  jti: string | null;
+  kid: string | null;
+  request_token_id: string | null;
+  remote_addr: string | null;
+  detail: unknown;
+}
 
 function viewOf(r: Row): AuditView {
   return {
-    id: r.id.toString(),
+    id: r.id,
     at: r.at.toISOString(),
     event: r.event,
-    client: r.clientName,
+    client: r.client_name,
     job: r.job,
-    buildNumber: r.buildNumber,
+    buildNumber: r.build_number,
     audience: r.audience,
     jti: r.jti,
     kid: r.kid,
-    requestTokenId: r.requestTokenId,
-    remoteAddr: r.remoteAddr,
+    requestTokenId: r.request_token_id,
+    remoteAddr: r.remote_addr,
     detail: r.detail,
   };
+}
+
+/**
+ * Reading goes through pg itself, beside Prisma: a day's export is tens of
+ * thousands of rows, and Prisma's per-row work (and its query engine's start
+ * in a CLI process) cost more than PostgreSQL's (measured on 37,505 rows: 700
+ * to 1,250 ms through Prisma, 310 to 410 ms through pg). A process that only
+ * reads the trail never starts Prisma's engine: close it with closePrisma.
+ */
+async function select(db: Db, text: string, values: unknown[]): Promise<Row[]> {
+  const pool = poolOf(db);
+  if (!pool) throw new Error('audit queries need a client made by createPrisma (they read through its pg pool)');
+  return (await pool.query<Row>(text, values)).rows;
 }
 
 /** `audit list --limit`: 1 to 10000 rows. */
@@ -116,13 +151,24 @@ export function refusalReason(detail: unknown): string | null {
   return typeof d.error === 'string' ? `${d.error}${typeof d.count === 'number' ? ` x${d.count}` : ''}` : null;
 }
 
-/** One page of the trail, newest first. */
+/**
+ * One page of the trail, newest first: by time, as `audit export` orders it
+ * oldest first, so the list is the export's last rows in reverse. Ordering by
+ * time rather than by id lets PostgreSQL walk the `at` index back from
+ * `--until` (or the client's part of the client index). Ordered by id, a
+ * window in the past made it walk the primary key back from the newest row
+ * through every row after the window: measured on 10 million rows over 400
+ * days, `--until 30d` took 1.2 s and `--until 200d` 3.2 s, against under 1 ms
+ * by time.
+ */
 export async function listAudit(db: Db, filter: AuditFilter & { limit?: number } = {}): Promise<AuditView[]> {
-  const rows = await db.auditEvent.findMany({
-    where: { AND: whereOf(filter) },
-    orderBy: { id: 'desc' },
-    take: filter.limit ?? 100,
-  });
+  const values: unknown[] = [];
+  const where = whereOf(filter, values);
+  const rows = await select(
+    db,
+    `SELECT ${COLUMNS} FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC, id DESC LIMIT $${values.push(filter.limit ?? 100)}`,
+    values,
+  );
   return rows.map(viewOf);
 }
 
@@ -141,24 +187,29 @@ export const EXPORT_PAGE_SIZE = 1000;
  * finishes even while tokens keep being issued.
  */
 export async function* auditRows(db: Db, filter: AuditFilter = {}, pageSize = EXPORT_PAGE_SIZE): AsyncGenerator<AuditView> {
-  const where = whereOf({ ...filter, until: filter.until ?? new Date() });
-  let after: { at: Date; id: bigint } | undefined;
+  const window = { ...filter, until: filter.until ?? new Date() };
+  const fetchPage = (after?: { at: Date; id: string }) => {
+    const values: unknown[] = [];
+    const where = whereOf(window, values);
+    if (after) {
+      // `at >= cursor` on its own lets the index scan start at the cursor;
+      // the OR then skips the rows of the cursor's own millisecond already sent.
+      const at = `$${values.push(after.at)}`;
+      where.push(`at >= ${at}`, `(at > ${at} OR id > $${values.push(after.id)}::bigint)`);
+    }
+    return select(db, `SELECT ${COLUMNS} FROM audit_events WHERE ${where.join(' AND ')} ORDER BY at, id LIMIT $${values.push(pageSize)}`, values);
+  };
+  let page = await fetchPage();
   for (;;) {
-    const page = await db.auditEvent.findMany({
-      where: {
-        AND: [
-          ...where,
-          // `at >= cursor` on its own lets the index scan start at the cursor;
-          // the OR then skips the rows of the cursor's own millisecond already sent.
-          ...(after ? [{ at: { gte: after.at } }, { OR: [{ at: { gt: after.at } }, { id: { gt: after.id } }] }] : []),
-        ],
-      },
-      orderBy: [{ at: 'asc' }, { id: 'asc' }],
-      take: pageSize,
-    });
-    for (const r of page) yield viewOf(r);
     const last = page.at(-1);
-    if (!last || page.length < pageSize) return;
-    after = { at: last.at, id: last.id };
+    // The next page is asked for before this one is handed out: PostgreSQL
+    // reads it while the caller formats and writes this one. Two pages at most
+    // are in memory.
+    const next = last && page.length === pageSize ? fetchPage({ at: last.at, id: last.id }) : undefined;
+    // A caller that stops early (a reader gone) leaves `next` to settle unheard.
+    next?.catch(() => undefined);
+    for (const r of page) yield viewOf(r);
+    if (!next) return;
+    page = await next;
   }
 }

@@ -83,11 +83,19 @@ async function countDue(db: Db, table: Table, before: Date): Promise<number> {
  * rather than `id IN (SELECT ...)`: PostgreSQL plans the IN as a hash semi-join
  * against a sequential scan of the whole table (measured on 500,000 audit rows:
  * 221 ms per batch, growing with the table, against 19 ms).
+ *
+ * The ORDER BY makes the index walk the plan, and the oldest rows go first.
+ * Without it, a LIMIT over a quarter of the table's rows invites a sequential
+ * scan that stops at the 5,000th match, and where the due rows lie far into
+ * the table (as they do once the space of pruned rows has been reused by new
+ * ones) that scan reads every row before them: measured on 1 million request
+ * tokens with 250,000 due from halfway on, 264 ms a batch, against 16 to 41 ms
+ * by the index.
  */
 function deleteBatch(db: Db, table: Table, before: Date, batchSize: number): Promise<number> {
   return table === 'audit_events'
-    ? db.$executeRaw`DELETE FROM audit_events WHERE id = ANY(ARRAY(SELECT id FROM audit_events WHERE at < ${before} LIMIT ${batchSize}::int))`
-    : db.$executeRaw`DELETE FROM request_tokens WHERE id = ANY(ARRAY(SELECT id FROM request_tokens WHERE expires_at < ${before} LIMIT ${batchSize}::int))`;
+    ? db.$executeRaw`DELETE FROM audit_events WHERE id = ANY(ARRAY(SELECT id FROM audit_events WHERE at < ${before} ORDER BY at LIMIT ${batchSize}::int))`
+    : db.$executeRaw`DELETE FROM request_tokens WHERE id = ANY(ARRAY(SELECT id FROM request_tokens WHERE expires_at < ${before} ORDER BY expires_at LIMIT ${batchSize}::int))`;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

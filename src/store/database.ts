@@ -3,7 +3,7 @@
 // `serve`). Every command and the server go through this one function.
 import type { Config } from '../config.js';
 import { openEmbedded } from './embedded.js';
-import { createPrisma, type Db } from './prisma.js';
+import { closePrisma, createPrisma, type Db } from './prisma.js';
 
 export interface Database {
   url: string;
@@ -21,7 +21,7 @@ export async function openDatabase(
   const poolSize = owner === 'cli' ? 2 : config.databasePoolSize;
   if (config.databaseUrl) {
     const db = createPrisma(config.databaseUrl, poolSize, config.databaseAcquireTimeout);
-    return { url: config.databaseUrl, db, close: () => db.$disconnect() };
+    return { url: config.databaseUrl, db, close: () => closePrisma(db) };
   }
   const embedded = await openEmbedded(config.dataDir, owner, log, notify);
   const db = createPrisma(embedded.url, poolSize, config.databaseAcquireTimeout);
@@ -29,7 +29,7 @@ export async function openDatabase(
     url: embedded.url,
     db,
     close: async () => {
-      await db.$disconnect().catch(() => undefined);
+      await closePrisma(db).catch(() => undefined);
       await embedded.stop();
     },
   };

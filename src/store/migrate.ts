@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { DomainError } from '../errors.js';
-import type { Db } from './prisma.js';
+import { poolOf, type Db } from './prisma.js';
 
 /** Arbitrary constant shared by every replica: "jenkins-oidc migrate". */
 const MIGRATION_LOCK_KEY = 727_001_001;
@@ -132,14 +132,18 @@ export async function migrate(
 /**
  * For commands that must not migrate by themselves (production mode, where
  * `jenkins-oidc migrate` is a deliberate step): refuses, with that advice, a
- * database without our tables or with migrations not yet applied.
+ * database without our tables or with migrations not yet applied. It reads
+ * through the client's pg pool rather than Prisma, so that a command that
+ * needs no Prisma query after it (`audit list`, `audit export`) never pays
+ * for starting Prisma's query engine (about 100 ms of CPU).
  */
-export async function assertMigrated(db: Pick<Db, '$queryRaw'>, available: Migration[] = readMigrations()): Promise<void> {
-  const [table] = await db.$queryRaw<{ n: number }[]>`
-    SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name = '_prisma_migrations'`;
+export async function assertMigrated(db: Db, available: Migration[] = readMigrations()): Promise<void> {
+  const pool = poolOf(db);
+  if (!pool) throw new Error('assertMigrated needs a client made by createPrisma');
+  const { rows: [table] } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name = '_prisma_migrations'`);
   if (table?.n === 0) throw new DomainError('the database has no jenkins-oidc tables yet', 'run: jenkins-oidc migrate');
   const applied = new Set(
-    (await db.$queryRaw<{ name: string }[]>`SELECT migration_name AS name FROM _prisma_migrations WHERE finished_at IS NOT NULL`).map((r) => r.name),
+    (await pool.query<{ name: string }>('SELECT migration_name AS name FROM _prisma_migrations WHERE finished_at IS NOT NULL')).rows.map((r) => r.name),
   );
   const pending = available.filter((m) => !applied.has(m.name));
   if (pending.length) throw new DomainError(`${pending.length} migration(s) pending: ${pending.map((m) => m.name).join(', ')}`, 'run: jenkins-oidc migrate');

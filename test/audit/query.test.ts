@@ -3,6 +3,7 @@
 // skip nor repeat a row, even when many rows share a millisecond.
 import { InputError } from '../../src/claims/text.js';
 import { AUDIT_EVENT_NAMES, auditRows, listAudit, outcomeOf, parseWhen, type AuditFilter } from '../../src/audit/query.js';
+import { closePrisma, createPrisma, poolOf } from '../../src/store/prisma.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 let d: TestDatabase;
@@ -109,6 +110,71 @@ describe('export pages (keyset on at, id)', () => {
       await d.query('DELETE FROM audit_events WHERE id = $1', [future]);
     }
   });
+});
+
+describe('order: by time, then id', () => {
+  // A transaction that began first stamps an earlier `at` but may insert after
+  // one that began later: ids then disagree with time, and both commands go by time.
+  let ids: { t41: string; t43: string; t42: string };
+  beforeAll(async () => {
+    const insert = async (at: Date) => (await d.query<{ id: string }>(`INSERT INTO audit_events (at, event) VALUES ($1, 'id_token.issued') RETURNING id::text`, [at]))[0]!.id;
+    ids = { t41: await insert(T(41)), t43: await insert(T(43)), t42: await insert(T(42)) };
+  });
+  afterAll(async () => {
+    await d.query('DELETE FROM audit_events WHERE at >= $1', [T(40)]);
+  });
+
+  test('list: newest first by time, whatever order the ids say', async () => {
+    expect((await listAudit(d.db, { since: T(40) })).map((r) => r.id)).toEqual([ids.t43, ids.t42, ids.t41]);
+    expect((await listAudit(d.db, { since: T(40), limit: 1 })).map((r) => r.id)).toEqual([ids.t43]);
+  });
+
+  test('export: oldest first by time, the list reversed', async () => {
+    for (const size of [1, 2, 3]) {
+      const out: string[] = [];
+      for await (const r of auditRows(d.db, { since: T(40) }, size)) out.push(r.id);
+      expect(out).toEqual([ids.t41, ids.t42, ids.t43]);
+    }
+  });
+});
+
+describe('export streams', () => {
+  test('one page at a time: the next is asked for as the current one is handed out, never more', async () => {
+    const pool = poolOf(d.db)!;
+    const query = pool.query;
+    const limits: unknown[] = [];
+    pool.query = ((text: string, values: unknown[]) => {
+      limits.push(values.at(-1));
+      return query.call(pool, text, values);
+    }) as typeof pool.query;
+    try {
+      // 9 rows (T(0) to T(8)) in pages of 2.
+      const rows = auditRows(d.db, { until: T(9) }, 2)[Symbol.asyncIterator]();
+      const seen: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        await rows.next();
+        seen.push(limits.length);
+      }
+      // Row 1: pages 1 and 2 asked for; row 3 (page 2's first): page 3; row 5: page 4.
+      expect(seen).toEqual([2, 2, 3, 3, 4]);
+      expect(limits).toEqual([2, 2, 2, 2]);
+      await rows.return(undefined);
+    } finally {
+      pool.query = query;
+    }
+  });
+});
+
+test('a process that only reads the trail never starts Prisma, and closePrisma still ends its pool', async () => {
+  const db = createPrisma(d.url, 2);
+  expect(await listAudit(db, { limit: 1 })).toHaveLength(1);
+  // $disconnect alone leaves a pool that Prisma never connected open.
+  await db.$disconnect();
+  expect(poolOf(db)!.ended).toBe(false);
+  await closePrisma(db);
+  expect(poolOf(db)!.ended).toBe(true);
+  // Closing twice is harmless (a service closes once on every path).
+  await closePrisma(db);
 });
 
 describe('--since and --until values', () => {

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { migrate } from '../../src/store/migrate.js';
-import { createPrisma, type Db } from '../../src/store/prisma.js';
+import { closePrisma, createPrisma, type Db } from '../../src/store/prisma.js';
 
 export interface TestDatabase {
   url: string;
@@ -57,7 +57,7 @@ export async function createTestDatabase(server?: string): Promise<TestDatabase>
     db,
     query: async (sql, params) => (await pool.query(sql, params as unknown[])).rows,
     drop: async () => {
-      await db.$disconnect();
+      await closePrisma(db);
       await pool.end();
       await empty.drop();
     },

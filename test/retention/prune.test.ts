@@ -140,6 +140,21 @@ test('asked to stop, it ends after the statement under way and says rows are lef
   expect(await tokenIds()).toHaveLength(1);
 });
 
+test('the oldest due rows go first, whatever order they were written in', async () => {
+  const audit: Record<number, string> = {};
+  for (const days of [405, 401, 403, 402, 404]) audit[days] = await auditAt(ago(days * DAY));
+  const tokens: Record<number, string> = {};
+  for (const days of [10, 8, 12, 9]) tokens[days] = await tokenExpiring(ago(days * DAY));
+
+  let batches = 0;
+  const one = { now: NOW, batchSize: 2, pauseMs: 0, onBatch: () => batches++, shouldStop: () => batches >= 1 };
+  expect(await pruneExpiredData(d.db, { auditRetention: 400 * DAY, requestTokenRetention: 0 }, one)).toMatchObject({ stopped: true, auditEvents: { rows: 2 } });
+  expect(await auditIds()).toEqual([audit[401], audit[403], audit[402]]);
+  batches = 0;
+  expect(await pruneExpiredData(d.db, { auditRetention: 0, requestTokenRetention: 7 * DAY }, one)).toMatchObject({ stopped: true, requestTokens: { rows: 2 } });
+  expect(await tokenIds()).toEqual([tokens[9], tokens[8]]);
+});
+
 test('under the lock: a process that finds it taken prunes nothing, and prunes once it is free', async () => {
   const kept = await auditAt(NOW);
   await auditAt(ago(401 * DAY));
