@@ -93,6 +93,8 @@ export class FrontDoor {
         // Answered before its request is read: a client sees a 503 for the
         // request it sent, not a reset, and reconnects later.
         socket.end(OVERLOADED_CONNECTION);
+        // Read nothing more from it: a request parsed now would be answered on a closed stream.
+        socket.pause();
         socket.setTimeout(1000, () => socket.destroy());
       }
     });
