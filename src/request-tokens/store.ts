@@ -84,7 +84,7 @@ interface RedeemRow {
  * It is the one query of the service that bypasses Prisma, deliberately: it
  * goes to the same pg pool Prisma uses (store/prisma.ts), as a named prepared
  * statement. Measured on 2 cores (README "Performance"): through $queryRaw,
- * PostgreSQL planned the statement anew on every call (about 400 µs of server
+ * PostgreSQL planned the statement anew on every call (about 360 µs of server
  * CPU of the 530 it cost) and Prisma's client added about 130 µs of
  * JavaScript; prepared once per connection, the statement costs about 170 µs
  * of server CPU and 100 µs here. The name carries a version: change the SQL,
