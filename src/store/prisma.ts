@@ -25,6 +25,15 @@ export function createPrisma(databaseUrl: string, poolSize = 10, connectTimeoutS
     max: poolSize,
     application_name: 'jenkins-oidc',
     connectionTimeoutMillis: connectTimeoutSeconds * 1000,
+    // Every ID token's audit row is durable before the token is returned:
+    // each commit waits for the WAL flush, whatever a server or database
+    // default says (a DBA may set synchronous_commit=off "for speed"). Set as
+    // each connection opens, before the pool hands it out (pg-pool awaits the
+    // hook): one round trip per connection. A SET, not a startup option, so
+    // that PgBouncer accepts it.
+    onConnect: async (client) => {
+      await client.query('SET synchronous_commit TO on');
+    },
   });
   // An idle connection's error (a server restart, the database dropped)
   // surfaces through the next query; unheard, the pool's 'error' event would
@@ -32,14 +41,6 @@ export function createPrisma(databaseUrl: string, poolSize = 10, connectTimeoutS
   // connects, and code that reads through the pool alone (audit/query.ts)
   // never makes it connect.
   pool.on('error', () => undefined);
-  // Every ID token's audit row is durable before the token is returned: that
-  // is the commit waiting for the WAL flush, whatever a server or database
-  // default says (a DBA may set synchronous_commit=off "for speed"). Queued on
-  // each new connection before any query of ours; one round trip per
-  // connection. A SET, not a startup option, so that PgBouncer accepts it.
-  pool.on('connect', (client) => {
-    client.query('SET synchronous_commit TO on').catch(() => undefined);
-  });
   const db = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
   pools.set(db, pool);
   return db;
