@@ -134,9 +134,7 @@ function viewOf(r: Row): AuditView {
  * reads the trail never starts Prisma's engine: close it with closePrisma.
  */
 async function select(db: Db, text: string, values: unknown[]): Promise<Row[]> {
-  const pool = poolOf(db);
-  if (!pool) throw new Error('audit queries need a client made by createPrisma (they read through its pg pool)');
-  return (await pool.query<Row>(text, values)).rows;
+  return (await poolOf(db).query<Row>(text, values)).rows;
 }
 
 /** `audit list --limit`: 1 to 10000 rows. */

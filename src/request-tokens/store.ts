@@ -114,9 +114,7 @@ const REDEEM_STATEMENT = {
 } as const;
 
 export async function redeemRequestToken(db: Db, input: RedeemInput): Promise<RedeemResult> {
-  const pool = poolOf(db);
-  if (!pool) throw new Error('redeemRequestToken needs a database client made by createPrisma');
-  const { rows } = await pool.query<RedeemRow>({
+  const { rows } = await poolOf(db).query<RedeemRow>({
     ...REDEEM_STATEMENT,
     values: [input.audience ?? null, hashSecret(input.token), AUDIT_EVENTS.idTokenIssued, input.jti, input.kid, input.remoteAddr ?? null],
   });

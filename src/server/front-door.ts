@@ -37,7 +37,7 @@ export interface FrontDoorInput {
   logger: Logger;
   metrics?: Metrics;
   /** The process's database pool, whose waiting queue is capped. */
-  pool?: pg.Pool;
+  pool: pg.Pool;
 }
 
 /** A rendered document: the body and the headers it is always sent with. */
@@ -116,8 +116,7 @@ export class FrontDoor {
       this.overloaded(res, 'in_flight', `this server is working on ${maxInFlight} requests already; retry shortly`);
       return;
     }
-    const pool = this.input.pool;
-    if (pool && pool.waitingCount >= databaseMaxQueue && this.databasePaths.has(pathOf(req.url))) {
+    if (this.input.pool.waitingCount >= databaseMaxQueue && this.databasePaths.has(pathOf(req.url))) {
       this.overloaded(res, 'database_queue', 'this server is waiting for the database on too many requests already; retry shortly');
       return;
     }

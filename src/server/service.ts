@@ -82,7 +82,7 @@ export async function startService(config: Config, logger: Logger, options: Star
     const metrics = new Metrics({ version: VERSION, alg: config.signingAlg });
     if (worker) metrics.answerPrimary();
     const pool = poolOf(database.db);
-    if (pool) metrics.watchPool(pool);
+    metrics.watchPool(pool);
     metrics.watchKeys(database.db, timingOf(config));
     const audit = new AuditTrail(database.db, {
       onError: (err) => logger.error({ err }, 'could not write aggregated refusals to the audit trail'),

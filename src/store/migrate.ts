@@ -139,7 +139,6 @@ export async function migrate(
  */
 export async function assertMigrated(db: Db, available: Migration[] = readMigrations()): Promise<void> {
   const pool = poolOf(db);
-  if (!pool) throw new Error('assertMigrated needs a client made by createPrisma');
   const { rows: [table] } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name = '_prisma_migrations'`);
   if (table?.n === 0) throw new DomainError('the database has no jenkins-oidc tables yet', 'run: jenkins-oidc migrate');
   const applied = new Set(

@@ -58,7 +58,9 @@ export async function closePrisma(db: Db): Promise<void> {
   if (pool && !pool.ending) await pool.end();
 }
 
-/** The connection pool behind a client made by createPrisma. */
-export function poolOf(db: Db): pg.Pool | undefined {
-  return pools.get(db);
+/** The connection pool behind a client made by createPrisma (the only kind this project makes). */
+export function poolOf(db: Db): pg.Pool {
+  const pool = pools.get(db);
+  if (!pool) throw new Error('this database client was not made by createPrisma: it has no pg pool');
+  return pool;
 }

@@ -140,7 +140,7 @@ describe('order: by time, then id', () => {
 
 describe('export streams', () => {
   test('one page at a time: the next is asked for as the current one is handed out, never more', async () => {
-    const pool = poolOf(d.db)!;
+    const pool = poolOf(d.db);
     const query = pool.query;
     const limits: unknown[] = [];
     pool.query = ((text: string, values: unknown[]) => {
@@ -170,9 +170,9 @@ test('a process that only reads the trail never starts Prisma, and closePrisma s
   expect(await listAudit(db, { limit: 1 })).toHaveLength(1);
   // $disconnect alone leaves a pool that Prisma never connected open.
   await db.$disconnect();
-  expect(poolOf(db)!.ended).toBe(false);
+  expect(poolOf(db).ended).toBe(false);
   await closePrisma(db);
-  expect(poolOf(db)!.ended).toBe(true);
+  expect(poolOf(db).ended).toBe(true);
   // Closing twice is harmless (a service closes once on every path).
   await closePrisma(db);
 });

@@ -126,7 +126,7 @@ describe('DATABASE_MAX_QUEUE', () => {
   afterAll(async () => t.stop());
 
   test('with the queue full a token request gets 503 at once; the queued one is served when the database frees up', async () => {
-    const pool = poolOf(t.service.database.db)!;
+    const pool = poolOf(t.service.database.db);
     // The pool's only connection, held: the next query waits in the queue.
     const held = await pool.connect();
     const queued = postForm(`${t.url}/token`, exchangeForm(token));

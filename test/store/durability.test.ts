@@ -20,7 +20,7 @@ test('the service\'s connections commit synchronously on a database set to synch
 
     const db = createPrisma(database.url, 2);
     try {
-      const pool = poolOf(db)!;
+      const pool = poolOf(db);
       // Two at once: both of the pool's connections, each set on connect.
       const both = await Promise.all([pool.query('SHOW synchronous_commit'), pool.query('SHOW synchronous_commit')]);
       expect(both.map((r) => r.rows)).toEqual([[{ synchronous_commit: 'on' }], [{ synchronous_commit: 'on' }]]);
