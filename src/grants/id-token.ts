@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { AUDIT_EVENTS } from '../audit/trail.js';
 import { SNAPSHOT_CLAIMS } from '../claims/names.js';
-import { redeemRequestToken, type RedeemResult } from '../request-tokens/store.js';
+import { redeemRequestToken, type RedeemResult } from '../request-tokens/redeem.js';
 import { REQUEST_TOKEN_PREFIX, hasShape } from '../secrets/bearer-secrets.js';
 import type { GrantDeps } from './deps.js';
 
