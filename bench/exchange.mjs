@@ -17,8 +17,10 @@
 // service writes a V8 CPU profile there), BENCH_OPTIMIZE_FOR (the service's
 // OPTIMIZE_FOR, default speed), BENCH_WORKERS (the service's
 // WORKERS; default 1, so figures stay comparable with earlier runs),
-// BENCH_ONLY (some measures only: exchange64, idtoken64, exchange16, mint,
-// jwks, discovery), BENCH_SEED_ROWS (after the measures: exchange and the
+// BENCH_NODE_OPTIONS (the service's NODE_OPTIONS: V8 flags such as
+// --max-semi-space-size=16, to measure them), BENCH_ONLY (some measures
+// only: exchange64, idtoken64, exchange16, mint, jwks, discovery),
+// BENCH_SEED_ROWS (after the measures: exchange and the
 // audit commands on the empty database, then again once bench/seed.mjs has
 // written that many audit rows and a tenth as many request tokens).
 import { execFile, spawn, spawnSync } from 'node:child_process';
@@ -350,6 +352,7 @@ async function benchOne(alg, scratch) {
     // One process unless asked: production mode's default (one per core) would change every figure.
     WORKERS: process.env.BENCH_WORKERS ?? '1',
     OPTIMIZE_FOR: process.env.BENCH_OPTIMIZE_FOR ?? 'speed',
+    ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
   };
   log(`${alg}: starting the service`);
   const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROFILE] : []), CLI, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
