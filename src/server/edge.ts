@@ -8,7 +8,6 @@
 // Refusals name the parameter, never echo its value, and are 400 invalid_request
 // in the OAuth JSON shape. Semantic limits (a job is at most 512 characters, an
 // audience 255...) stay with the grants; the limits here bound any value.
-import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { Context, Middleware } from 'koa';
 import { sendError } from './routes/errors.js';
@@ -109,17 +108,23 @@ async function readBody(req: IncomingMessage, length: number): Promise<Buffer> {
 
 /**
  * The request as oidc-provider should see it after the check: the same
- * message, with the body it already had, readable again from the start
- * (oidc-provider parses forms from the stream itself).
+ * message, with the body it already had, readable again from the start.
+ * oidc-provider reads a form with `for await (const chunk of
+ * req.iterator(...))` once it sees `req.readable`; it gets the checked bytes
+ * as one chunk, without a stream built around them for every request.
  */
 export function withReplayedBody(req: IncomingMessage, body: Buffer): IncomingMessage {
-  const replay = Readable.from([body]);
+  let consumed = false;
+  async function* replay(): AsyncGenerator<Buffer> {
+    if (consumed) return;
+    consumed = true;
+    yield body;
+  }
   return new Proxy(req, {
     get(target, prop, receiver) {
-      if (prop === 'readable' || prop === 'readableEncoding' || prop === 'iterator' || prop === Symbol.asyncIterator) {
-        const value = Reflect.get(replay, prop, replay);
-        return typeof value === 'function' ? value.bind(replay) : value;
-      }
+      if (prop === 'readable') return !consumed;
+      if (prop === 'readableEncoding') return null;
+      if (prop === 'iterator' || prop === Symbol.asyncIterator) return replay;
       return Reflect.get(target, prop, receiver);
     },
   });
