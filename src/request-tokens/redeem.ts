@@ -96,6 +96,21 @@ interface Pending {
   input: RedeemInput;
   resolve(result: RedeemResult): void;
   reject(err: unknown): void;
+  /** performance.now() when it was queued. */
+  queuedAt: number;
+}
+
+/**
+ * A redeem waited for a statement as long as a query may wait for a pooled
+ * connection: the database is out of reach or stalled (the statements ahead
+ * of it have not come back). The message is how store/connectivity.ts knows
+ * it, so the caller gets 503 temporarily_unavailable.
+ */
+export class RedeemWaitTimeout extends Error {
+  constructor() {
+    super('timeout exceeded when waiting for a database statement');
+    this.name = 'RedeemWaitTimeout';
+  }
 }
 
 function resultOf(row: RedeemRow | undefined): RedeemResult {
@@ -116,15 +131,26 @@ function refusedByServer(err: unknown): boolean {
 export class RedeemQueue {
   private waiting: Pending[] = [];
   private running = 0;
-  /** Statements run and redeems they carried, since start (read by tests and the bench). */
+  private watch: NodeJS.Timeout | undefined;
+  /**
+   * How long a redeem may wait for a statement: the pool's own bound on
+   * waiting for a connection (DATABASE_ACQUIRE_TIMEOUT). Without it, two
+   * statements stuck on a silently dropped connection would hold every
+   * exchange behind them until TCP gave up, many minutes later.
+   */
+  private readonly waitLimitMs: number;
+  /** Statements run and redeems they carried, since start (read by tests). */
   readonly counts = { statements: 0, redeems: 0 };
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(private readonly pool: pg.Pool) {
+    this.waitLimitMs = pool.options.connectionTimeoutMillis || 3000;
+  }
 
   redeem(input: RedeemInput): Promise<RedeemResult> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ input, resolve, reject });
+      this.waiting.push({ input, resolve, reject, queuedAt: performance.now() });
       this.next();
+      if (this.waiting.length > 0) this.watchBacklog();
     });
   }
 
@@ -142,6 +168,23 @@ export class RedeemQueue {
         this.next();
       });
     }
+  }
+
+  /** One timer for the whole backlog, due when its oldest redeem has waited too long. */
+  private watchBacklog(): void {
+    const oldest = this.waiting[0];
+    if (this.watch || !oldest) return;
+    const due = oldest.queuedAt + this.waitLimitMs - performance.now();
+    this.watch = setTimeout(() => {
+      this.watch = undefined;
+      const cutoff = performance.now() - this.waitLimitMs;
+      let overdue = 0;
+      while (overdue < this.waiting.length && this.waiting[overdue]!.queuedAt <= cutoff) overdue += 1;
+      for (const p of this.waiting.splice(0, overdue)) p.reject(new RedeemWaitTimeout());
+      this.watchBacklog();
+    }, Math.max(0, due));
+    // A backlog's timer must not keep a stopping process alive.
+    this.watch.unref();
   }
 
   private async run(batch: Pending[]): Promise<void> {

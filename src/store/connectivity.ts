@@ -80,6 +80,8 @@ const PG_MESSAGES: Record<string, string> = {
   'Connection terminated unexpectedly': 'connection terminated',
   'Connection terminated due to connection timeout': 'connect timeout',
   'timeout exceeded when trying to connect': 'connect timeout',
+  // Ours (request-tokens/redeem.ts): an exchange waited as long for a statement.
+  'timeout exceeded when waiting for a database statement': 'statement wait timeout',
   'Client has encountered a connection error and is not queryable': 'connection lost',
   'The server does not support SSL connections': 'TLS connection failed',
   'There was an error establishing an SSL connection': 'TLS connection failed',

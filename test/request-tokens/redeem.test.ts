@@ -5,7 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { registerClient, setClientEnabled } from '../../src/clients/commands.js';
 import type { BuildClaims } from '../../src/claims/build-claims.js';
-import { MAX_STATEMENTS, RedeemQueue, redeemQueueOf, redeemRequestToken, type RedeemInput } from '../../src/request-tokens/redeem.js';
+import { MAX_STATEMENTS, RedeemQueue, RedeemWaitTimeout, redeemQueueOf, redeemRequestToken, type RedeemInput } from '../../src/request-tokens/redeem.js';
+import { databaseUnavailable } from '../../src/store/connectivity.js';
 import { createRequestToken, revokeRequestToken } from '../../src/request-tokens/store.js';
 import { closePrisma, createPrisma, poolOf, type Db } from '../../src/store/prisma.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -130,8 +131,10 @@ test('a batch that fails without the server refusing it (a lost connection) fail
   const proxy = await startTcpProxy(port);
   const url = new URL(database.url);
   url.port = String(proxy.port);
-  // A 1 s connect timeout: a connection through the blackholed proxy fails fast.
-  const db: Db = createPrisma(url.toString(), 4, 1);
+  // A 2 s connect timeout: a connection through the blackholed proxy fails
+  // soon, and the batch waiting behind the first two statements (the same
+  // bound) is still waiting when the proxy drops them.
+  const db: Db = createPrisma(url.toString(), 4, 2);
   const locker = await poolOf(database.db).connect();
   try {
     const queue = redeemQueueOf(db);
@@ -166,5 +169,39 @@ test('a batch that fails without the server refusing it (a lost connection) fail
     locker.release();
     await closePrisma(db);
     await proxy.close();
+  }
+});
+
+test('a redeem waits for a statement no longer than for a pooled connection; past it, the database counts as unavailable', async () => {
+  // DATABASE_ACQUIRE_TIMEOUT 1 s: the pool's bound is the queue's.
+  const db: Db = createPrisma(database.url, 4, 1);
+  const locker = await poolOf(database.db).connect();
+  try {
+    const queue = redeemQueueOf(db);
+    const token = await mint('ci-main', 500);
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE audit_events IN EXCLUSIVE MODE');
+    // The first two statements wait on the lock, as on a stalled server; the third redeem waits for them.
+    const inputs = [input(token.token), input(token.token), input(token.token)];
+    const started = performance.now();
+    const pending = inputs.map((i) => redeemRequestToken(db, i));
+    const third = await pending[2]!.then(() => 'resolved', (err: unknown) => err);
+    const waited = performance.now() - started;
+
+    expect(third).toBeInstanceOf(RedeemWaitTimeout);
+    expect(databaseUnavailable(third)).toBe('statement wait timeout');
+    expect(waited).toBeGreaterThanOrEqual(990);
+    expect(waited).toBeLessThan(2500);
+    expect(queue.counts).toEqual({ statements: 2, redeems: 2 });
+    expect(queue.backlog).toBe(0);
+
+    await locker.query('ROLLBACK');
+    const [first, second] = await Promise.all(pending.slice(0, 2));
+    expect(first).toMatchObject({ ok: true, requestTokenId: token.id });
+    expect(second).toMatchObject({ ok: true, requestTokenId: token.id });
+    expect((await issuedRows(inputs.map((i) => i.jti))).map((r) => r.jti).sort()).toEqual([inputs[0]!.jti, inputs[1]!.jti].sort());
+  } finally {
+    locker.release();
+    await closePrisma(db);
   }
 });
