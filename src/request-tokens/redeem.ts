@@ -122,9 +122,16 @@ function resultOf(row: RedeemRow | undefined): RedeemResult {
   return { ok: false, reason, requestTokenId: row.id, clientName: row.client_name, claims: row.claims, audience: row.audience ?? undefined, audiences: row.audiences };
 }
 
-/** A server's answer to a statement it refused: nothing of it was committed. */
-function refusedByServer(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' && /^[0-9A-Z]{5}$/.test((err as { code: string }).code);
+/**
+ * The server refused the statement for what it carried (SQLSTATE class 22
+ * data exception, 23 integrity violation, 54 program limit exceeded): nothing
+ * of it was committed, and one of its inputs may be the cause. Anything else
+ * (a lost connection, a server shutting down or out of connections) would
+ * fail each redeem alone just the same.
+ */
+function refusedForItsInput(err: unknown): boolean {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code);
 }
 
 /** The redeems of one process waiting for, or carried by, a statement. */
@@ -193,10 +200,11 @@ export class RedeemQueue {
       for (const p of batch) p.resolve(resultOf(rows.get(p.input.jti)));
     } catch (err) {
       // One caller's input must not fail the others: when the server refused
-      // the statement (so nothing of it was committed), each redeem is tried
-      // alone. A lost connection fails them all: their rows may or may not be
-      // on disk, and trying again could write an ID token's row twice.
-      if (batch.length === 1 || !refusedByServer(err)) {
+      // the statement for its inputs (so nothing of it was committed), each
+      // redeem is tried alone. Any other failure fails them all; after a lost
+      // connection their rows may or may not be on disk, and trying again
+      // could write an ID token's row twice.
+      if (batch.length === 1 || !refusedForItsInput(err)) {
         for (const p of batch) p.reject(err);
         return;
       }

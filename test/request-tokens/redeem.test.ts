@@ -205,3 +205,46 @@ test('a redeem waits for a statement no longer than for a pooled connection; pas
     await closePrisma(db);
   }
 });
+
+test('a batch the server ends for another reason than its inputs (57P01, a backend terminated) fails every caller and retries none', async () => {
+  const db: Db = createPrisma(database.url, 4, 5);
+  const locker = await poolOf(database.db).connect();
+  const lockWaiters = () => database.query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'jenkins-oidc' AND datname = current_database() ORDER BY query_start DESC`,
+  );
+  const untilWaiters = async (n: number) => {
+    for (let i = 0; i < 300 && (await lockWaiters()).length < n; i += 1) await new Promise((r) => setTimeout(r, 10));
+    return lockWaiters();
+  };
+  try {
+    const queue = redeemQueueOf(db);
+    const token = await mint('ci-main', 600);
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE audit_events IN EXCLUSIVE MODE');
+    const inputs = [input(token.token), input(token.token), input(token.token), input(token.token)];
+    const pending = Promise.allSettled(inputs.map((i) => redeemRequestToken(db, i)));
+    // The first two, alone, wait on the lock; ending one lets the other two go, together.
+    const [one] = await untilWaiters(2);
+    await database.query('SELECT pg_terminate_backend($1)', [one!.pid]);
+    for (let i = 0; i < 300 && queue.counts.statements < 3; i += 1) await new Promise((r) => setTimeout(r, 10));
+    expect(queue.counts).toEqual({ statements: 3, redeems: 4 });
+    const [batch] = await untilWaiters(2);
+    await database.query('SELECT pg_terminate_backend($1)', [batch!.pid]);
+    for (let i = 0; i < 300 && queue.backlog + (await lockWaiters()).length > 1; i += 1) await new Promise((r) => setTimeout(r, 10));
+    await locker.query('ROLLBACK');
+    const settled = await pending;
+
+    // One of the first two was ended alone, the batch of two together; the other one went through.
+    expect(settled.map((s) => s.status).sort()).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected']);
+    for (const s of settled) if (s.status === 'rejected') expect(s.reason).toMatchObject({ code: '57P01' });
+    expect(settled[2]!.status).toBe('rejected');
+    expect(settled[3]!.status).toBe('rejected');
+    // Not tried again one by one: still three statements.
+    expect(queue.counts).toEqual({ statements: 3, redeems: 4 });
+    const done = inputs.filter((_, i) => settled[i]!.status === 'fulfilled').map((i) => i.jti);
+    expect((await issuedRows(inputs.map((i) => i.jti))).map((r) => r.jti)).toEqual(done);
+  } finally {
+    locker.release();
+    await closePrisma(db);
+  }
+});
