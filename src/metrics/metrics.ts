@@ -18,6 +18,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import client from 'prom-client';
+import type { RedeemQueue } from '../request-tokens/redeem.js';
 import type { Db } from '../store/prisma.js';
 
 /** OAuth error codes and our own refusal reasons; anything else is counted as `other`. */
@@ -131,6 +132,23 @@ export class Metrics {
       const t = started.get(c);
       if (t !== undefined) this.connectionHold.observe(Number(process.hrtime.bigint() - t) / 1e9);
     });
+  }
+
+  /**
+   * The token exchange's redeem queue (request-tokens/redeem.ts): how many
+   * redeems each statement carried (_count statements, _sum redeems), and how
+   * many wait for a statement at each scrape.
+   */
+  watchRedeems(queue: RedeemQueue): void {
+    const registers = [this.registry];
+    const sizes = new client.Histogram({
+      name: 'jenkins_oidc_redeem_batch_size',
+      help: 'Redeems (token exchanges and GET /id-token) carried by each redeem statement.',
+      buckets: [1, 2, 4, 8, 16, 32, 64],
+      registers,
+    });
+    queue.onStatement = (redeems) => sizes.observe(redeems);
+    new client.Gauge({ name: 'jenkins_oidc_redeem_backlog', help: 'Redeems waiting for a statement (each process runs at most 2 at once).', registers, collect() { this.set(queue.backlog); } });
   }
 
   /** Signing keys by status, the active key's age and the time to the next scheduled step, read at each scrape. */

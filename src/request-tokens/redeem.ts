@@ -148,6 +148,8 @@ export class RedeemQueue {
   private readonly waitLimitMs: number;
   /** Statements run and redeems they carried, since start (read by tests). */
   readonly counts = { statements: 0, redeems: 0 };
+  /** Told the number of redeems of each statement sent (metrics: batch sizes). */
+  onStatement: ((redeems: number) => void) | undefined;
 
   constructor(private readonly pool: pg.Pool) {
     this.waitLimitMs = pool.options.connectionTimeoutMillis || 3000;
@@ -221,6 +223,7 @@ export class RedeemQueue {
   private async execute(inputs: RedeemInput[]): Promise<Map<string, RedeemRow>> {
     this.counts.statements += 1;
     this.counts.redeems += inputs.length;
+    this.onStatement?.(inputs.length);
     const { rows } = await this.pool.query<RedeemRow>({
       ...REDEEM_STATEMENT,
       values: [

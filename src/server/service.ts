@@ -13,6 +13,7 @@ import { openDatabase, type Database } from '../store/database.js';
 import { databaseUnavailable } from '../store/connectivity.js';
 import { AuditTrail } from '../audit/trail.js';
 import { Metrics } from '../metrics/metrics.js';
+import { redeemQueueOf } from '../request-tokens/redeem.js';
 import { poolOf } from '../store/prisma.js';
 import { VERSION } from '../version.js';
 import { createApp } from './app.js';
@@ -83,6 +84,7 @@ export async function startService(config: Config, logger: Logger, options: Star
     if (worker) metrics.answerPrimary();
     const pool = poolOf(database.db);
     metrics.watchPool(pool);
+    metrics.watchRedeems(redeemQueueOf(database.db));
     metrics.watchKeys(database.db, timingOf(config));
     const audit = new AuditTrail(database.db, {
       onError: (err) => logger.error({ err }, 'could not write aggregated refusals to the audit trail'),

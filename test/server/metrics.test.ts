@@ -50,6 +50,11 @@ test('issued and refused tokens, request latency, pool, keys and build info', as
   expect(value(text, 'jenkins_oidc_db_pool_connections')).toBeGreaterThanOrEqual(1);
   expect(value(text, 'jenkins_oidc_db_pool_waiting_requests')).toBe(0);
   expect(value(text, 'jenkins_oidc_db_connection_hold_seconds_count')).toBeGreaterThan(0);
+  // Three ID tokens one after the other: three statements of one redeem each (the junk token needs none).
+  expect(value(text, 'jenkins_oidc_redeem_batch_size_count')).toBe(3);
+  expect(value(text, 'jenkins_oidc_redeem_batch_size_sum')).toBe(3);
+  expect(value(text, 'jenkins_oidc_redeem_batch_size_bucket{le="1"}')).toBe(3);
+  expect(value(text, 'jenkins_oidc_redeem_backlog')).toBe(0);
   expect(value(text, 'jenkins_oidc_process_resident_memory_bytes')).toBeGreaterThan(0);
   // No label carries a job name, an audience or a token.
   expect(text).not.toContain('team/app');
