@@ -145,7 +145,7 @@ test('a batch that fails without the server refusing it (a lost connection) fail
     await locker.query('LOCK TABLE audit_events IN EXCLUSIVE MODE');
     const inputs = [input(token.token), input(token.token), input(token.token), input(token.token)];
     const pending = Promise.allSettled(inputs.map((i) => redeemRequestToken(db, i)));
-    for (let i = 0; i < 200 && (await database.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'jenkins-oidc'`)).length < 2; i += 1) {
+    for (let i = 0; i < 200 && (await database.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'jenkins-oidc' AND datname = current_database()`)).length < 2; i += 1) {
       await new Promise((r) => setTimeout(r, 10));
     }
     expect(queue.backlog).toBe(2);
