@@ -6,7 +6,7 @@
 // wire but the statements.
 //
 // The shapes follow what the service writes (src/audit/trail.ts,
-// src/request-tokens/store.ts): every audit event kind with its own columns and
+// src/request-tokens/store.ts and redeem.ts): every audit event kind with its own columns and
 // `detail`, claims snapshots as minted, several controllers and a few hundred
 // jobs, and one signing key per 30 days. Times stay inside the default
 // retention (AUDIT_RETENTION 400d, REQUEST_TOKEN_RETENTION 7d), so a running

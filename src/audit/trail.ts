@@ -1,7 +1,8 @@
 // The audit trail's write side. Every row is one of the events below. The rows
 // of tokens issued and revoked are written by the same statement or
-// transaction as the token itself (request-tokens/store.ts), so a token never
-// exists without its row; every refusal goes through AuditTrail.refuse().
+// transaction as the token itself (request-tokens/store.ts; an ID token's by
+// the redeem statement, request-tokens/redeem.ts), so a token never exists
+// without its row; every refusal goes through AuditTrail.refuse().
 //
 // A refusal of a caller who proved who it is (a controller's client secret, or
 // a request token this service knows) is one row, written before the answer

@@ -1,6 +1,7 @@
 // Prometheus metrics (issue 10): on their own listener only, with bounded labels.
 import { addClient, basic, BUILD, freePort, MINT, postForm, startTestService, type TestService } from '../helpers/service.js';
 import { VERSION } from '../../src/version.js';
+import { sampleValue } from '../helpers/metrics.js';
 
 let t: TestService;
 let metricsUrl: string;
@@ -17,12 +18,6 @@ async function scrape(): Promise<string> {
   return res.text();
 }
 
-/** The value of one sample line, e.g. value(text, 'jenkins_oidc_tokens_issued_total{kind="id_token",client="ci-main"}'). */
-function value(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
 test('issued and refused tokens, request latency, pool, keys and build info', async () => {
   const auth = basic('ci-main', (await addClient(t)).secret);
   const minted = await postForm(`${t.url}/token`, { grant_type: MINT, ...BUILD }, { authorization: auth });
@@ -34,28 +29,28 @@ test('issued and refused tokens, request latency, pool, keys and build info', as
   expect((await postForm(`${t.url}/token`, { grant_type: MINT, ...BUILD }, { authorization: basic('ci-main', 'jocs_wrong') })).status).toBe(401);
 
   const text = await scrape();
-  expect(value(text, 'jenkins_oidc_tokens_issued_total{kind="request_token",client="ci-main"}')).toBe(1);
-  expect(value(text, 'jenkins_oidc_tokens_issued_total{kind="id_token",client="ci-main"}')).toBe(3);
-  expect(value(text, 'jenkins_oidc_tokens_refused_total{event="id_token.refused",reason="invalid_grant"}')).toBe(1);
-  expect(value(text, 'jenkins_oidc_tokens_refused_total{event="token.refused",reason="invalid_client"}')).toBe(1);
-  expect(value(text, 'jenkins_oidc_http_request_duration_seconds_count{route="id-token",method="GET",status="200"}')).toBe(3);
-  expect(value(text, 'jenkins_oidc_http_request_duration_seconds_count{route="id-token",method="GET",status="401"}')).toBe(1);
-  expect(value(text, `jenkins_oidc_build_info{version="${VERSION}",node="${process.version}",alg="RS256"}`)).toBe(1);
-  expect(value(text, 'jenkins_oidc_signing_keys{status="active"}')).toBe(1);
-  expect(value(text, 'jenkins_oidc_signing_keys{status="pending"}')).toBe(0);
-  expect(value(text, 'jenkins_oidc_signing_key_age_seconds')).toBeGreaterThanOrEqual(0);
+  expect(sampleValue(text, 'jenkins_oidc_tokens_issued_total{kind="request_token",client="ci-main"}')).toBe(1);
+  expect(sampleValue(text, 'jenkins_oidc_tokens_issued_total{kind="id_token",client="ci-main"}')).toBe(3);
+  expect(sampleValue(text, 'jenkins_oidc_tokens_refused_total{event="id_token.refused",reason="invalid_grant"}')).toBe(1);
+  expect(sampleValue(text, 'jenkins_oidc_tokens_refused_total{event="token.refused",reason="invalid_client"}')).toBe(1);
+  expect(sampleValue(text, 'jenkins_oidc_http_request_duration_seconds_count{route="id-token",method="GET",status="200"}')).toBe(3);
+  expect(sampleValue(text, 'jenkins_oidc_http_request_duration_seconds_count{route="id-token",method="GET",status="401"}')).toBe(1);
+  expect(sampleValue(text, `jenkins_oidc_build_info{version="${VERSION}",node="${process.version}",alg="RS256"}`)).toBe(1);
+  expect(sampleValue(text, 'jenkins_oidc_signing_keys{status="active"}')).toBe(1);
+  expect(sampleValue(text, 'jenkins_oidc_signing_keys{status="pending"}')).toBe(0);
+  expect(sampleValue(text, 'jenkins_oidc_signing_key_age_seconds')).toBeGreaterThanOrEqual(0);
   // The active key gets its successor KEY_ROTATION_INTERVAL (30 d) after it started signing.
-  expect(value(text, 'jenkins_oidc_signing_key_next_step_seconds')).toBeGreaterThan(29 * 86400);
-  expect(value(text, 'jenkins_oidc_database_up')).toBe(1);
-  expect(value(text, 'jenkins_oidc_db_pool_connections')).toBeGreaterThanOrEqual(1);
-  expect(value(text, 'jenkins_oidc_db_pool_waiting_requests')).toBe(0);
-  expect(value(text, 'jenkins_oidc_db_connection_hold_seconds_count')).toBeGreaterThan(0);
+  expect(sampleValue(text, 'jenkins_oidc_signing_key_next_step_seconds')).toBeGreaterThan(29 * 86400);
+  expect(sampleValue(text, 'jenkins_oidc_database_up')).toBe(1);
+  expect(sampleValue(text, 'jenkins_oidc_db_pool_connections')).toBeGreaterThanOrEqual(1);
+  expect(sampleValue(text, 'jenkins_oidc_db_pool_waiting_requests')).toBe(0);
+  expect(sampleValue(text, 'jenkins_oidc_db_connection_hold_seconds_count')).toBeGreaterThan(0);
   // Three ID tokens one after the other: three statements of one redeem each (the junk token needs none).
-  expect(value(text, 'jenkins_oidc_redeem_batch_size_count')).toBe(3);
-  expect(value(text, 'jenkins_oidc_redeem_batch_size_sum')).toBe(3);
-  expect(value(text, 'jenkins_oidc_redeem_batch_size_bucket{le="1"}')).toBe(3);
-  expect(value(text, 'jenkins_oidc_redeem_backlog')).toBe(0);
-  expect(value(text, 'jenkins_oidc_process_resident_memory_bytes')).toBeGreaterThan(0);
+  expect(sampleValue(text, 'jenkins_oidc_redeem_batch_size_count')).toBe(3);
+  expect(sampleValue(text, 'jenkins_oidc_redeem_batch_size_sum')).toBe(3);
+  expect(sampleValue(text, 'jenkins_oidc_redeem_batch_size_bucket{le="1"}')).toBe(3);
+  expect(sampleValue(text, 'jenkins_oidc_redeem_backlog')).toBe(0);
+  expect(sampleValue(text, 'jenkins_oidc_process_resident_memory_bytes')).toBeGreaterThan(0);
   // No label carries a job name, an audience or a token.
   expect(text).not.toContain('team/app');
   expect(text).not.toContain('sts.amazonaws.com');

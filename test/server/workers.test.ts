@@ -13,6 +13,7 @@ import { createPrisma, type Db } from '../../src/store/prisma.js';
 import { runNode } from '../helpers/agent.js';
 import { runCli, scratchDir, startServe, type ServeProcess } from '../helpers/cli.js';
 import { createEmptyDatabase, createTestDatabase } from '../helpers/database.js';
+import { sampleValue } from '../helpers/metrics.js';
 import { basic, decodeJwt, EXCHANGE, freePort, MINT, REQUEST_TOKEN_TYPE } from '../helpers/service.js';
 
 type Line = Record<string, unknown> & { msg?: string; worker?: number };
@@ -59,11 +60,6 @@ function getOnce(base: string, path_: string): Promise<{ status: number; body: s
     });
     req.on('error', reject);
   });
-}
-
-function series(metrics: string, name: string): number | undefined {
-  const line = metrics.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.slice(name.length + 1));
 }
 
 async function serviceEnv(databaseUrl: string, extra: Record<string, string> = {}) {
@@ -182,22 +178,22 @@ describe('WORKERS=2: one port, two workers, each a whole replica', () => {
     expect(res.status).toBe(200);
     const text = await res.text();
     // Summed over the workers: every request counted once, wherever it was served.
-    expect(series(text, 'jenkins_oidc_http_request_duration_seconds_count{route="healthz",method="GET",status="200"}')).toBe(4);
-    expect(series(text, 'jenkins_oidc_http_request_duration_seconds_count{route="readyz",method="GET",status="200"}')).toBe(4);
-    expect(series(text, 'jenkins_oidc_tokens_issued_total{kind="request_token",client="ci-main"}')).toBe(1);
-    expect(series(text, 'jenkins_oidc_tokens_issued_total{kind="id_token",client="ci-main"}')).toBe(1);
+    expect(sampleValue(text, 'jenkins_oidc_http_request_duration_seconds_count{route="healthz",method="GET",status="200"}')).toBe(4);
+    expect(sampleValue(text, 'jenkins_oidc_http_request_duration_seconds_count{route="readyz",method="GET",status="200"}')).toBe(4);
+    expect(sampleValue(text, 'jenkins_oidc_tokens_issued_total{kind="request_token",client="ci-main"}')).toBe(1);
+    expect(sampleValue(text, 'jenkins_oidc_tokens_issued_total{kind="id_token",client="ci-main"}')).toBe(1);
     // Facts every worker reads alike are not multiplied by the number of workers.
-    expect(series(text, `jenkins_oidc_build_info{version="0.1.0",node="${process.version}",alg="RS256"}`)).toBe(1);
-    expect(series(text, 'jenkins_oidc_database_up')).toBe(1);
-    expect(series(text, 'jenkins_oidc_signing_keys{status="active"}')).toBe(1);
+    expect(sampleValue(text, `jenkins_oidc_build_info{version="0.1.0",node="${process.version}",alg="RS256"}`)).toBe(1);
+    expect(sampleValue(text, 'jenkins_oidc_database_up')).toBe(1);
+    expect(sampleValue(text, 'jenkins_oidc_signing_keys{status="active"}')).toBe(1);
     // A limit of each process (as the primary's, which they inherit), not their sum.
     const maxFds = Number(readFileSync(`/proc/${s.child.pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max open files'))!.split(/\s+/)[3]);
-    expect(series(text, 'jenkins_oidc_process_max_fds')).toBe(maxFds);
+    expect(sampleValue(text, 'jenkins_oidc_process_max_fds')).toBe(maxFds);
     // The primary's own.
-    expect(series(text, 'jenkins_oidc_workers')).toBe(2);
-    expect(series(text, 'jenkins_oidc_worker_restarts_total')).toBe(0);
+    expect(sampleValue(text, 'jenkins_oidc_workers')).toBe(2);
+    expect(sampleValue(text, 'jenkins_oidc_worker_restarts_total')).toBe(0);
     // Each worker's pool, summed: at least the connection each one used.
-    expect(series(text, 'jenkins_oidc_db_pool_connections')).toBeGreaterThanOrEqual(2);
+    expect(sampleValue(text, 'jenkins_oidc_db_pool_connections')).toBeGreaterThanOrEqual(2);
     // The workers opened no listener of their own.
     expect(lines(s).filter((l) => l.msg === 'jenkins-oidc listening').map((l) => l.metrics)).toEqual([undefined, undefined]);
   });
@@ -226,10 +222,10 @@ describe('WORKERS=2: one port, two workers, each a whole replica', () => {
     }, s);
     expect([...new Set(served.map((l) => l.worker))].sort()).toEqual([1, 2]);
     const text = await (await fetch(metricsUrl)).text();
-    expect(series(text, 'jenkins_oidc_worker_restarts_total')).toBe(1);
-    expect(series(text, 'jenkins_oidc_workers')).toBe(2);
+    expect(sampleValue(text, 'jenkins_oidc_worker_restarts_total')).toBe(1);
+    expect(sampleValue(text, 'jenkins_oidc_workers')).toBe(2);
     // The dead worker's counts are gone with it (Prometheus sees a counter reset); the replacement's start at 0.
-    expect(series(text, 'jenkins_oidc_http_request_duration_seconds_count{route="healthz",method="GET",status="200"}')).toBe(4 - victimServed + 6);
+    expect(sampleValue(text, 'jenkins_oidc_http_request_duration_seconds_count{route="healthz",method="GET",status="200"}')).toBe(4 - victimServed + 6);
   });
 
   test('SIGTERM: forwarded to every worker, each drains, then the primary exits 0 and no process is left', async () => {
