@@ -25,8 +25,16 @@ function claimsOf(client: string, build: number): BuildClaims {
   };
 }
 
-async function mint(client: string, build: number, ttl = 600): Promise<{ token: string; id: string }> {
-  return createRequestToken(database.db, { clientName: client, claims: claimsOf(client, build), audiences: ['sts.amazonaws.com', 'other.example.com'], ttl, remoteAddr: '10.0.0.1' });
+interface Minted { token: string; id: string; expiresAt: Date; client: string; build: number }
+
+async function mint(client: string, build: number, ttl = 600): Promise<Minted> {
+  const minted = await createRequestToken(database.db, { clientName: client, claims: claimsOf(client, build), audiences: ['sts.amazonaws.com', 'other.example.com'], ttl, remoteAddr: '10.0.0.1' });
+  return { ...minted, client, build };
+}
+
+/** The exact answer of a redeem that issued, for a token minted above. */
+function issued(t: Minted, audience = 'sts.amazonaws.com') {
+  return { ok: true, requestTokenId: t.id, claims: claimsOf(t.client, t.build), audience, expiresAt: t.expiresAt };
 }
 
 function input(token: string, audience?: string): RedeemInput {
@@ -57,7 +65,7 @@ test('ten redeems at once: the first two go alone, the other eight in one statem
   expect(queue.counts).toEqual({ statements: 3, redeems: 10 });
   expect(queue.backlog).toBe(0);
   results.forEach((r, i) => {
-    expect(r).toEqual({ ok: true, requestTokenId: tokens[i]!.id, claims: claimsOf('ci-main', 100 + i), audience: 'sts.amazonaws.com', expiresAt: expect.any(Date) });
+    expect(r).toEqual(issued(tokens[i]!));
   });
   const rows = await issuedRows(inputs.map((i) => i.jti));
   expect(rows).toEqual(tokens.map((t, i) => ({
@@ -91,8 +99,8 @@ test('one batch, every outcome: each caller gets the refusal it would have had a
   expect(queue.counts).toEqual({ statements: 3, redeems: 9 });
 
   const [, , otherAud, firstAud, rev, exp, off, wrongAud, unknown] = all;
-  expect(otherAud).toEqual({ ok: true, requestTokenId: live.id, claims: claimsOf('ci-main', 200), audience: 'other.example.com', expiresAt: expect.any(Date) });
-  expect(firstAud).toEqual({ ok: true, requestTokenId: live.id, claims: claimsOf('ci-main', 200), audience: 'sts.amazonaws.com', expiresAt: expect.any(Date) });
+  expect(otherAud).toEqual(issued(live, 'other.example.com'));
+  expect(firstAud).toEqual(issued(live));
   const audiences = ['sts.amazonaws.com', 'other.example.com'];
   expect(rev).toEqual({ ok: false, reason: 'revoked', requestTokenId: revoked.id, clientName: 'ci-main', claims: claimsOf('ci-main', 201), audience: 'sts.amazonaws.com', audiences });
   expect(exp).toEqual({ ok: false, reason: 'expired', requestTokenId: expired.id, clientName: 'ci-main', claims: claimsOf('ci-main', 202), audience: 'sts.amazonaws.com', audiences });
@@ -118,8 +126,8 @@ test('an input the server refuses fails only its own caller: the others of its b
 
   expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
   expect((settled[3] as PromiseRejectedResult).reason).toMatchObject({ code: '22021' });
-  expect((settled[2] as PromiseFulfilledResult<unknown>).value).toMatchObject({ ok: true, requestTokenId: good[0]!.id });
-  expect((settled[4] as PromiseFulfilledResult<unknown>).value).toMatchObject({ ok: true, requestTokenId: good[1]!.id });
+  expect((settled[2] as PromiseFulfilledResult<unknown>).value).toEqual(issued(good[0]!));
+  expect((settled[4] as PromiseFulfilledResult<unknown>).value).toEqual(issued(good[1]!));
   // The batch of three, refused, then each alone.
   expect(queue.counts).toEqual({ statements: 6, redeems: 8 });
   const rows = await issuedRows(batch.map((i) => i.jti));
@@ -160,7 +168,7 @@ test('a batch that fails without the server refusing it (a lost connection) fail
     proxy.setMode('pass');
     await locker.query('ROLLBACK');
     const again = input(token.token);
-    expect(await redeemRequestToken(db, again)).toMatchObject({ ok: true, requestTokenId: token.id });
+    expect(await redeemRequestToken(db, again)).toEqual(issued(token));
     expect((await issuedRows([again.jti])).map((r) => r.jti)).toEqual([again.jti]);
     // The batch never reached the server. (The first two did: a server that
     // had not noticed the dropped connection may still commit their rows.)
@@ -197,8 +205,8 @@ test('a redeem waits for a statement no longer than for a pooled connection; pas
 
     await locker.query('ROLLBACK');
     const [first, second] = await Promise.all(pending.slice(0, 2));
-    expect(first).toMatchObject({ ok: true, requestTokenId: token.id });
-    expect(second).toMatchObject({ ok: true, requestTokenId: token.id });
+    expect(first).toEqual(issued(token));
+    expect(second).toEqual(issued(token));
     expect((await issuedRows(inputs.map((i) => i.jti))).map((r) => r.jti).sort()).toEqual([inputs[0]!.jti, inputs[1]!.jti].sort());
   } finally {
     locker.release();
@@ -239,6 +247,7 @@ test('a batch the server ends for another reason than its inputs (57P01, a backe
     for (const s of settled) if (s.status === 'rejected') expect(s.reason).toMatchObject({ code: '57P01' });
     expect(settled[2]!.status).toBe('rejected');
     expect(settled[3]!.status).toBe('rejected');
+    for (const s of settled) if (s.status === 'fulfilled') expect(s.value).toEqual(issued(token));
     // Not tried again one by one: still three statements.
     expect(queue.counts).toEqual({ statements: 3, redeems: 4 });
     const done = inputs.filter((_, i) => settled[i]!.status === 'fulfilled').map((i) => i.jti);
