@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { NO_PROXY, parseTrustProxy, type TrustProxy } from './server/client-address.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -34,7 +35,8 @@ export interface Config {
   idTokenTtl: number;
   requestTokenTtl: number;
   requestTokenMaxTtl: number;
-  trustProxy: boolean;
+  /** Which proxies report the client's address in X-Forwarded-For (server/client-address.ts). */
+  trustProxy: TrustProxy;
   logLevel: LogLevel;
   migrateOnStart: boolean;
   allowInsecureIssuer: boolean;
@@ -107,7 +109,7 @@ export const VARIABLES = {
   ID_TOKEN_TTL: 'ID token lifetime in seconds (60-3600). Default 300.',
   REQUEST_TOKEN_TTL: 'Default build request token lifetime in seconds. Default 3600.',
   REQUEST_TOKEN_MAX_TTL: 'Upper bound for any request token lifetime, whatever a client asks. Default 86400.',
-  TRUST_PROXY: 'true behind a TLS-terminating proxy: X-Forwarded-For/-Proto are believed. Default false.',
+  TRUST_PROXY: 'Behind proxies: how many (true is one; 2 for a CDN in front of a load balancer) or their addresses/CIDRs (10.0.0.0/8,192.168.1.5). The client address is the right-most X-Forwarded-For entry not added by them; entries to its left are never believed. Default false: the connection\'s address.',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent. Default info.',
   MIGRATE_ON_START: 'serve applies pending migrations before listening. Default true.',
   ALLOW_INSECURE_ISSUER: 'true lets production mode use an http issuer or one with a port (tests, private labs only). Default false.',
@@ -362,6 +364,13 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
 
+  let trustProxy: TrustProxy = NO_PROXY;
+  try {
+    trustProxy = parseTrustProxy(read('TRUST_PROXY'));
+  } catch (err) {
+    problems.push(`TRUST_PROXY: ${(err as Error).message}`);
+  }
+
   const optimizeFor = (read('OPTIMIZE_FOR') ?? 'speed').toLowerCase();
   if (optimizeFor !== 'speed' && optimizeFor !== 'memory') problems.push(`OPTIMIZE_FOR: must be speed or memory, got "${optimizeFor}"`);
 
@@ -380,7 +389,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     idTokenTtl,
     requestTokenTtl,
     requestTokenMaxTtl,
-    trustProxy: bool('TRUST_PROXY', false),
+    trustProxy,
     logLevel,
     migrateOnStart: bool('MIGRATE_ON_START', true),
     allowInsecureIssuer,

@@ -36,6 +36,8 @@ export interface AuditFilter {
   since?: Date;
   /** Rows before this time (the window is half-open, so consecutive exports never share a row). */
   until?: Date;
+  /** Only mints from an address their controller had never minted from before. */
+  newSources?: boolean;
 }
 
 export interface AuditView {
@@ -88,6 +90,7 @@ function whereOf(filter: AuditFilter, values: unknown[]): string[] {
   if (filter.outcome === 'ok') and.push(`event NOT LIKE ${param(`%${REFUSED_SUFFIX}`)}`);
   if (filter.since) and.push(`at >= ${param(filter.since)}`);
   if (filter.until) and.push(`at < ${param(filter.until)}`);
+  if (filter.newSources) and.push(`event = ${param(AUDIT_EVENTS.requestTokenIssued)}`, `detail ? 'new_source'`);
   return and;
 }
 
@@ -147,6 +150,19 @@ export function checkLimit(limit: number): number {
 export function refusalReason(detail: unknown): string | null {
   const d = (detail ?? {}) as { error?: unknown; count?: unknown };
   return typeof d.error === 'string' ? `${d.error}${typeof d.count === 'number' ? ` x${d.count}` : ''}` : null;
+}
+
+/**
+ * What `audit list` shows beside a row: a refusal's reason, or what an
+ * auditor should look at twice: a mint from an address its controller never
+ * used before, a controller still using its previous secret.
+ */
+export function rowNote(detail: unknown): string | null {
+  const reason = refusalReason(detail);
+  if (reason) return reason;
+  const d = (detail ?? {}) as { new_source?: unknown; client_secret?: unknown };
+  const notes = [d.new_source === true ? 'new source' : null, d.client_secret === 'previous' ? 'previous secret' : null].filter(Boolean);
+  return notes.length ? notes.join(', ') : null;
 }
 
 /**

@@ -9,7 +9,10 @@
 // goes out. A refusal of a caller who proved nothing (a junk bearer token, a
 // wrong client secret) is counted in memory per (address, event, reason,
 // minute) and written as one row per window with its count: a flood of junk
-// writes a bounded number of rows instead of one per request.
+// writes a bounded number of rows instead of one per request. A refusal a
+// proven caller can repeat at will (`aggregate`: a right client secret used
+// from an address outside the client's allowed sources) is counted the same
+// way, per (client, address, event, reason, minute), its client kept.
 import type { Db } from '../store/prisma.js';
 
 export const AUDIT_EVENTS = {
@@ -20,6 +23,7 @@ export const AUDIT_EVENTS = {
   idTokenRefused: 'id_token.refused',
   tokenRefused: 'token.refused',
   revocationRefused: 'revocation.refused',
+  clientSecretRotated: 'client.secret_rotated',
 } as const;
 
 export type RefusalEvent =
@@ -35,6 +39,8 @@ export interface Refusal {
   description: string;
   /** Whether the caller proved who it is; only then are its own values stored. */
   authenticated: boolean;
+  /** Counted per minute like an unauthenticated refusal, keeping clientName: for refusals a proven caller can repeat at will. */
+  aggregate?: boolean;
   clientName?: string;
   job?: string;
   buildNumber?: number;
@@ -44,6 +50,7 @@ export interface Refusal {
 }
 
 interface Window {
+  clientName: string | undefined;
   remoteAddr: string | undefined;
   event: RefusalEvent;
   error: string;
@@ -88,7 +95,7 @@ export class AuditTrail {
 
   async refuse(r: Refusal): Promise<void> {
     this.options.onRefusal?.(r.event, r.error);
-    if (r.authenticated) {
+    if (r.authenticated && !r.aggregate) {
       await this.db.auditEvent.create({
         data: {
           event: r.event,
@@ -104,16 +111,18 @@ export class AuditTrail {
       return;
     }
     const start = Math.floor(this.now() / this.windowMs) * this.windowMs;
-    let key = `${start}|${r.remoteAddr}|${r.event}|${r.error}|${r.description}`;
+    // Only a proven caller's name is kept: an unauthenticated one may have named any client.
+    const clientName = r.authenticated ? r.clientName : undefined;
+    let key = `${start}|${clientName ?? ''}|${r.remoteAddr}|${r.event}|${r.error}|${r.description}`;
     let remoteAddr = r.remoteAddr;
     if (!this.windows.has(key) && this.windows.size >= this.maxWindows) {
       // Too many addresses at once: the rest of this window is counted without them.
-      key = `${start}|*|${r.event}|${r.error}|${r.description}`;
+      key = `${start}|${clientName ?? ''}|*|${r.event}|${r.error}|${r.description}`;
       remoteAddr = undefined;
     }
     const w = this.windows.get(key);
     if (w) w.count += 1;
-    else this.windows.set(key, { remoteAddr, event: r.event, error: r.error, description: r.description, start, count: 1 });
+    else this.windows.set(key, { clientName, remoteAddr, event: r.event, error: r.error, description: r.description, start, count: 1 });
   }
 
   /** Hands over a write started where it could not be awaited (an event hook), for settle() to await. */
@@ -140,6 +149,7 @@ export class AuditTrail {
         await this.db.auditEvent.createMany({
           data: due.map(([, w]) => ({
             event: w.event,
+            clientName: w.clientName,
             remoteAddr: w.remoteAddr,
             detail: {
               error: w.error,

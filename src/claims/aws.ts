@@ -4,9 +4,15 @@
 // - https://aws.amazon.com/tags: session tags, {"principal_tags": {"K": ["v"]},
 //   "transitive_tag_keys": ["K"]}. Each client chooses which build claims
 //   become tags (the tag key is the claim name). STS refuses the whole call
-//   when one value has a character outside its set, so values are sanitised
-//   here rather than failing builds: anything outside [\p{L}\p{Z}\p{N}_.:/=+\-@]
-//   becomes "_", and a value is cut at 256 characters.
+//   when one value has a character outside [\p{L}\p{Z}\p{N}_.:/=+\-@], and
+//   permission policies compare tags (`${aws:PrincipalTag/job}`), so values
+//   are escaped one-to-one into that set: "=" starts an escape, and every
+//   character outside the set (and "=" itself) becomes "=" and the hex of each
+//   of its UTF-8 bytes, as in quoted-printable: `feature%2Flogin` becomes
+//   `feature=252Flogin` and can never equal the branch `feature_2Flogin`.
+//   A value whose escaped form exceeds AWS's 256 characters is left out of
+//   the tags (the mint says so in a warning), never cut: a cut value could
+//   equal another build's.
 // - https://aws.amazon.com/source_identity: rendered from a per-client template
 //   such as "{jenkins_instance}-{build_number}". It follows the build through
 //   every role it chains into (CloudTrail shows it), so it is checked against
@@ -19,7 +25,6 @@ import { InputError } from './text.js';
 
 /** STS limits on session tags passed by a web identity token. */
 export const TAG_LIMITS = { count: 50, key: 128, value: 256 } as const;
-const NOT_TAG_CHARACTER = /[^\p{L}\p{Z}\p{N}_.:/=+\-@]/gu;
 
 /** RoleSessionName and SourceIdentity: 2-64 characters of [\w+=,.@-] (ASCII \w). */
 export const STS_NAME_PATTERN = /^[\w+=,.@-]{2,64}$/;
@@ -44,8 +49,17 @@ export interface SessionTagsClaim {
 
 type ClaimValues = Partial<Record<BuildClaimName, string | number | boolean>>;
 
-export function sanitizeTagValue(value: string): string {
-  return Array.from(value.replace(NOT_TAG_CHARACTER, '_')).slice(0, TAG_LIMITS.value).join('');
+/** Outside AWS's tag alphabet, or "=", the escape character itself. */
+const ESCAPED_IN_TAG = /[^\p{L}\p{Z}\p{N}_.:/+\-@]/gu;
+
+/** One-to-one into AWS's tag alphabet: "=" and every character outside it as =XX per UTF-8 byte. */
+export function escapeTagValue(value: string): string {
+  return value.replace(ESCAPED_IN_TAG, (ch) => Array.from(Buffer.from(ch, 'utf8'), (b) => `=${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
+}
+
+/** The inverse of escapeTagValue (for tools and tests that read tags back). */
+export function unescapeTagValue(tag: string): string {
+  return tag.replace(/(?:=[0-9A-F]{2})+/g, (run) => Buffer.from(run.split('=').slice(1).map((h) => parseInt(h, 16))).toString('utf8'));
 }
 
 export function sanitizeStsName(value: string): string {
@@ -136,12 +150,23 @@ export function renderSourceIdentity(template: string, values: ClaimValues): str
   return STS_NAME_PATTERN.test(value) ? value : undefined;
 }
 
-export function renderSessionTags(settings: AwsClaimSettings, values: ClaimValues): SessionTagsClaim | undefined {
+/**
+ * The tags claim for one build, or undefined when no tag applies. `warnings`
+ * receives one line per tag left out because its escaped value is too long.
+ */
+export function renderSessionTags(settings: AwsClaimSettings, values: ClaimValues, warnings: string[] = []): SessionTagsClaim | undefined {
   const principal_tags: Record<string, [string]> = {};
   for (const key of settings.sessionTagClaims) {
     const value = values[key];
     if (value === undefined) continue;
-    principal_tags[key] = [sanitizeTagValue(String(value))];
+    const escaped = escapeTagValue(String(value));
+    // Characters, as AWS counts them (code points).
+    const length = Array.from(escaped).length;
+    if (length > TAG_LIMITS.value) {
+      warnings.push(`session tag ${key} left out: its value is ${length} characters once escaped for AWS, which allows ${TAG_LIMITS.value}`);
+      continue;
+    }
+    principal_tags[key] = [escaped];
   }
   if (Object.keys(principal_tags).length === 0) return undefined;
   const transitive = settings.transitiveTagKeys.filter((k) => k in principal_tags);

@@ -15,8 +15,10 @@ export interface MintInput {
   repository?: string;
   pull_request?: string;
   triggered_by?: string;
-  /** "true" or "false": the build is a Pipeline replay (its script was edited in the Replay page). */
+  /** "true" or "false": the build may run pipeline code that is not in SCM (a Replay, or a restart of one). */
   replayed?: string;
+  /** The build a declarative "Restart from Stage" restarted: its number. */
+  restarted_from?: string;
 }
 
 export interface ClientFacts {
@@ -43,6 +45,7 @@ export interface BuildClaims {
   pull_request?: string;
   triggered_by?: string;
   replayed?: boolean;
+  restarted_from?: number;
   [AWS_TAGS_CLAIM]?: SessionTagsClaim;
   [AWS_SOURCE_IDENTITY_CLAIM]?: string;
 }
@@ -111,7 +114,8 @@ export function checkBoolean(field: string, value: string): boolean {
   throw new InputError(field, `must be true or false, got "${truncate(value)}"`);
 }
 
-export function buildClaims(input: MintInput, client: ClientFacts): BuildClaims {
+/** `warnings` receives what the mint answers besides the token (a session tag left out...). */
+export function buildClaims(input: MintInput, client: ClientFacts, warnings: string[] = []): BuildClaims {
   const claims: Omit<BuildClaims, 'sub'> = {
     jenkins_instance: client.name,
     jenkins_url: client.jenkinsUrl,
@@ -142,9 +146,15 @@ export function buildClaims(input: MintInput, client: ClientFacts): BuildClaims 
   if (input.repository !== undefined) claims.repository = checkText('repository', input.repository, LIMITS.repository);
   if (input.triggered_by !== undefined) claims.triggered_by = checkText('triggered_by', input.triggered_by, LIMITS.triggered_by);
   if (input.replayed !== undefined) claims.replayed = checkBoolean('replayed', input.replayed);
+  if (input.restarted_from !== undefined) {
+    claims.restarted_from = checkPositiveInt('restarted_from', input.restarted_from);
+    if (claims.restarted_from >= claims.build_number) {
+      throw new InputError('restarted_from', `must be an earlier build than ${claims.build_number}, got ${claims.restarted_from}`);
+    }
+  }
   const result: BuildClaims = { sub: renderSub(client.subClaims, claims), ...claims };
   const aws = client.aws ?? NO_AWS_CLAIMS;
-  const tags = renderSessionTags(aws, claims);
+  const tags = renderSessionTags(aws, claims, warnings);
   if (tags) result[AWS_TAGS_CLAIM] = tags;
   const sourceIdentity = aws.sourceIdentity === null ? undefined : renderSourceIdentity(aws.sourceIdentity, claims);
   if (sourceIdentity) result[AWS_SOURCE_IDENTITY_CLAIM] = sourceIdentity;

@@ -16,6 +16,7 @@ export const BUILD_CLAIMS = [
   'pull_request',
   'triggered_by',
   'replayed',
+  'restarted_from',
 ] as const;
 
 export type BuildClaimName = (typeof BUILD_CLAIMS)[number];

@@ -4,7 +4,10 @@
 import { checkSessionTagClaims, checkSourceIdentityTemplate, checkTransitiveTagKeys } from '../claims/aws.js';
 import type { BuildClaimName } from '../claims/names.js';
 import type { Db } from '../store/prisma.js';
+import { AUDIT_EVENTS } from '../audit/trail.js';
+import { checkAllowedSources } from './sources.js';
 import { DomainError, NotFoundError } from '../errors.js';
+import { InputError } from '../claims/text.js';
 import { CLIENT_SECRET_PREFIX, generateSecret, hashSecret } from '../secrets/bearer-secrets.js';
 import { DEFAULT_AUDIENCES, DEFAULT_SUB_CLAIMS, checkAudiences, checkJenkinsUrl, checkMaxTtl, checkName, checkSubClaims } from './validation.js';
 
@@ -19,10 +22,14 @@ export interface ClientView {
   transitiveTags: string[];
   /** Source identity template, or null. */
   sourceIdentity: string | null;
+  /** CIDRs the client may mint and revoke from; [] is any address. */
+  allowedSources: string[];
   enabled: boolean;
   /** e.g. "jocs_…Ab3x": enough for a human to recognise, useless to an attacker. */
   secretHint: string;
   secretRotatedAt: string;
+  /** The previous secret while a rotation's overlap lasts, else null. */
+  previousSecret: { hint: string; expiresAt: string } | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -36,6 +43,7 @@ export interface RegisterClientInput {
   sessionTags?: string[];
   transitiveTags?: string[];
   sourceIdentity?: string;
+  allowedSources?: string[];
 }
 
 export interface UpdateClientInput {
@@ -48,6 +56,8 @@ export interface UpdateClientInput {
   transitiveTags?: string[];
   /** '' removes the source identity. */
   sourceIdentity?: string;
+  /** [] allows any address again. */
+  allowedSources?: string[];
 }
 
 type Row = NonNullable<Awaited<ReturnType<Db['client']['findUnique']>>>;
@@ -62,9 +72,14 @@ function view(row: Row): ClientView {
     sessionTags: row.sessionTagClaims,
     transitiveTags: row.transitiveTagKeys,
     sourceIdentity: row.sourceIdentity,
+    allowedSources: row.allowedSources,
     enabled: row.enabled,
     secretHint: `${row.secretPrefix}…${row.secretLast4}`,
     secretRotatedAt: row.secretRotatedAt.toISOString(),
+    previousSecret:
+      row.previousSecretLast4 !== null && row.previousSecretExpiresAt !== null && row.previousSecretExpiresAt.getTime() > Date.now()
+        ? { hint: `${row.secretPrefix}…${row.previousSecretLast4}`, expiresAt: row.previousSecretExpiresAt.toISOString() }
+        : null,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };
@@ -87,6 +102,7 @@ export async function registerClient(db: Db, input: RegisterClientInput, maxTtlC
     audiences: checkAudiences(input.audiences ?? DEFAULT_AUDIENCES),
     subClaims: checkSubClaims(input.subClaims ?? DEFAULT_SUB_CLAIMS),
     maxRequestTokenTtl: checkMaxTtl(input.maxRequestTokenTtl ?? maxTtlCeiling, maxTtlCeiling),
+    allowedSources: checkAllowedSources(input.allowedSources ?? []),
     ...awsFields(input, { sessionTagClaims: [], transitiveTagKeys: [], sourceIdentity: null }),
   };
   if (await db.client.findUnique({ where: { name: data.name } })) {
@@ -131,19 +147,50 @@ export async function updateClient(db: Db, name: string, input: UpdateClientInpu
     ...(input.audiences !== undefined && { audiences: checkAudiences(input.audiences) }),
     ...(input.subClaims !== undefined && { subClaims: checkSubClaims(input.subClaims) }),
     ...(input.maxRequestTokenTtl !== undefined && { maxRequestTokenTtl: checkMaxTtl(input.maxRequestTokenTtl, maxTtlCeiling) }),
+    ...(input.allowedSources !== undefined && { allowedSources: checkAllowedSources(input.allowedSources) }),
     ...awsFields(input, current),
   };
   if (Object.keys(data).length === 0) {
-    throw new DomainError('nothing to update', 'give at least one of --jenkins-url, --audience, --sub-claims, --max-ttl, --session-tags, --transitive-tags, --source-identity');
+    throw new DomainError('nothing to update', 'give at least one of --jenkins-url, --audience, --sub-claims, --max-ttl, --session-tags, --transitive-tags, --source-identity, --allowed-sources');
   }
   return view(await db.client.update({ where: { name }, data: { ...data, updatedAt: new Date() } }));
 }
 
-/** The old secret stops working at once; request tokens already minted keep working. */
-export async function rotateClientSecret(db: Db, name: string): Promise<{ client: ClientView; secret: string }> {
-  await find(db, name);
+/** `--overlap`: at most this long (30 days) may two secrets work at once. */
+export const MAX_SECRET_OVERLAP = 30 * 86400;
+
+/**
+ * A new secret. Without an overlap the old one stops working at once; with
+ * one it keeps working for that many seconds (only the secret current until
+ * now: an older one still in its overlap stops at once), so the controller's
+ * credential can be updated without a window in which builds get no token.
+ * Request tokens already minted keep working either way. The rotation is in
+ * the audit trail, and each later use says which secret it was.
+ */
+export async function rotateClientSecret(db: Db, name: string, overlapSeconds = 0): Promise<{ client: ClientView; secret: string }> {
+  if (!Number.isInteger(overlapSeconds) || overlapSeconds < 0 || overlapSeconds > MAX_SECRET_OVERLAP) {
+    throw new InputError('overlap', `must be between 0 and ${MAX_SECRET_OVERLAP} seconds (30d), got ${overlapSeconds}`);
+  }
+  const current = await find(db, name);
   const secret = generateSecret(CLIENT_SECRET_PREFIX);
-  const row = await db.client.update({ where: { name }, data: { ...secretFields(secret), updatedAt: new Date() } });
+  const now = new Date();
+  const previous = overlapSeconds > 0
+    ? { previousSecretHash: current.secretHash, previousSecretLast4: current.secretLast4, previousSecretExpiresAt: new Date(now.getTime() + overlapSeconds * 1000) }
+    : { previousSecretHash: null, previousSecretLast4: null, previousSecretExpiresAt: null };
+  const [row] = await db.$transaction([
+    db.client.update({ where: { name }, data: { ...secretFields(secret), ...previous, updatedAt: now } }),
+    db.auditEvent.create({
+      data: {
+        event: AUDIT_EVENTS.clientSecretRotated,
+        clientName: name,
+        detail: {
+          new_secret: `${CLIENT_SECRET_PREFIX}…${secret.slice(-4)}`,
+          previous_secret: `${current.secretPrefix}…${current.secretLast4}`,
+          previous_secret_valid_until: previous.previousSecretExpiresAt?.toISOString() ?? null,
+        },
+      },
+    }),
+  ]);
   return { client: view(row), secret };
 }
 

@@ -11,8 +11,8 @@ export interface GrantDeps {
   db: Db;
   /** Where refusals are recorded (issued tokens are written with the token itself). */
   audit: AuditTrail;
-  /** Counts issued tokens (absent in tests that do not watch). */
-  metrics?: Pick<Metrics, 'tokenIssued'>;
+  /** Counts issued tokens and mints from new addresses (absent in tests that do not watch). */
+  metrics?: Pick<Metrics, 'tokenIssued' | 'newClientSource'>;
   /** The current signer; read per request because key rotation swaps it. */
   signer(): Signer;
 }

@@ -45,6 +45,7 @@ export class Metrics {
   private readonly refused: client.Counter<'event' | 'reason'>;
   private readonly connectionHold: client.Histogram<never>;
   private readonly pruned: client.Counter<'table'>;
+  private readonly newSources: client.Counter<'client'>;
   private readonly overload: client.Counter<'cap'>;
 
   constructor(info: BuildInfo) {
@@ -92,6 +93,12 @@ export class Metrics {
       labelNames: ['cap'],
       registers,
     });
+    this.newSources = new client.Counter({
+      name: 'jenkins_oidc_new_client_sources_total',
+      help: 'Mints from an address the controller had never minted from before (each is marked new_source in its audit row: a stolen client secret shows here).',
+      labelNames: ['client'],
+      registers,
+    });
     this.pruned = new client.Counter({
       name: 'jenkins_oidc_rows_pruned_total',
       help: 'Rows deleted by the retention schedule, by table.',
@@ -114,6 +121,10 @@ export class Metrics {
 
   overloadRefused(cap: 'connections' | 'in_flight' | 'database_queue'): void {
     this.overload.inc({ cap });
+  }
+
+  newClientSource(clientName: string): void {
+    this.newSources.inc({ client: clientName });
   }
 
   rowsPruned(table: 'audit_events' | 'request_tokens', count: number): void {

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { AUDIT_EVENTS } from '../audit/trail.js';
 import type { BuildClaims } from '../claims/build-claims.js';
 import { REQUEST_TOKEN_PREFIX, generateSecret, hashSecret } from '../secrets/bearer-secrets.js';
-import type { Db } from '../store/prisma.js';
+import { poolOf, type Db } from '../store/prisma.js';
 
 export interface MintRecord {
   clientName: string;
@@ -13,53 +13,98 @@ export interface MintRecord {
   audiences: string[];
   ttl: number;
   remoteAddr: string | undefined;
+  /** Which of the controller's secrets authenticated the mint (clients/authentication.ts). */
+  secret?: 'current' | 'previous';
+  /** Mint warnings the controller was told about (a session tag left out...), kept with the row. */
+  warnings?: string[];
 }
 
-export async function createRequestToken(db: Db, record: MintRecord): Promise<{ token: string; id: string; expiresAt: Date }> {
+export interface Minted {
+  token: string;
+  id: string;
+  expiresAt: Date;
+  /** The controller had never minted from this address before. */
+  newSource: boolean;
+}
+
+/** A request token's id (a v4 UUID, as randomUUID makes them): not a secret, it names a token in the audit trail. */
+export function isRequestTokenId(value: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(value);
+}
+
+/**
+ * One statement writes the token, its audit row and the address it came
+ * from: a mint from an address the controller never used before is marked
+ * `new_source` in the audit row (a stolen secret used elsewhere shows up
+ * there), decided by the same statement that records the address, so two
+ * mints racing from a new address mark exactly one. `last_seen_at` is
+ * refreshed at most daily, so that steady minting does not rewrite the row.
+ */
+const MINT_STATEMENT = `
+  WITH source AS (
+    INSERT INTO client_sources (client_name, address)
+    SELECT $2, $9::text WHERE $9::text IS NOT NULL
+    ON CONFLICT (client_name, address) DO UPDATE SET last_seen_at = now()
+      WHERE client_sources.last_seen_at < now() - interval '1 day'
+    RETURNING (xmax = 0) AS inserted
+  ), token AS (
+    INSERT INTO request_tokens (id, token_hash, client_name, job, build_number, claims, audiences, created_at, expires_at)
+    VALUES ($1::uuid, $3, $2, $4, $5, $6::jsonb, $7::text[], $13, $8)
+  )
+  INSERT INTO audit_events (event, client_name, job, build_number, audience, request_token_id, remote_addr, detail)
+  SELECT $10, $2, $4, $5, $11, $1::uuid, $9, $12::jsonb
+         || CASE WHEN EXISTS (SELECT 1 FROM source WHERE inserted) THEN '{"new_source": true}'::jsonb ELSE '{}'::jsonb END
+  RETURNING detail ? 'new_source' AS new_source`;
+
+export async function createRequestToken(db: Db, record: MintRecord): Promise<Minted> {
   const token = generateSecret(REQUEST_TOKEN_PREFIX);
   const id = randomUUID();
-  const expiresAt = new Date(Date.now() + record.ttl * 1000);
+  // Both times from one clock reading: the stored lifetime is exactly the one answered.
+  const createdAt = new Date();
+  const expiresAt = new Date(createdAt.getTime() + record.ttl * 1000);
   const { claims } = record;
-  await db.$transaction([
-    db.requestToken.create({
-      data: {
-        id,
-        tokenHash: hashSecret(token),
-        clientName: record.clientName,
-        job: claims.job,
-        buildNumber: claims.build_number,
-        claims: claims as object,
-        audiences: record.audiences,
-        expiresAt,
-      },
-    }),
-    db.auditEvent.create({
-      data: {
-        event: AUDIT_EVENTS.requestTokenIssued,
-        clientName: record.clientName,
-        job: claims.job,
-        buildNumber: claims.build_number,
-        audience: record.audiences.join(' '),
-        requestTokenId: id,
-        remoteAddr: record.remoteAddr,
-        detail: { claims: claims as object, expires_at: expiresAt.toISOString() },
-      },
-    }),
+  const detail = {
+    claims,
+    expires_at: expiresAt.toISOString(),
+    ...(record.secret && { client_secret: record.secret }),
+    ...(record.warnings?.length && { warnings: record.warnings }),
+  };
+  const { rows } = await poolOf(db).query<{ new_source: boolean }>(MINT_STATEMENT, [
+    id,
+    record.clientName,
+    hashSecret(token),
+    claims.job,
+    claims.build_number,
+    JSON.stringify(claims),
+    record.audiences,
+    expiresAt,
+    record.remoteAddr || null,
+    AUDIT_EVENTS.requestTokenIssued,
+    record.audiences.join(' '),
+    JSON.stringify(detail),
+    createdAt,
   ]);
-  return { token, id, expiresAt };
+  return { token, id, expiresAt, newSource: rows[0]?.new_source === true };
 }
 
 export async function findRequestToken(db: Db, token: string) {
   return db.requestToken.findUnique({ where: { tokenHash: hashSecret(token) } });
 }
 
-/** Idempotent: revoking twice keeps the first time and actor. */
-export async function revokeRequestToken(db: Db, token: string, revokedBy: string, remoteAddr: string | undefined): Promise<boolean> {
-  const hash = hashSecret(token);
-  const row = await db.requestToken.findUnique({ where: { tokenHash: hash } });
-  if (!row || row.revokedAt) return false;
-  await db.$transaction([
-    db.requestToken.updateMany({ where: { tokenHash: hash, revokedAt: null }, data: { revokedAt: new Date(), revokedBy } }),
+export interface Revoker {
+  /** The client that asked: the controller's name, or jenkins-build for the build itself. */
+  by: string;
+  remoteAddr: string | undefined;
+  /** For a controller: which of its secrets it used. */
+  secret?: 'current' | 'previous';
+}
+
+type Row = NonNullable<Awaited<ReturnType<Db['requestToken']['findUnique']>>>;
+
+async function revokeRow(db: Db, row: Row, who: Revoker): Promise<boolean> {
+  if (row.revokedAt) return false;
+  const [{ count }] = await db.$transaction([
+    db.requestToken.updateMany({ where: { id: row.id, revokedAt: null }, data: { revokedAt: new Date(), revokedBy: who.by } }),
     db.auditEvent.create({
       data: {
         event: AUDIT_EVENTS.requestTokenRevoked,
@@ -67,10 +112,35 @@ export async function revokeRequestToken(db: Db, token: string, revokedBy: strin
         job: row.job,
         buildNumber: row.buildNumber,
         requestTokenId: row.id,
-        remoteAddr,
-        detail: { revoked_by: revokedBy },
+        remoteAddr: who.remoteAddr,
+        detail: { revoked_by: who.by, ...(who.secret && { client_secret: who.secret }) },
       },
     }),
   ]);
-  return true;
+  return count === 1;
+}
+
+/** Idempotent: revoking twice keeps the first time and actor. */
+export async function revokeRequestToken(db: Db, token: string, who: Revoker): Promise<boolean> {
+  const row = await db.requestToken.findUnique({ where: { tokenHash: hashSecret(token) } });
+  return row ? revokeRow(db, row, who) : false;
+}
+
+/**
+ * Revokes by id, for the controller that minted the token, and only for the
+ * build it names: an id is not a secret (the audit trail shows it), so
+ * knowing one must not let pipeline code of one build end another build's
+ * token. Returns 'revoked', 'already' (revoked before, or unknown), or
+ * 'other_build'.
+ */
+export async function revokeRequestTokenById(
+  db: Db,
+  id: string,
+  build: { clientName: string; job: string; buildNumber: number },
+  who: Revoker,
+): Promise<'revoked' | 'already' | 'other_build'> {
+  const row = await db.requestToken.findUnique({ where: { id } });
+  if (!row || row.clientName !== build.clientName) return 'already';
+  if (row.job !== build.job || row.buildNumber !== build.buildNumber) return 'other_build';
+  return (await revokeRow(db, row, who)) ? 'revoked' : 'already';
 }

@@ -127,8 +127,16 @@ export function countAttempts(budget: FailureBudget, isTokenPath: (ctx: Context)
     if (!budget.enabled || !isTokenPath(ctx)) return;
     // An unproven credential's attempt was reserved up front (see refuseOverBudget).
     const reserved = ctx.state.attemptReserved === true;
+    // A controller whose secret checked out (provider.ts sets clientSecret) is
+    // not guessing: its refusals (an audience it may not have, a malformed
+    // fact) are its own, audited by name, and must not spend the budget of an
+    // address its builds' requests share. Pipeline code can make a controller
+    // send such requests; it must not be able to get the controller's address
+    // refused for everyone.
+    const proven = ctx.state.clientSecret !== undefined;
     if (isFailure(ctx.status)) {
-      if (!reserved) budget.fail(ctx.ip);
+      if (proven && reserved) budget.refund(ctx.ip);
+      else if (!proven && !reserved) budget.fail(ctx.ip);
     } else if (ctx.status === 200) {
       if (reserved) budget.refund(ctx.ip);
       const credential = (ctx.state.credential as string | undefined) ?? credentialOf(ctx);

@@ -23,6 +23,7 @@ import { EDGE_LIMITS, checkAtTheEdge, withReplayedBody } from './edge.js';
 import { FailureBudget, countAttempts, refuseOverBudget } from './abuse-limits.js';
 import type { Lifecycle } from './shutdown.js';
 import { answerIfDatabaseUnavailable } from './unavailable.js';
+import { resolveClientAddress, trustsProxies } from './client-address.js';
 
 /** Documented limit for any request body (forms on /token are a few hundred bytes). */
 export const BODY_LIMIT_BYTES = EDGE_LIMITS.body;
@@ -109,7 +110,8 @@ function logRequests(logger: Logger, metrics: Metrics | undefined): Middleware {
 }
 
 export function createApp(deps: AppDeps): Koa {
-  const app = new Koa({ proxy: deps.config.trustProxy });
+  // `proxy` only for X-Forwarded-Proto/-Host; the client's address is resolveClientAddress's.
+  const app = new Koa({ proxy: trustsProxies(deps.config.trustProxy) });
   // Exact, case-sensitive routes: /TOKEN or /token/ must not slip past a proxy rule written for /token.
   const router = new Router({ prefix: deps.config.basePath || undefined, sensitive: true, strict: true });
   const named = (route: string): Middleware => async (ctx, next) => {
@@ -131,6 +133,7 @@ export function createApp(deps: AppDeps): Koa {
   const tokenPaths = new Set([PATHS.token, PATHS.revocation, PATHS.idToken].map((p) => `${deps.config.basePath}${p}`));
   const isTokenPath = (ctx: Context) => tokenPaths.has(ctx.path);
 
+  app.use(resolveClientAddress(deps.config.trustProxy));
   app.use(logRequests(deps.logger, deps.metrics));
   app.use(countAttempts(budget, isTokenPath));
   app.use(checkAtTheEdge());

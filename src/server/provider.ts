@@ -7,6 +7,9 @@
 // the result into the app's OidcRuntimeHolder; requests in flight keep the
 // runtime they started with.
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { CONTROLLER_METADATA, secretMatch, type ControllerClient } from '../clients/authentication.js';
+import { isAllowedSource } from '../clients/sources.js';
+import { revocationPolicy } from './revocation.js';
 import { ALL_CLAIMS } from '../claims/names.js';
 import { BUILD_CLIENT_ID } from '../clients/validation.js';
 import type { Config } from '../config.js';
@@ -14,13 +17,12 @@ import type { Metrics } from '../metrics/metrics.js';
 import * as exchange from '../grants/exchange.js';
 import type { GrantDeps } from '../grants/deps.js';
 import * as mint from '../grants/mint.js';
-import { AUDIT_EVENTS, wasRecorded, type AuditTrail } from '../audit/trail.js';
-import { revokeRequestToken } from '../request-tokens/store.js';
-import { matchesHash } from '../secrets/bearer-secrets.js';
+import { AUDIT_EVENTS, markRecorded, wasRecorded, type AuditTrail } from '../audit/trail.js';
 import type { LoadedKey } from '../signing-keys/keys.js';
 import { LocalKeySigner, type Signer } from '../signing-keys/signer.js';
 import { createAdapterFactory } from '../store/oidc-adapter.js';
 import { answerIfDatabaseUnavailable } from './unavailable.js';
+import { trustsProxies } from './client-address.js';
 import type { Db } from '../store/prisma.js';
 
 export interface OidcRuntime {
@@ -56,27 +58,27 @@ export const PATHS = {
   idToken: '/id-token',
 } as const;
 
+/**
+ * The refusal for a right secret from a wrong address: 401 invalid_client,
+ * like a wrong secret, so a thief learns nothing more; the description names
+ * the address the service saw, which is what a controller's admin needs when
+ * a NAT or proxy changed it. (oidc-provider stays out of clients/: the CLI
+ * imports that folder, and oidc-provider prints a warning when loaded.)
+ */
+function sourceRefused(client: string, address: string | undefined): errors.OIDCProviderError {
+  const err = new errors.CustomOIDCProviderError(
+    'invalid_client',
+    `client "${client}" may not be used from ${address || 'this address'}: it is not among the client's allowed sources (jenkins-oidc clients update ${client} --allowed-sources ...)`,
+  );
+  err.status = 401;
+  err.statusCode = 401;
+  return err;
+}
+
 /** Sent to clients on every 4xx/5xx from oidc-provider: JSON, never its HTML error page. */
 function renderJsonError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }): void {
   ctx.type = 'application/json';
   ctx.body = out;
-}
-
-/**
- * Who may revoke a request token: the controller that minted it (its client
- * credentials), or the build holding it (as `jenkins-build`: possession of the
- * token is the proof). The revocation itself is written here, where we know
- * who asked and from where.
- */
-function revocationPolicy(db: Db) {
-  return async function authorizeRevocation(ctx: KoaContextWithOIDC, client: { clientId: string }, token: { clientId?: string; jti: string }): Promise<boolean> {
-    if (client.clientId !== BUILD_CLIENT_ID && client.clientId !== token.clientId) {
-      throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
-    }
-    await revokeRequestToken(db, token.jti, client.clientId, ctx.ip);
-    ctx.state.client = token.clientId;
-    return true;
-  };
 }
 
 export async function createOidcRuntime({ config, db, keys, audit, metrics, onServerError, onDatabaseUnavailable }: RuntimeInput): Promise<OidcRuntime> {
@@ -104,9 +106,7 @@ export async function createOidcRuntime({ config, db, keys, audit, metrics, onSe
     // against the keys it holds; with only ES256 keys its RS256 default would
     // make every client invalid. (Our grants sign with the Signer either way.)
     clientDefaults: { grant_types: [], response_types: [], token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: active.alg },
-    extraClientMetadata: {
-      properties: ['jenkins_url', 'allowed_audiences', 'sub_claims', 'max_request_token_ttl', 'session_tag_claims', 'transitive_tag_keys', 'source_identity'],
-    },
+    extraClientMetadata: { properties: [...CONTROLLER_METADATA] },
     responseTypes: ['none'],
     scopes: ['openid'],
     claims: { openid: ['sub'] },
@@ -129,12 +129,33 @@ export async function createOidcRuntime({ config, db, keys, audit, metrics, onSe
   };
 
   const provider = new Provider(config.issuer, configuration);
-  provider.proxy = config.trustProxy;
+  provider.proxy = trustsProxies(config.trustProxy);
 
   // Client secrets are stored as SHA-256 (client_secret holds that hash), so
-  // the comparison hashes the presented secret first, in constant time.
-  provider.Client.prototype.compareClientSecret = async function compareHashedSecret(this: { clientSecret?: string }, actual: string) {
-    return typeof this.clientSecret === 'string' && matchesHash(actual, this.clientSecret);
+  // the comparison hashes the presented secret first, in constant time; the
+  // previous secret counts during a rotation's overlap. A right secret from an
+  // address outside the client's allowed sources is refused here, for every
+  // endpoint that authenticates a controller (mint and revocation alike), and
+  // counted in the audit trail per client, address and minute.
+  provider.Client.prototype.compareClientSecret = async function compareHashedSecret(this: ControllerClient, actual: string) {
+    const which = secretMatch(this, actual);
+    if (!which) return false;
+    const ctx = Provider.ctx as KoaContextWithOIDC | undefined;
+    if (!isAllowedSource(this.allowed_sources, ctx?.ip)) {
+      const err = sourceRefused(this.clientId, ctx?.ip);
+      await audit.refuse({
+        event: ctx?.path.endsWith(PATHS.revocation) ? AUDIT_EVENTS.revocationRefused : AUDIT_EVENTS.tokenRefused,
+        authenticated: true,
+        aggregate: true,
+        error: err.error,
+        description: err.error_description!,
+        clientName: this.clientId,
+        remoteAddr: ctx?.ip,
+      });
+      throw markRecorded(err);
+    }
+    if (ctx) ctx.state.clientSecret = which;
+    return true;
   };
 
   const deps: GrantDeps = { config, db, audit, metrics, signer: () => signer };

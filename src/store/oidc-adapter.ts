@@ -9,7 +9,7 @@
 //   (with every interactive feature disabled, nothing is expected there).
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { REQUEST_TOKEN_PREFIX, hasShape } from '../secrets/bearer-secrets.js';
-import { findRequestToken } from '../request-tokens/store.js';
+import { findRequestToken, isRequestTokenId } from '../request-tokens/store.js';
 import { MINT_GRANT_TYPE } from '../grants/token-types.js';
 import { BUILD_CLIENT_ID, isClientName } from '../clients/validation.js';
 import type { Db } from './prisma.js';
@@ -25,6 +25,9 @@ export function clientMetadata(row: {
   sessionTagClaims: string[];
   transitiveTagKeys: string[];
   sourceIdentity: string | null;
+  allowedSources: string[];
+  previousSecretHash: string | null;
+  previousSecretExpiresAt: Date | null;
 }): AdapterPayload {
   return {
     client_id: row.name,
@@ -40,6 +43,12 @@ export function clientMetadata(row: {
     session_tag_claims: row.sessionTagClaims,
     transitive_tag_keys: row.transitiveTagKeys,
     ...(row.sourceIdentity !== null && { source_identity: row.sourceIdentity }),
+    allowed_sources: row.allowedSources,
+    // Only while the overlap lasts: an expired previous secret is not even handed to oidc-provider.
+    ...(row.previousSecretHash !== null && row.previousSecretExpiresAt !== null && row.previousSecretExpiresAt.getTime() > Date.now() && {
+      previous_secret_hash: row.previousSecretHash,
+      previous_secret_expires_at: Math.floor(row.previousSecretExpiresAt.getTime() / 1000),
+    }),
   } as AdapterPayload;
 }
 
@@ -56,8 +65,12 @@ export function createAdapterFactory(db: Db) {
         return row && row.enabled ? clientMetadata(row) : undefined;
       }
       if (this.name === 'AccessToken') {
-        if (!hasShape(id, REQUEST_TOKEN_PREFIX)) return undefined;
-        const row = await findRequestToken(db, id);
+        // A request token, or (for its controller's revocation, see
+        // server/revocation.ts) a request token's id: the controller revokes
+        // by id at a block's end, so nothing needs to be read back from the agent.
+        const byId = isRequestTokenId(id);
+        if (!byId && !hasShape(id, REQUEST_TOKEN_PREFIX)) return undefined;
+        const row = byId ? await db.requestToken.findUnique({ where: { id } }) : await findRequestToken(db, id);
         if (!row || row.revokedAt) return undefined;
         return {
           jti: id,

@@ -74,6 +74,7 @@ test('outcome: every event written today is on the side its name says', () => {
     'id_token.refused': 'refused',
     'token.refused': 'refused',
     'revocation.refused': 'refused',
+    'client.secret_rotated': 'ok',
   });
 });
 

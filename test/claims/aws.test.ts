@@ -1,6 +1,6 @@
 // Session tags and source identity: the shapes AWS STS reads, its character
 // sets and lengths, and what a client may configure.
-import { checkSessionTagClaims, checkSourceIdentityTemplate, checkTransitiveTagKeys, renderSessionTags, renderSourceIdentity, sanitizeTagValue } from '../../src/claims/aws.js';
+import { checkSessionTagClaims, checkSourceIdentityTemplate, checkTransitiveTagKeys, escapeTagValue, renderSessionTags, renderSourceIdentity, unescapeTagValue } from '../../src/claims/aws.js';
 import { buildClaims } from '../../src/claims/build-claims.js';
 import { refusal } from '../helpers/refusal.js';
 
@@ -36,14 +36,41 @@ describe('session tags claim', () => {
     expect(renderSessionTags({ sessionTagClaims: ['commit'], transitiveTagKeys: [], sourceIdentity: null }, { job: 'a' })).toBeUndefined();
   });
   test.each([
-    ['letters, spaces, digits and _.:/=+-@ are kept', 'Équipe 7/app_x.y:z=1+2-3@a', 'Équipe 7/app_x.y:z=1+2-3@a'],
-    ['anything else becomes _', 'a~b#c%d?e!f', 'a_b_c_d_e_f'],
-    ['values are cut at 256 characters', 'x'.repeat(300), 'x'.repeat(256)],
+    ['letters, spaces, digits and _.:/+-@ are kept', 'Équipe 7/app_x.y:z1+2-3@a', 'Équipe 7/app_x.y:z1+2-3@a'],
+    ['anything else is =XX per UTF-8 byte', 'a~b#c%d?e!f', 'a=7Eb=23c=25d=3Fe=21f'],
+    ['"=" itself is escaped, so the escape is one-to-one', 'k=v', 'k=3Dv'],
+    ['outside the BMP: every byte', 'ship 🚢', 'ship =F0=9F=9A=A2'],
   ])('tag values: %s', (_name, value, expected) => {
-    expect(sanitizeTagValue(value)).toBe(expected);
+    expect(escapeTagValue(value)).toBe(expected);
+    expect(unescapeTagValue(escapeTagValue(value))).toBe(value);
+  });
+  test('distinct values give distinct tags: the branch feature/login is not the branch feature_2Flogin', () => {
+    const aws = { sessionTagClaims: ['job'] as const, transitiveTagKeys: [] as const, sourceIdentity: null };
+    const slash = buildClaims({ ...BUILD, job: 'team/app/feature%2Flogin' }, { ...CLIENT, aws });
+    const underscore = buildClaims({ ...BUILD, job: 'team/app/feature_2Flogin' }, { ...CLIENT, aws });
+    expect(slash['https://aws.amazon.com/tags']).toEqual({ principal_tags: { job: ['team/app/feature=252Flogin'] } });
+    expect(underscore['https://aws.amazon.com/tags']).toEqual({ principal_tags: { job: ['team/app/feature_2Flogin'] } });
+    // Everything AWS counts as one character in 256: code points of the escaped form, over values seen in the wild.
+    const values = ['a', 'a_', 'a=5F', 'a=', 'a=3D', '%', '=25', 'feature/x', 'feature%2Fx', 'feature=2Fx', 'ü', 'u\u0308'];
+    const tags = values.map((v) => escapeTagValue(v));
+    expect(new Set(tags).size).toBe(values.length);
+    for (const t of tags) expect(t).toMatch(/^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u);
+  });
+  test('a value too long for AWS once escaped is left out with a warning, never cut', () => {
+    const warnings: string[] = [];
+    const aws = { sessionTagClaims: ['jenkins_instance', 'job'] as const, transitiveTagKeys: ['job'] as const, sourceIdentity: null };
+    // (sub without the job: a 256-character job would not fit AWS's 255-character sub.)
+    const client = { ...CLIENT, subClaims: ['jenkins_instance'] as const, aws };
+    const fits = buildClaims({ ...BUILD, job: `team/${'x'.repeat(251)}` }, client, warnings);
+    expect(fits['https://aws.amazon.com/tags']).toEqual({ principal_tags: { jenkins_instance: ['ci-main'], job: [`team/${'x'.repeat(251)}`] }, transitive_tag_keys: ['job'] });
+    expect(warnings).toEqual([]);
+    // 200 characters, but each '#' is three once escaped: 3 x 100 + 100 = 400.
+    const long = buildClaims({ ...BUILD, job: `team/${'#x'.repeat(100)}` }, client, warnings);
+    expect(long['https://aws.amazon.com/tags']).toEqual({ principal_tags: { jenkins_instance: ['ci-main'] } });
+    expect(warnings).toEqual(['session tag job left out: its value is 405 characters once escaped for AWS, which allows 256']);
   });
   test.each([
-    ['an unknown claim', () => checkSessionTagClaims(['job', 'email']), 'session_tags: "email" is not a build claim; choose from jenkins_instance, jenkins_url, job, build_number, build_url, ref, ref_type, commit, repository, pull_request, triggered_by, replayed'],
+    ['an unknown claim', () => checkSessionTagClaims(['job', 'email']), 'session_tags: "email" is not a build claim; choose from jenkins_instance, jenkins_url, job, build_number, build_url, ref, ref_type, commit, repository, pull_request, triggered_by, replayed, restarted_from'],
     ['a claim twice', () => checkSessionTagClaims(['job', 'job']), 'session_tags: "job" is listed twice'],
     ['a transitive key that is not a session tag', () => checkTransitiveTagKeys(['ref'], ['job']), 'transitive_tags: "ref" is not one of this client\'s session tags (job); a transitive tag must also be a session tag'],
   ])('refuses %s', (_name, fn, message) => {
@@ -69,7 +96,7 @@ describe('source identity claim', () => {
     ['{jenkins_instance}-{build_number}', 'accepted'],
     ['jenkins@{jenkins_instance}', 'accepted'],
     ['{jenkins_instance}/{job}', 'source_identity: "/" is not allowed; AWS accepts only letters, digits and _ + = , . @ - in a source identity'],
-    ['{email}', 'source_identity: {email} is not a build claim; choose from jenkins_instance, jenkins_url, job, build_number, build_url, ref, ref_type, commit, repository, pull_request, triggered_by, replayed'],
+    ['{email}', 'source_identity: {email} is not a build claim; choose from jenkins_instance, jenkins_url, job, build_number, build_url, ref, ref_type, commit, repository, pull_request, triggered_by, replayed, restarted_from'],
     ['{job', 'source_identity: unbalanced "{" in "{job"; write claims as {claim_name}'],
     [`${'x'.repeat(64)}{job}`, `source_identity: "${'x'.repeat(64)}{job}" leaves no room for its claims within the 64 characters AWS allows`],
     ['x', 'source_identity: "x" must be 2-64 characters'],

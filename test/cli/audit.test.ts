@@ -228,9 +228,9 @@ describe('audit list escapes caller-chosen text', () => {
     const res = await runCli(['audit', 'list', ...window], env);
     expect(res.code).toBe(0);
     expect(res.stdout).toBe([
-      'at                        event             reason  client                                                 job                       build_number  audience                              kid  remote_addr',
-      '2026-11-22T07:02:00.000Z  id_token.refused  -       ci-main                                                team/app\\u202e\\x9b2J\\x7f  7            a\\\\nb                                 -    203.0.113.9',
-      '2026-11-22T07:01:00.000Z  token.refused     -       x\\n2026-11-22T07:05:00.000Z  id_token.issued  ci-main  -                         -            sts.amazonaws.com\\x1b[2K\\r\\x1b[32mok  -    203.0.113.9',
+      'at                        event             note  client                                                 job                       build_number  audience                              kid  remote_addr',
+      '2026-11-22T07:02:00.000Z  id_token.refused  -     ci-main                                                team/app\\u202e\\x9b2J\\x7f  7            a\\\\nb                                 -    203.0.113.9',
+      '2026-11-22T07:01:00.000Z  token.refused     -     x\\n2026-11-22T07:05:00.000Z  id_token.issued  ci-main  -                         -            sts.amazonaws.com\\x1b[2K\\r\\x1b[32mok  -    203.0.113.9',
       '',
     ].join('\n'));
   });

@@ -34,7 +34,7 @@ test('every command and subcommand, in help order, with its description', () => 
     ['clients list', 'list registered controllers'],
     ['clients show', 'show one controller'],
     ['clients update', 'change a controller; tokens minted later use the new settings'],
-    ['clients rotate-secret', 'issue a new client secret (printed once); the old one stops working at once'],
+    ['clients rotate-secret', 'issue a new client secret (printed once); the old one stops working at once, or after --overlap'],
     ['clients disable', 'stop a controller: no minting, and its live request tokens stop working at once'],
     ['clients enable', 'allow a disabled controller again'],
     ['clients remove', 'delete a controller and its request tokens (audit rows stay)'],

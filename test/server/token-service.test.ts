@@ -28,11 +28,13 @@ describe('mint grant', () => {
       issued_token_type: 'urn:jenkins-oidc:token-type:build-request-token',
       token_type: 'Bearer',
       expires_in: 600,
+      request_token_id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/),
     });
     const token = res.json.access_token as string;
     const rows = await t.database.query('SELECT * FROM request_tokens WHERE token_hash = $1', [hashSecret(token)]);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({
+      id: res.json.request_token_id,
       client_name: 'ci-main',
       job: 'folder/app',
       build_number: 42,

@@ -2,7 +2,7 @@
 // work is in src/audit/ and src/retention/; this file declares and prints.
 import { Option, type Command } from 'commander';
 import { EXPORT_FORMATS, exportAudit, type ExportFormat } from '../../audit/export.js';
-import { AUDIT_EVENT_NAMES, checkLimit, listAudit, OUTCOMES, parseWhen, refusalReason, type AuditFilter, type Outcome } from '../../audit/query.js';
+import { AUDIT_EVENT_NAMES, checkLimit, listAudit, OUTCOMES, parseWhen, rowNote, type AuditFilter, type Outcome } from '../../audit/query.js';
 import { formatDuration } from '../../config.js';
 import { DomainError } from '../../errors.js';
 import { PRUNE_BATCH_SIZE, pruneNow, type PruneResult } from '../../retention/prune.js';
@@ -33,8 +33,8 @@ deleted by the service; expired request tokens REQUEST_TOKEN_RETENTION (default 
 
 Events (--event):   ${AUDIT_EVENT_NAMES.join(', ')}
 Outcome (--outcome): refused = every event ending in .refused; ok = every other event.`);
-  type FilterFlags = { client?: string; job?: string; kid?: string; event?: string[]; outcome?: Outcome; since?: Date; until?: Date };
-  const filterOf = (o: FilterFlags): AuditFilter => ({ client: o.client, job: o.job, kid: o.kid, events: o.event, outcome: o.outcome, since: o.since, until: o.until });
+  type FilterFlags = { client?: string; job?: string; kid?: string; event?: string[]; outcome?: Outcome; since?: Date; until?: Date; newSources?: boolean };
+  const filterOf = (o: FilterFlags): AuditFilter => ({ client: o.client, job: o.job, kid: o.kid, events: o.event, outcome: o.outcome, since: o.since, until: o.until, newSources: o.newSources });
   const withFilters = (cmd: Command) =>
     cmd
       .option('--client <name>', 'only this controller (client_id)')
@@ -43,7 +43,8 @@ Outcome (--outcome): refused = every event ending in .refused; ok = every other 
       .option('--event <name>', 'only these events, repeatable or comma-separated, e.g. id_token.issued', list)
       .addOption(new Option('--outcome <outcome>', 'ok: tokens issued and revoked; refused: every *.refused event').choices(OUTCOMES))
       .option('--since <when>', 'rows at or after: ISO time, or a duration back from now (30m, 12h, 7d)', (v: string) => parseWhen('since', v))
-      .option('--until <when>', 'rows before: ISO time, or a duration back from now', (v: string) => parseWhen('until', v));
+      .option('--until <when>', 'rows before: ISO time, or a duration back from now', (v: string) => parseWhen('until', v))
+      .option('--new-sources', 'only mints from an address their controller had never minted from before (a stolen client secret used elsewhere)');
 
   withFilters(audit.command('list').description('the audit trail, newest first'))
     .addOption(new Option('--limit <n>', 'at most this many rows').default(100).argParser((v) => Number(v)))
@@ -55,12 +56,13 @@ a newline shows as \\n, an escape character as \\x1b, a backslash as \\\\. --jso
 Examples:
   jenkins-oidc audit list --since 1h --outcome refused          what was refused in the last hour
   jenkins-oidc audit list --kid KID --event id_token.issued     ID tokens a (compromised) key signed
+  jenkins-oidc audit list --new-sources --since 30d             mints from addresses never seen before
   jenkins-oidc audit list --client ci-main --job team/app/main --since 2026-11-01 --until 2026-11-02`)
     .action(async (opts: FilterFlags & { limit: number; json?: boolean }) => {
       const limit = checkLimit(opts.limit);
       const rows = await withDb((db) => listAudit(db, { ...filterOf(opts), limit }));
       if (opts.json) return printJson(rows);
-      printTable(rows.map((r) => ({ ...r, reason: refusalReason(r.detail) })), ['at', 'event', 'reason', 'client', 'job', 'buildNumber', 'audience', 'kid', 'remoteAddr']);
+      printTable(rows.map((r) => ({ ...r, note: rowNote(r.detail) })), ['at', 'event', 'note', 'client', 'job', 'buildNumber', 'audience', 'kid', 'remoteAddr']);
     });
 
   withFilters(audit.command('export').description('stream every matching row to stdout, oldest first, for a SIEM or a spreadsheet'))

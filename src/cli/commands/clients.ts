@@ -13,7 +13,7 @@ import {
   type ClientView,
 } from '../../clients/commands.js';
 import { DomainError } from '../../errors.js';
-import { list, seconds, withDb } from '../context.js';
+import { duration, list, seconds, withDb } from '../context.js';
 import { note, printJson, printRecord, printTable } from '../output.js';
 
 function showClientView(c: ClientView): void {
@@ -26,9 +26,11 @@ function showClientView(c: ClientView): void {
     session_tags: c.sessionTags.length ? c.sessionTags : '-',
     transitive_tags: c.transitiveTags.length ? c.transitiveTags : '-',
     source_identity: c.sourceIdentity ?? '-',
+    allowed_sources: c.allowedSources.length ? c.allowedSources : 'any',
     enabled: c.enabled,
     secret: c.secretHint,
     secret_rotated_at: c.secretRotatedAt,
+    previous_secret: c.previousSecret ? `${c.previousSecret.hint} (accepted until ${c.previousSecret.expiresAt})` : '-',
     created_at: c.createdAt,
   });
 }
@@ -44,8 +46,9 @@ export function register(program: Command): void {
   const tagsHelp = 'build claims sent to AWS as session tags (the key is the claim name; any name --sub-claims accepts, e.g. job,ref_type,replayed), comma-separated; empty to remove';
   const transitiveHelp = 'session tags that stay on the session through role chaining; empty to remove';
   const sourceIdentityHelp = 'AWS source identity template of {claim} and [A-Za-z0-9_+=,.@-], e.g. "{jenkins_instance}-{build_number}"; empty to remove';
-  type AwsFlags = { sessionTags?: string[]; transitiveTags?: string[]; sourceIdentity?: string };
-  const awsInput = (o: AwsFlags) => ({ sessionTags: o.sessionTags, transitiveTags: o.transitiveTags, sourceIdentity: o.sourceIdentity });
+  const sourcesHelp = 'addresses or CIDR ranges (10.0.0.0/8, 2001:db8::/48) the controller may mint and revoke from, comma-separated; empty: any. A right secret from elsewhere is refused (401) and audited';
+  type AwsFlags = { sessionTags?: string[]; transitiveTags?: string[]; sourceIdentity?: string; allowedSources?: string[] };
+  const awsInput = (o: AwsFlags) => ({ sessionTags: o.sessionTags, transitiveTags: o.transitiveTags, sourceIdentity: o.sourceIdentity, allowedSources: o.allowedSources });
 
   clients
     .command('add <name>')
@@ -57,6 +60,7 @@ export function register(program: Command): void {
     .option('--session-tags <claims>', tagsHelp, list)
     .option('--transitive-tags <claims>', transitiveHelp, list)
     .option('--source-identity <template>', sourceIdentityHelp)
+    .option('--allowed-sources <cidrs>', sourcesHelp, list)
     .option('--json', 'machine-readable output (includes the secret)')
     .action(async (name: string, opts: { jenkinsUrl: string; audience?: string[]; subClaims?: string[]; maxTtl?: number; json?: boolean } & AwsFlags) => {
       const { client, secret } = await withDb((db, config) =>
@@ -98,6 +102,7 @@ export function register(program: Command): void {
     .option('--session-tags <claims>', tagsHelp, list)
     .option('--transitive-tags <claims>', transitiveHelp, list)
     .option('--source-identity <template>', sourceIdentityHelp)
+    .option('--allowed-sources <cidrs>', sourcesHelp, list)
     .option('--json', 'machine-readable output')
     .action(async (name: string, opts: { jenkinsUrl?: string; audience?: string[]; subClaims?: string[]; maxTtl?: number; json?: boolean } & AwsFlags) => {
       const client = await withDb((db, config) =>
@@ -109,12 +114,18 @@ export function register(program: Command): void {
 
   clients
     .command('rotate-secret <name>')
-    .description('issue a new client secret (printed once); the old one stops working at once')
+    .description('issue a new client secret (printed once); the old one stops working at once, or after --overlap')
+    .option('--overlap <duration>', 'keep accepting the old secret this long (e.g. 1h, at most 30d), so the Jenkins credential can be updated without a gap', duration('--overlap'))
     .option('--json', 'machine-readable output (includes the secret)')
-    .action(async (name: string, opts: { json?: boolean }) => {
-      const { client, secret } = await withDb((db) => rotateClientSecret(db, name));
+    .addHelpText('after', `
+Both secrets work during the overlap; every mint and revocation records which one it used
+(audit detail client_secret: current or previous), so you can see when the controller switched:
+  jenkins-oidc audit list --client NAME --since 1h --json`)
+    .action(async (name: string, opts: { json?: boolean; overlap?: number }) => {
+      const { client, secret } = await withDb((db) => rotateClientSecret(db, name, opts.overlap ?? 0));
       if (opts.json) return printJson({ client, client_id: client.name, client_secret: secret });
       showSecretOnce(client.name, secret);
+      note(client.previousSecret ? `The previous secret (${client.previousSecret.hint}) is accepted until ${client.previousSecret.expiresAt}.` : 'The previous secret no longer works.');
     });
 
   for (const [verb, enabled, text] of [
