@@ -16,13 +16,21 @@ import jenkins.scm.api.SCMSource
 import jenkins.scm.api.mixin.ChangeRequestSCMHead
 import jenkins.scm.api.mixin.TagSCMHead
 import org.jenkinsci.plugins.workflow.cps.replay.ReplayCause
+import org.jenkinsci.plugins.workflow.libs.GlobalLibraries
+import org.jenkinsci.plugins.workflow.libs.LibrariesAction
+import org.jenkinsci.plugins.workflow.libs.LibraryConfiguration
+import org.jenkinsci.plugins.workflow.libs.LibraryRecord
+import org.jenkinsci.plugins.pipeline.modeldefinition.causes.RestartDeclarativePipelineCause
 import hudson.FilePath
 import io.jenkinsoidc.BuildFacts
 import io.jenkinsoidc.ControllerSettings
 import io.jenkinsoidc.JenkinsOidcException
+import io.jenkinsoidc.LibraryPin
 import io.jenkinsoidc.RequestTokenFile
+import io.jenkinsoidc.StepOptions
 import io.jenkinsoidc.TokenService
 
+/** The service as controllers reach it: https, through the lab's TLS proxy (the JVM trusts the lab's CA). */
 @Field String serviceUrl = System.getenv('JENKINS_OIDC_TEST_URL')
 @Field String clientId = System.getenv('JENKINS_OIDC_TEST_CLIENT_ID')
 @Field String clientSecret = System.getenv('JENKINS_OIDC_TEST_CLIENT_SECRET')
@@ -67,17 +75,35 @@ Map exchange(String url, String requestToken) {
                             subject_token: requestToken, subject_token_type: 'urn:jenkins-oidc:token-type:build-request-token'])
 }
 
+/** The library as docs/jenkins.md configures it: global, trusted, pinned to a tag, no version override. */
+LibraryConfiguration pinnedLibrary(Map overrides = [:]) {
+  LibraryConfiguration lib = new LibraryConfiguration('jenkins-oidc')
+  lib.defaultVersion = 'v1.0.0'
+  lib.allowVersionOverride = false
+  overrides.each { k, v -> lib."${k}" = v }
+  return lib
+}
+
+/** What LibraryAdder records when a build loads the library (as `name` at `version`). */
+LibraryRecord loadedLibrary(String version = 'v1.0.0', boolean trusted = true, String name = 'jenkins-oidc') {
+  new LibraryRecord(name, version, trusted, ['jenkinsOidcToken', 'withAwsOidc', 'withJenkinsOidc'] as Set)
+}
+
 /** A controller as configured by the admin guide, and one build of one job. */
 Harness controller(Map opts = [:]) {
+  GlobalLibraries.get().libraries.clear()
+  GlobalLibraries.get().libraries.addAll(opts.libraries ?: [pinnedLibrary()])
   Jenkins.get().globalNodeProperties.clear()
   Jenkins.get().globalNodeProperties << new EnvironmentVariablesNodeProperty(envVars: (opts.containsKey('props') ? opts.props : [JENKINS_OIDC_URL: serviceUrl]) as Map)
   CredentialsProvider.stored.clear()
   CredentialsProvider.stored << (opts.credential ?: new UsernamePasswordCredentialsImpl(CredentialsScope.SYSTEM, 'jenkins-oidc-client', 'jenkins-oidc', clientId, clientSecret))
+  CredentialsProvider.stored.addAll((opts.extraCredentials ?: []) as List)
   SCMHead.HeadByItem.heads.clear(); SCMSource.SourceByItem.sources.clear()
   FakeJob job = new FakeJob(fullName: opts.job ?: 'team/app/main')
   int number = opts.number ?: 42
   FakeRun run = new FakeRun(parent: job, number: number, absoluteUrl: "${jenkinsUrl}/job/${job.fullName.replace('/', '/job/')}/${number}/",
                             causes: opts.causes ?: [new Cause.UserIdCause('alice')])
+  run.allActions << new LibrariesAction((opts.loaded ?: [loadedLibrary()]) as List)
   if (opts.head != false) SCMHead.HeadByItem.heads[job] = opts.head ?: new SCMHead('main')
   if (opts.source != false) {
     GitSource source = new GitSource(remote: 'https://git.example.com/team/app.git')
@@ -204,17 +230,19 @@ tests['a missing or wrong credential gives a clear error'] = {
 
 tests['the service URL comes from the controller, and a step cannot send the secret elsewhere'] = {
   String none = failure(controller(props: [:])) { withJenkinsOidc { } }
-  assert none == 'no token service URL configured: an administrator sets the global property JENKINS_OIDC_URL (Manage Jenkins > System > Global properties, or Configuration as Code)'
+  assert none == 'no token service URL configured: an administrator sets the global property JENKINS_OIDC_URL (Manage Jenkins > System > Global properties, or Configuration as Code; docs/jenkins.md#3-tell-the-controller-where-the-service-is)'
   String evil = failure(controller()) { withJenkinsOidc(serviceUrl: 'https://evil.example.com') { } }
-  assert evil == "serviceUrl https://evil.example.com is not allowed: the controller's client secret would be sent there. An administrator can list it in JENKINS_OIDC_ALLOWED_URLS"
+  assert evil == "serviceUrl https://evil.example.com is not allowed: a credential's secret goes only to the service an administrator paired it with. An administrator can list the pair in JENKINS_OIDC_ALLOWED_SERVICES as 'URL CREDENTIALS_ID'"
   String otherCredential = failure(controller()) { withJenkinsOidc(credentialsId: 'prod-database') { } }
-  assert otherCredential == 'credentialsId prod-database is not allowed: an administrator can list it in JENKINS_OIDC_ALLOWED_CREDENTIALS_IDS'
-  String down = failure(controller(props: [JENKINS_OIDC_URL: 'http://127.0.0.1:9'])) { withJenkinsOidc { } }
-  assert down == 'could not mint a build request token: the token service at http://127.0.0.1:9/token did not answer (ConnectException)'
-  String allowed = failure(controller(props: [JENKINS_OIDC_URL: serviceUrl, JENKINS_OIDC_ALLOWED_URLS: ' http://127.0.0.1:9 , https://other.example.com'])) { withJenkinsOidc(serviceUrl: 'http://127.0.0.1:9') { } }
-  assert allowed == 'could not mint a build request token: the token service at http://127.0.0.1:9/token did not answer (ConnectException)'
+  assert otherCredential == "credentialsId prod-database is not allowed: a credential's secret goes only to the service an administrator paired it with. An administrator can list the pair in JENKINS_OIDC_ALLOWED_SERVICES as 'URL CREDENTIALS_ID'"
+  String down = failure(controller(props: [JENKINS_OIDC_URL: 'https://127.0.0.1:9'])) { withJenkinsOidc { } }
+  assert down == 'could not mint a build request token: the token service at https://127.0.0.1:9/token did not answer (ConnectException)'
+  String allowed = failure(controller(props: [JENKINS_OIDC_URL: serviceUrl, JENKINS_OIDC_ALLOWED_SERVICES: ' https://127.0.0.1:9 jenkins-oidc-client , https://other.example.com other-cred'])) { withJenkinsOidc(serviceUrl: 'https://127.0.0.1:9') { } }
+  assert allowed == 'could not mint a build request token: the token service at https://127.0.0.1:9/token did not answer (ConnectException)'
   String query = failure(controller(props: [JENKINS_OIDC_URL: 'https://user@oidc.example.com/?x=1'])) { withJenkinsOidc { } }
-  assert query == "the token service URL 'https://user@oidc.example.com/?x=1' is not an http(s) URL without query, fragment or user part; fix JENKINS_OIDC_URL"
+  assert query == "the token service URL 'https://user@oidc.example.com/?x=1' is not an https URL without query, fragment or user part; fix JENKINS_OIDC_URL"
+  String pair = failure(controller(props: [JENKINS_OIDC_URL: serviceUrl, JENKINS_OIDC_ALLOWED_SERVICES: 'https://other.example.com'])) { withJenkinsOidc { } }
+  assert pair == "JENKINS_OIDC_ALLOWED_SERVICES: 'https://other.example.com' is not 'URL CREDENTIALS_ID' (one pair per line or comma)"
 }
 
 tests['without the Mask Passwords plugin jenkinsOidcToken works and says the ID token is not masked'] = {
@@ -353,11 +381,13 @@ tests['a role whose trust policy does not admit this job fails with the explanat
 
 // ---- Replay, checkout, step arguments -----------------------------------------------
 
+@Field String REPLAY_REFUSED = 'jenkins-oidc: this build is started by Replay (the Rebuild buttons of Jenkins, Blue Ocean and Pipeline Graph View replay too), which runs pipeline code that is not in SCM; ' +
+                               'it gets no token. Build it anew from SCM (Build Now, or a push), or an administrator sets the global property JENKINS_OIDC_ALLOW_REPLAY=true (tokens then carry replayed=true)'
+
 tests['a replayed build is refused by default, with the reason and the fix'] = {
   Harness h = controller(causes: [new ReplayCause(41), new Cause.UserIdCause('mallory')])
   String msg = failure(h) { withJenkinsOidc { } }
-  assert msg == 'jenkins-oidc: this build was started by Replay, which runs pipeline code that is not in SCM; it gets no token. ' +
-                'Re-run it from SCM, or an administrator sets the global property JENKINS_OIDC_ALLOW_REPLAY=true (tokens then carry replayed=true)'
+  assert msg == REPLAY_REFUSED
   assert failure(h) { jenkinsOidcToken() } == msg
   assert h.workspace.parentFile.listFiles().find { it.name == h.workspace.name + '@tmp' }.list() as List == []
 }
@@ -369,6 +399,187 @@ tests['a replayed build mints when the admin allows it, and its tokens say repla
   h.pipeline { withJenkinsOidc { jwt = idTokenInBuild(h) } }
   Map c = claimsOf(jwt)
   assert c.replayed == true && c.triggered_by == 'mallory' && c.job == 'team/app/main'
+}
+
+// ---- Issue 16: the Jenkins around the library -----------------------------------------
+
+@Field String SECURITY = 'docs/jenkins.md#security-model'
+
+tests['version override: a library configuration that lets Jenkinsfiles choose its version gets no token'] = {
+  String overridable = failure(controller(libraries: [pinnedLibrary(allowVersionOverride: true)])) { withJenkinsOidc { } }
+  assert overridable == "jenkins-oidc: the Global Trusted Pipeline Library 'jenkins-oidc' allows its default version to be overridden, so any Jenkinsfile could load any branch or old commit " +
+                        "of it as trusted code and read this controller's credentials; it mints no token. An administrator unticks 'Allow default version to be overridden' " +
+                        "(Configuration as Code: allowVersionOverride: false) and pins the default version to a release tag (${SECURITY})"
+  // Jenkins' own default is override on: a configuration that never mentions it is refused too.
+  LibraryConfiguration untouched = new LibraryConfiguration('jenkins-oidc')
+  untouched.defaultVersion = 'v1.0.0'
+  assert failure(controller(libraries: [untouched])) { jenkinsOidcToken(audience: 'sts.amazonaws.com') } == overridable
+  String byBranch = failure(controller(libraries: [pinnedLibrary(allowBRANCH_NAME: true)])) { withJenkinsOidc { } }
+  assert byBranch == "jenkins-oidc: the Global Trusted Pipeline Library 'jenkins-oidc' allows BRANCH_NAME as its version, so a branch of a job picks a branch of the library; " +
+                     "it mints no token. An administrator unticks it (Configuration as Code: allowBRANCH_NAME: false) (${SECURITY})"
+}
+
+tests['version override: loaded at another version than the configured default, or not as the global trusted library, no token'] = {
+  String moved = failure(controller(loaded: [loadedLibrary('feature/steal')])) { withJenkinsOidc { } }
+  assert moved == "jenkins-oidc: this build loaded 'jenkins-oidc' at version 'feature/steal', not its configured default 'v1.0.0' (the configuration changed after the build started?); it mints no token (${SECURITY})"
+  String folder = failure(controller(loaded: [loadedLibrary('v1.0.0', false)])) { withJenkinsOidc { } }
+  assert folder == "jenkins-oidc: the library 'jenkins-oidc' is not a Global Trusted Pipeline Library; it mints only as one (Manage Jenkins > System > Global Trusted Pipeline Libraries; ${SECURITY})"
+  String renamed = failure(controller(loaded: [loadedLibrary('v1.0.0', true, 'oidc-dev')])) { withJenkinsOidc { } }
+  assert renamed == "jenkins-oidc: the library 'oidc-dev' is not a Global Trusted Pipeline Library; it mints only as one (Manage Jenkins > System > Global Trusted Pipeline Libraries; ${SECURITY})"
+  String twice = failure(controller(libraries: [pinnedLibrary(), new LibraryConfiguration('oidc-dev')], loaded: [loadedLibrary(), loadedLibrary('main', true, 'oidc-dev')])) { withJenkinsOidc { } }
+  assert twice == "jenkins-oidc: this build loaded 2 libraries providing withJenkinsOidc; it mints only when exactly one, the Global Trusted Pipeline Library, is loaded (${SECURITY})"
+  // Nothing was minted for any of them.
+  assert lastHarness.workspace.parentFile.listFiles().find { it.name == lastHarness.workspace.name + '@tmp' }.list() as List == []
+}
+
+/** A build `number` of team/app/main that a declarative "Restart from Stage" made from `original`. */
+Harness restartOf(FakeRun original, int number, Map opts = [:]) {
+  controller([number: number, causes: [new Cause.UserIdCause('mallory'), new RestartDeclarativePipelineCause(original, original?.number ?: number - 1, 'Deploy')]] + opts)
+}
+
+FakeRun earlierBuild(int number, List<Cause> causes) {
+  new FakeRun(parent: new FakeJob(fullName: 'team/app/main'), number: number, absoluteUrl: "${jenkinsUrl}/job/team/job/app/job/main/${number}/", causes: causes)
+}
+
+@Field String RESTART_REFUSED = 'jenkins-oidc: this build is a restart of build #%d, which ran pipeline code that may not be in SCM (a Replay, or a restart of one); it gets no token. ' +
+                                'Build it anew from SCM (Build Now, or a push), or an administrator sets the global property JENKINS_OIDC_ALLOW_REPLAY=true (tokens then carry replayed=true)'
+
+tests['restart from stage: a restart of a Replay is refused, at any depth, and so is one whose original is gone'] = {
+  FakeRun replayed = earlierBuild(40, [new ReplayCause(39), new Cause.UserIdCause('mallory')])
+  assert failure(restartOf(replayed, 41)) { withJenkinsOidc { } } == String.format(RESTART_REFUSED, 40)
+  FakeRun restartOfReplay = earlierBuild(41, [new Cause.UserIdCause('mallory'), new RestartDeclarativePipelineCause(replayed, 40, 'Build')])
+  assert failure(restartOf(restartOfReplay, 42)) { jenkinsOidcToken(audience: 'sts.amazonaws.com') } == String.format(RESTART_REFUSED, 41)
+  // The original was deleted since: its code cannot be vouched for.
+  Harness gone = controller(number: 43, causes: [new Cause.UserIdCause('mallory'), new RestartDeclarativePipelineCause(null, 30, 'Deploy')])
+  assert failure(gone) { withJenkinsOidc { } } == String.format(RESTART_REFUSED, 30)
+}
+
+tests['restart from stage: a restart of a build from SCM mints, and its tokens say restarted_from; with replays allowed they say replayed=true'] = {
+  FakeRun fromScm = earlierBuild(40, [new Cause.UserIdCause('alice')])
+  Harness h = restartOf(fromScm, 44)
+  String jwt
+  h.pipeline { withJenkinsOidc { jwt = idTokenInBuild(h) } }
+  Map c = claimsOf(jwt)
+  assert c.subMap(['job', 'build_number', 'replayed', 'restarted_from', 'triggered_by']) == [job: 'team/app/main', build_number: 44, replayed: false, restarted_from: 40, triggered_by: 'mallory']
+  FakeRun replayed = earlierBuild(41, [new ReplayCause(40), new Cause.UserIdCause('mallory')])
+  Harness allowed = restartOf(replayed, 45, [props: [JENKINS_OIDC_URL: serviceUrl, JENKINS_OIDC_ALLOW_REPLAY: 'true']])
+  allowed.pipeline { withJenkinsOidc { jwt = idTokenInBuild(allowed) } }
+  assert claimsOf(jwt).subMap(['replayed', 'restarted_from']) == [replayed: true, restarted_from: 41]
+}
+
+/** The Authorization header's client_id of each request the capture server got ('none' without one). */
+List<String> clientIdsSeenBy(CaptureServer capture) {
+  capture.requests.collect { Map r ->
+    r.authorization?.startsWith('Basic ') ? new String(Base64.decoder.decode(r.authorization.substring(6)), 'UTF-8').split(':')[0] : 'none'
+  }
+}
+
+tests['URL and credential are one pair: an allowed service never receives another credential\'s secret'] = {
+  CaptureServer staging = new CaptureServer()
+  try {
+    String stagingSecret = 'jocs_' + 'S' * 43
+    Map props = [JENKINS_OIDC_URL: serviceUrl, JENKINS_OIDC_ALLOW_HTTP: 'true', JENKINS_OIDC_ALLOWED_SERVICES: "${staging.url} staging-oidc".toString()]
+    List extra = [new UsernamePasswordCredentialsImpl(CredentialsScope.SYSTEM, 'staging-oidc', '', 'ci-staging', stagingSecret)]
+    // The production credential with the staging URL: not a pair.
+    String mixed = failure(controller(props: props, extraCredentials: extra)) { withJenkinsOidc(serviceUrl: staging.url, credentialsId: 'jenkins-oidc-client') { } }
+    assert mixed == "serviceUrl ${staging.url} with credentialsId jenkins-oidc-client is not allowed: a credential's secret goes only to the service an administrator paired it with. " +
+                    "An administrator can list the pair in JENKINS_OIDC_ALLOWED_SERVICES as 'URL CREDENTIALS_ID'"
+    // The staging credential with the production URL: not a pair either.
+    assert failure(controller(props: props, extraCredentials: extra)) { withJenkinsOidc(serviceUrl: serviceUrl, credentialsId: 'staging-oidc') { } }.startsWith("serviceUrl ${serviceUrl} with credentialsId staging-oidc is not allowed")
+    assert staging.requests == []
+    // Naming the staging URL alone picks its pair: staging's secret goes to staging, the production secret never does.
+    String answered = failure(controller(props: props, extraCredentials: extra)) { withJenkinsOidc(serviceUrl: staging.url) { } }
+    assert answered == 'the token service answered the mint without a build request token'
+    assert clientIdsSeenBy(staging) == ['ci-staging']
+    assert !staging.requests.toString().contains(Base64.encoder.encodeToString("${clientId}:${clientSecret}".getBytes('UTF-8')))
+  } finally {
+    staging.stop()
+  }
+}
+
+tests['the secret travels over https only, unless a lab says otherwise; the old separate allow-lists are refused'] = {
+  String http = failure(controller(props: [JENKINS_OIDC_URL: System.getenv('JENKINS_OIDC_TEST_HTTP_URL')])) { withJenkinsOidc { } }
+  assert http == "the token service URL '${System.getenv('JENKINS_OIDC_TEST_HTTP_URL')}' is plain http: the controller's client secret would cross the network in clear. Use https in JENKINS_OIDC_URL (JENKINS_OIDC_ALLOW_HTTP=true exists for test labs only)"
+  String httpPair = failure(controller(props: [JENKINS_OIDC_URL: serviceUrl, JENKINS_OIDC_ALLOWED_SERVICES: 'http://oidc.lab.example.com lab-cred'])) { withJenkinsOidc { } }
+  assert httpPair == "the token service URL 'http://oidc.lab.example.com' is plain http: the controller's client secret would cross the network in clear. Use https in JENKINS_OIDC_ALLOWED_SERVICES (JENKINS_OIDC_ALLOW_HTTP=true exists for test labs only)"
+  String jwt
+  Harness lab = controller(props: [JENKINS_OIDC_URL: System.getenv('JENKINS_OIDC_TEST_HTTP_URL'), JENKINS_OIDC_ALLOW_HTTP: 'true'])
+  lab.pipeline { jwt = jenkinsOidcToken(audience: 'sts.amazonaws.com') }
+  assert claimsOf(jwt).job == 'team/app/main'
+  ['JENKINS_OIDC_ALLOWED_URLS', 'JENKINS_OIDC_ALLOWED_CREDENTIALS_IDS'].each { String retired ->
+    String msg = failure(controller(props: [JENKINS_OIDC_URL: serviceUrl, (retired): 'https://other.example.com'])) { withJenkinsOidc { } }
+    assert msg == "the global property ${retired} is no longer read: with separate lists, any allowed URL received any allowed credential's secret. An administrator lists " +
+                  "(URL, credential) pairs in JENKINS_OIDC_ALLOWED_SERVICES instead, one 'URL CREDENTIALS_ID' per line, and removes ${retired} (docs/jenkins.md#3-tell-the-controller-where-the-service-is)"
+  }
+}
+
+/** A form body as a list of [name, value] pairs. */
+List<List<String>> formOf(String body) {
+  body.split('&').findAll { it }.collect { String pair -> pair.split('=', 2).collect { URLDecoder.decode(it, 'UTF-8') } }
+}
+
+tests['pipeline code cannot make the controller send junk: every request it sends is one of three fixed shapes, of the calling build'] = {
+  CaptureServer service = new CaptureServer(), attacker = new CaptureServer()
+  try {
+    // The capture server is the configured service here: it sees everything the controller sends.
+    Harness h = controller(job: 'reach/real-run', number: 7, props: [JENKINS_OIDC_URL: service.url, JENKINS_OIDC_ALLOW_HTTP: 'true'])
+    Map sweep = hostileSweep(h, attacker, 200, CONTROLLER_SIDE)
+    assert service.requests.size() > 20 && attacker.requests == []
+    Set<String> facts = ['job', 'build_number', 'build_url', 'ref', 'repository', 'commit', 'triggered_by', 'replayed', 'restarted_from', 'pull_request'] as Set
+    service.requests.each { Map r ->
+      List<List<String>> form = formOf(r.body)
+      Map<String, String> first = form.collectEntries { [(it[0]): it[1]] }
+      if (r.method == 'GET') {
+        assert r.path == '/agent/jenkins-oidc-agent.mjs.sha256' && r.body == ''
+      } else if (r.path == '/token/revocation') {
+        assert form*.get(0) == ['token', 'job', 'build_number'] && first.token ==~ TokenService.UUID && first.subMap(['job', 'build_number']) == [job: 'reach/real-run', build_number: '7']
+      } else {
+        assert r.path == '/token' && first.grant_type == TokenService.MINT
+        assert first.subMap(['job', 'build_number', 'build_url']) == [job: 'reach/real-run', build_number: '7', build_url: "${jenkinsUrl}/job/reach/job/real-run/7/".toString()]
+        assert (form*.get(0) as Set) - facts - ['grant_type', 'audience', 'requested_token_type'] == [] as Set
+        // An audience is the caller's to narrow with, in the shape the library checks; the service decides whether this client has it.
+        form.findAll { it[0] == 'audience' }.each { assert it[1] ==~ TokenService.AUDIENCE }
+      }
+    }
+    // Every POST authenticated as this controller (the GETs are the agent's public checksum).
+    assert clientIdsSeenBy(service).findAll { it != 'none' }.toSet() == ['ci-main'] as Set
+    assert service.requests.findAll { it.authorization == null }.every { it.method == 'GET' }
+    println "  junk: ${sweep.calls} hostile calls, ${service.requests.size()} requests to the service, each a mint, an ID token or a revocation of reach/real-run #7"
+  } finally {
+    service.stop()
+    attacker.stop()
+  }
+}
+
+tests['a request token lives the administrator\'s lifetime, never a step option\'s'] = {
+  Harness h = controller(props: [JENKINS_OIDC_URL: serviceUrl, JENKINS_OIDC_REQUEST_TOKEN_TTL: '30m'])
+  assert failure(h) { withJenkinsOidc(ttl: 86400) { } } == "withJenkinsOidc: unknown option ttl; the options are audience, serviceUrl, credentialsId; the request token's lifetime is the administrator's (global property JENKINS_OIDC_REQUEST_TOKEN_TTL), not a step option"
+  assert attempt(h) { TokenService.mintForCurrentBuild([ttl: 86400]) } == "JenkinsOidcException: mint: unknown option ttl; the options are audience, serviceUrl, credentialsId; the request token's lifetime is the administrator's (global property JENKINS_OIDC_REQUEST_TOKEN_TTL), not a step option"
+  Map minted = attempt(h) { TokenService.mintForCurrentBuild([:]) } as Map
+  assert minted.expiresIn == 1800
+  assert attempt(h) { TokenService.revokeForCurrentBuild([:], minted.id as String) } == true
+  String bad = failure(controller(props: [JENKINS_OIDC_URL: serviceUrl, JENKINS_OIDC_REQUEST_TOKEN_TTL: 'forever'])) { withJenkinsOidc { } }
+  assert bad == "JENKINS_OIDC_REQUEST_TOKEN_TTL must be a duration such as 3600, 90m, 6h or 1d, got 'forever'"
+}
+
+tests['a token file the build overwrote or deleted is revoked all the same when the block ends'] = {
+  Harness h = controller()
+  List<String> tokens = []
+  h.pipeline {
+    withJenkinsOidc {
+      File f = new File(env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE as String)
+      tokens << f.text
+      f.text = 'jort_' + 'x' * 43
+    }
+    withJenkinsOidc {
+      File f = new File(env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE as String)
+      tokens << f.text
+      f.parentFile.deleteDir()
+    }
+  }
+  assert tokens.size() == 2
+  tokens.each { assert exchange(serviceUrl, it).body.error_description == 'the build request token has been revoked' }
+  assert !h.logText().contains('could not revoke')
 }
 
 tests['multibranch facts come from the branch source, not from what a checkout in the Jenkinsfile adds'] = {
@@ -447,8 +658,8 @@ tests['attack: ClientCredentials.lookup(id).secret() — no class or member hand
   Harness h = controller()
   assert attempt(h) { Class.forName('io.jenkinsoidc.ClientCredentials') } == 'ClassNotFoundException: io.jenkinsoidc.ClientCredentials'
   Map minted = attempt(h) { TokenService.mintForCurrentBuild([credentialsId: 'jenkins-oidc-client']) } as Map
-  assert minted.keySet() == ['token', 'expiresIn', 'requestUrl'] as Set && !minted.toString().contains(clientSecret)
-  TokenService.revoke([:], minted.token as String)
+  assert minted.keySet() == ['token', 'id', 'expiresIn', 'requestUrl', 'warnings'] as Set && !minted.toString().contains(clientSecret)
+  assert attempt(h) { TokenService.revokeForCurrentBuild([:], minted.id as String) } == true
 }
 
 tests['attack: new TokenService(url).mint(creds, forged facts, ...) — facts and URL cannot be chosen'] = {
@@ -456,14 +667,15 @@ tests['attack: new TokenService(url).mint(creds, forged facts, ...) — facts an
   try {
     Harness h = controller()
     assert (attempt(h) { new TokenService(capture.url) } as String).startsWith('GroovyRuntimeException: Could not find matching constructor for: io.jenkinsoidc.TokenService(java.lang.String)')
-    Map forged = [job: 'prod/deploy', build_number: '1', build_url: "${jenkinsUrl}/job/prod/job/deploy/1/".toString(), replayed: 'false', ttl: 86400,
+    Map forged = [job: 'prod/deploy', build_number: '1', build_url: "${jenkinsUrl}/job/prod/job/deploy/1/".toString(), replayed: 'false',
                   facts: [job: 'prod/deploy'], run: new FakeRun(parent: new FakeJob(fullName: 'prod/deploy'), number: 1, absoluteUrl: "${jenkinsUrl}/job/prod/job/deploy/1/")]
-    // Options are read by name: job, build_number, build_url, facts and run are never looked at.
-    Map minted = attempt(h) { TokenService.mintForCurrentBuild(forged) } as Map
+    // Facts are no options at all: naming them is refused, and they come from the Run either way.
+    assert attempt(h) { TokenService.mintForCurrentBuild(forged) } == 'JenkinsOidcException: mint: unknown option job; the options are audience, serviceUrl, credentialsId'
+    Map minted = attempt(h) { TokenService.mintForCurrentBuild([audience: 'sts.amazonaws.com']) } as Map
     Map c = claimsOf(exchange(serviceUrl, minted.token as String).body.access_token as String)
     assert c.job == 'team/app/main' && c.build_number == 42 && c.build_url == "${jenkinsUrl}/job/team/job/app/job/main/42/"
-    TokenService.revoke([:], minted.token as String)
-    assert attempt(h) { TokenService.mintForCurrentBuild([serviceUrl: capture.url]) } == "JenkinsOidcException: serviceUrl ${capture.url} is not allowed: the controller's client secret would be sent there. An administrator can list it in JENKINS_OIDC_ALLOWED_URLS"
+    assert attempt(h) { TokenService.revokeForCurrentBuild([:], minted.id as String) } == true
+    assert attempt(h) { TokenService.mintForCurrentBuild([serviceUrl: capture.url]) } == "JenkinsOidcException: serviceUrl ${capture.url} is not allowed: a credential's secret goes only to the service an administrator paired it with. An administrator can list the pair in JENKINS_OIDC_ALLOWED_SERVICES as 'URL CREDENTIALS_ID'"
     assert capture.requests == []
   } finally {
     capture.stop()
@@ -476,26 +688,28 @@ tests['attack: new Settings(attacker URL, id) then revoke — no member sends an
     Harness h = controller()
     assert attempt(h) { Class.forName('io.jenkinsoidc.Settings') } == 'ClassNotFoundException: io.jenkinsoidc.Settings'
     assert attempt(h) { Class.forName('io.jenkinsoidc.Controller') } == 'ClassNotFoundException: io.jenkinsoidc.Controller'
-    String refused = "JenkinsOidcException: serviceUrl ${capture.url} is not allowed: the controller's client secret would be sent there. An administrator can list it in JENKINS_OIDC_ALLOWED_URLS"
+    String refused = "JenkinsOidcException: serviceUrl ${capture.url} is not allowed: a credential's secret goes only to the service an administrator paired it with. An administrator can list the pair in JENKINS_OIDC_ALLOWED_SERVICES as 'URL CREDENTIALS_ID'"
     assert attempt(h) { ControllerSettings.forStep([serviceUrl: capture.url]) } == refused
-    assert attempt(h) { TokenService.revoke([serviceUrl: capture.url], 'jort_x') } == false
-    assert attempt(h) { TokenService.exchange([serviceUrl: capture.url], 'jort_x', 'sts.amazonaws.com') } == refused
+    assert attempt(h) { TokenService.revokeForCurrentBuild([serviceUrl: capture.url], UUID.randomUUID().toString()) } == false
+    assert (attempt(h) { TokenService.exchange([serviceUrl: capture.url], 'jort_x', 'sts.amazonaws.com') } as String).startsWith('MissingMethodException: No signature of method: static io.jenkinsoidc.TokenService.exchange()')
     assert attempt(h) { TokenService.agentSha256([serviceUrl: capture.url]) } == refused
-    assert attempt(h) { RequestTokenFile.remove([serviceUrl: capture.url], new FilePath(h.workspace), '0' * 32) } == false
+    assert attempt(h) { RequestTokenFile.remove([serviceUrl: capture.url], new FilePath(h.workspace), '0' * 32, UUID.randomUUID().toString()) } == false
     assert capture.requests == []
   } finally {
     capture.stop()
   }
 }
 
-tests['attack: TokenService.post as an HTTP client on the controller network — only fixed paths of the admin URL'] = {
+tests['attack: TokenService.post as an HTTP client on the controller network — no member sends what its caller chose'] = {
   CaptureServer capture = new CaptureServer()
   try {
     Harness h = controller()
     String host = capture.url - 'http://'
-    assert attempt(h) { TokenService.publicCall([:], "@${host}/steal", [['a', 'b']], 'x') } == "JenkinsOidcException: no such token service endpoint: @${host}/steal"
-    assert attempt(h) { TokenService.publicCall([:], '/agent/../token', [], 'x') } == 'JenkinsOidcException: no such token service endpoint: /agent/../token'
+    assert (attempt(h) { TokenService.publicCall([:], "@${host}/steal", [['a', 'b']], 'x') } as String).startsWith('MissingMethodException: No signature of method: static io.jenkinsoidc.TokenService.publicCall()')
     assert (attempt(h) { TokenService.post('/token', [], null, 'x') } as String).startsWith('MissingMethodException: No signature of method: static io.jenkinsoidc.TokenService.post()')
+    assert attempt(h) { TokenService.asController('exchange', [:], null) } == 'JenkinsOidcException: no such operation: exchange'
+    assert attempt(h) { TokenService.asController('revoke', [:], 'jort_junk') } == 'JenkinsOidcException: not a request token id'
+    assert attempt(h) { TokenService.asController('mint', [audience: 'a b,c'], null) } == "JenkinsOidcException: audience 'a b,c' is not an audience: 1-255 printable ASCII characters without spaces or commas"
     assert capture.requests == []
   } finally {
     capture.stop()
@@ -535,32 +749,43 @@ tests['outside a running Pipeline there are no facts to mint with'] = {
 @Field Map<String, String> REACH = [
   'io.jenkinsoidc.BuildFacts#<init>()': 'an object without state',
   'io.jenkinsoidc.BuildFacts#ofCurrentBuild()': 'no argument: the facts of the build running the caller, which describe the caller itself',
+  'io.jenkinsoidc.BuildFacts#getRESTART_CAUSE()': 'a class name', 'io.jenkinsoidc.BuildFacts.RESTART_CAUSE': 'a final class name',
+  'io.jenkinsoidc.BuildFacts#getMAX_RESTART_DEPTH()': 'a constant', 'io.jenkinsoidc.BuildFacts.MAX_RESTART_DEPTH': 'a final constant',
   'io.jenkinsoidc.ControllerSettings#<init>()': 'an object without state',
-  'io.jenkinsoidc.ControllerSettings#forStep(Map)': "returns the admin's URL and credential id, or an allow-listed override; sends nothing",
-  'io.jenkinsoidc.ControllerSettings#chosen(String, String, String, String, String)': 'a pure function of its strings; sends and reads nothing',
+  'io.jenkinsoidc.ControllerSettings#forStep(Map)': "returns the admin's default (URL, credential id) pair, or an allowed pair the options name; sends nothing",
+  'io.jenkinsoidc.ControllerSettings#chosen(List, String, String)': 'picks from the pairs it is given; sends and reads nothing',
+  'io.jenkinsoidc.ControllerSettings#checkedUrl(String, String, boolean)': 'a pure function of its strings',
+  'io.jenkinsoidc.ControllerSettings#ttl(String)': 'a pure function of its string',
+  'io.jenkinsoidc.ControllerSettings#getDEFAULT_CREDENTIALS_ID()': 'a constant', 'io.jenkinsoidc.ControllerSettings.DEFAULT_CREDENTIALS_ID': 'a final constant',
+  'io.jenkinsoidc.ControllerSettings#getDOCS()': 'a constant', 'io.jenkinsoidc.ControllerSettings.DOCS': 'a final constant',
   'io.jenkinsoidc.JenkinsOidcException#<init>(String)': 'an exception with the caller\'s own message',
+  'io.jenkinsoidc.LibraryPin#<init>()': 'an object without state',
+  'io.jenkinsoidc.LibraryPin#checkCurrentBuild()': "no argument: reads the library configuration and the calling build's loaded libraries, throws or returns nothing",
+  'io.jenkinsoidc.LibraryPin#getDOCS()': 'a constant', 'io.jenkinsoidc.LibraryPin.DOCS': 'a final constant',
   'io.jenkinsoidc.Masking#<init>()': 'an object without state',
   'io.jenkinsoidc.Masking#available()': 'whether a plugin is installed',
   'io.jenkinsoidc.RequestTokenFile#<init>()': 'an object without state',
-  'io.jenkinsoidc.RequestTokenFile#create(Map, FilePath)': "writes the caller's own request token under a FilePath the caller already controls (FilePath is final: only a real one, e.g. getContext(hudson.FilePath)); returns paths, never the token",
-  'io.jenkinsoidc.RequestTokenFile#remove(Map, FilePath, String)': 'reads only jenkins-oidc-<32 hex>/request-token, sends it only if it is shaped like a request token, only to the admin URL, to revoke it',
+  'io.jenkinsoidc.RequestTokenFile#create(Map, FilePath)': "writes the caller's own request token under a FilePath the caller already controls (FilePath is final: only a real one, e.g. getContext(hudson.FilePath)); returns paths and the token's id, never the token",
+  'io.jenkinsoidc.RequestTokenFile#remove(Map, FilePath, String, String)': "revokes by id as the controller (only a token of the calling build: the service checks), deletes only jenkins-oidc-<32 hex> under the caller's own FilePath; reads nothing from the agent",
   'io.jenkinsoidc.StepOptions#<init>()': 'an object without state',
-  'io.jenkinsoidc.StepOptions#checkKnown(String, Map, List)': 'compares map keys with a list',
-  'io.jenkinsoidc.StepOptions#number(Map, String)': 'reads a number from the caller\'s own map',
-  'io.jenkinsoidc.StepOptions#text(Map, String)': 'reads a string from the caller\'s own map; calls no method of an arbitrary object',
-  'io.jenkinsoidc.StepOptions#texts(Map, String)': 'reads strings from the caller\'s own map',
+  'io.jenkinsoidc.StepOptions#snapshot(String, Map, List)': "walks the caller's map once into plain strings",
+  'io.jenkinsoidc.StepOptions#snapshot(String, Map, List, List)': "walks the caller's map once into plain strings",
+  'io.jenkinsoidc.StepOptions#plain(String, String, Object)': 'renders a String, GString, Number or Boolean once; refuses anything else without calling it',
+  'io.jenkinsoidc.StepOptions#texts(Map, String)': 'reads strings from the map it is given',
   'io.jenkinsoidc.TokenService#<init>()': 'an object without state',
-  'io.jenkinsoidc.TokenService#mintForCurrentBuild(Map)': "the one reader of the client secret: the admin's credential and URL, the facts of the calling build; returns that build's own request token",
-  'io.jenkinsoidc.TokenService#idTokenForCurrentBuild(Map)': "mints as above, then returns the calling build's own ID token",
-  'io.jenkinsoidc.TokenService#agentSha256(Map)': "reads a public checksum from the admin's URL",
-  'io.jenkinsoidc.TokenService#revoke(Map, String)': "sends the caller's string, unauthenticated, to the admin URL (what curl on an agent can do)",
-  'io.jenkinsoidc.TokenService#exchange(Map, String, String)': "sends the caller's strings, unauthenticated, to the admin URL (what curl on an agent can do)",
-  'io.jenkinsoidc.TokenService#publicCall(Map, String, List, String)': 'unauthenticated POST to two fixed paths of the admin URL only',
-  'io.jenkinsoidc.TokenService#answerOf(int, String, String, String)': 'parses the caller\'s strings',
-  'io.jenkinsoidc.TokenService#formBody(List)': 'encodes the caller\'s strings',
+  'io.jenkinsoidc.TokenService#mintForCurrentBuild(Map)': "through asController: the calling build's own request token, living the admin's lifetime",
+  'io.jenkinsoidc.TokenService#idTokenForCurrentBuild(Map)': "through asController: the calling build's own ID token",
+  'io.jenkinsoidc.TokenService#revokeForCurrentBuild(Map, String)': 'through asController: revokes a token of the calling build, or nothing',
+  'io.jenkinsoidc.TokenService#asController(String, Map, String)': "the one reader of the client secret and the one sender: three fixed operations whose every field comes from the admin's settings, the calling build's Run or a value it checks; returns the service's answer for the calling build",
+  'io.jenkinsoidc.TokenService#agentSha256(Map)': "reads a public checksum from a fixed path of an allowed URL",
+  'io.jenkinsoidc.TokenService#answerOf(int, String, String, String)': 'parses the strings it is given',
+  'io.jenkinsoidc.TokenService#warningsOf(Map)': 'copies strings out of the map it is given',
+  'io.jenkinsoidc.TokenService#formBody(List)': 'encodes the strings it is given',
   'io.jenkinsoidc.TokenService#getMINT()': 'a public protocol constant', 'io.jenkinsoidc.TokenService.MINT': 'a final public protocol constant',
-  'io.jenkinsoidc.TokenService#getEXCHANGE()': 'a public protocol constant', 'io.jenkinsoidc.TokenService.EXCHANGE': 'a final public protocol constant',
-  'io.jenkinsoidc.TokenService#getREQUEST_TOKEN_TYPE()': 'a public protocol constant', 'io.jenkinsoidc.TokenService.REQUEST_TOKEN_TYPE': 'a final public protocol constant',
+  'io.jenkinsoidc.TokenService#getID_TOKEN_TYPE()': 'a public protocol constant', 'io.jenkinsoidc.TokenService.ID_TOKEN_TYPE': 'a final public protocol constant',
+  'io.jenkinsoidc.TokenService#getUUID()': 'a pattern', 'io.jenkinsoidc.TokenService.UUID': 'a final pattern',
+  'io.jenkinsoidc.TokenService#getAUDIENCE()': 'a pattern', 'io.jenkinsoidc.TokenService.AUDIENCE': 'a final pattern',
+  'io.jenkinsoidc.TokenService#getOPTIONS()': 'an immutable list of option names', 'io.jenkinsoidc.TokenService.OPTIONS': 'a final, immutable list',
   'io.jenkinsoidc.TokenService#getTIMEOUT_MS()': 'a constant', 'io.jenkinsoidc.TokenService.TIMEOUT_MS': 'a final constant',
   // vars/: the steps themselves, and the closures they pass to withEnv/wrap/withJenkinsOidc.
   'jenkinsOidcToken#<init>()': 'the step script', 'jenkinsOidcToken#<init>(Binding)': 'the step script, with the caller\'s binding',
@@ -623,105 +848,209 @@ String reachableText(Object o, Set<Class> library, int depth = 4, Set seen = Col
   return out
 }
 
-tests['reach: every member of the library, called as a Jenkinsfile could, with hostile arguments'] = {
+/**
+ * A Map a Jenkinsfile could pass: it records every method the library calls
+ * on it, and answers differently after its first walk (first the admin's own
+ * service URL, then the capture server's), so that a value checked on one read
+ * and used on another would show up as a request to the capture server.
+ */
+class HostileMap extends LinkedHashMap {
+  // (Read its fields as hm.@walks: hm.walks on a Map is hm.get('walks').)
+  final List<String> calls = Collections.synchronizedList([])
+  final Map first, later
+  int walks = 0
+  HostileMap(Map first, Map later) { super(first); this.first = first; this.later = later }
+  Set entrySet() { calls << 'entrySet'; return new LinkedHashMap(walks++ == 0 ? first : later).entrySet() }
+  Object get(Object k) { calls << "get(${k})".toString(); return (walks == 0 ? first : later).get(k) }
+  boolean containsKey(Object k) { calls << "containsKey(${k})".toString(); return (walks == 0 ? first : later).containsKey(k) }
+  Set keySet() { calls << 'keySet'; return (walks == 0 ? first : later).keySet() }
+  int size() { calls << 'size'; return first.size() }
+  boolean isEmpty() { calls << 'isEmpty'; return first.isEmpty() }
+}
+
+/** A GString that renders the allowed URL once, then the capture server's; counts its renderings. */
+class FlippingText {
+  int renders = 0
+  GString of(String first, String later) { return "${-> renders++ == 0 ? first : later}" }
+}
+
+/** A value made anew for every call (hostile objects keep state). */
+class Fresh {
+  final Closure make
+  Fresh(Closure make) { this.make = make }
+}
+
+/**
+ * Calls every member of the library with hostile arguments in combination,
+ * as a Jenkinsfile could (sandboxed code reaches private members too), on the
+ * build `h` runs. Returns what the calls made reachable, and the hostile
+ * objects' records.
+ */
+Map hostileSweep(Harness h, CaptureServer capture, int wholeProductUpTo, Closure<Boolean> only = { String signature -> true }) {
   LibrarySurface surface = new LibrarySurface(root, this.class.classLoader)
   Set<Class> library = surface.classes as Set
   List<Map> members = surface.members()
-  List<String> own = members.findAll { !LibrarySurface.plumbing(it.member) }*.signature
-  List<String> unlisted = own - REACH.keySet(), gone = (REACH.keySet() as List) - own
-  assert unlisted == []: 'a new member: list it in REACH with the reason it is harmless when a Jenkinsfile calls it'
-  assert gone == []: 'REACH lists members the library no longer has'
-
-  CaptureServer capture = new CaptureServer()
-  try {
-    Harness h = controller(job: 'reach/real-run', number: 7)
-    File elsewhere = File.createTempDir('jenkins-oidc-elsewhere', '')
-    FakeRun forgedRun = new FakeRun(parent: new FakeJob(fullName: 'prod/deploy'), number: 999, absoluteUrl: "${jenkinsUrl}/job/prod/job/deploy/999/")
-    Map mapRun = [parent: [fullName: 'prod/deploy'], number: 999, absoluteUrl: "${jenkinsUrl}/job/prod/job/deploy/999/".toString()]
-    Expando expandoRun = new Expando(parent: new Expando(fullName: 'prod/deploy'), number: 999, absoluteUrl: "${jenkinsUrl}/job/prod/job/deploy/999/")
-    Map forgedFacts = [job: 'prod/deploy', build_number: '999', build_url: "${jenkinsUrl}/job/prod/job/deploy/999/".toString(), replayed: 'false',
-                       run: forgedRun, facts: mapRun, rawBuild: expandoRun, ttl: 86400, audience: ['sts.amazonaws.com']]
-    Map<Class, List> pools = [
-      (String)   : ['prod-database', capture.url, "${capture.url}/token".toString(), "@${capture.url - 'http://'}/x".toString(), '0' * 32, 'jenkins-oidc-client', null],
-      (Map)      : [[serviceUrl: capture.url], [credentialsId: 'prod-database'], forgedFacts, [serviceUrl: capture.url, credentialsId: 'jenkins-oidc-client'], [:], null],
-      (List)     : [[capture.url], [['job', 'prod/deploy'], ['grant_type', TokenService.MINT]], [forgedRun], null],
-      (Object)   : [forgedRun, mapRun, expandoRun, new ScriptDefinedRun(), capture.url, null],
-      (FilePath) : [new FilePath(elsewhere), null],
-      (Closure)  : [{ Object... a -> 'the caller\'s block' }],
-      (Reference): [new Reference(forgedFacts), new Reference([serviceUrl: capture.url]), new Reference('credentials'), new Reference({ -> 'block' }), new Reference(forgedRun)],
-      (Binding)  : [h.binding()],
-      (boolean)  : [true, false],
-      (int)      : [86400, 0],
-      (String[]) : [[] as String[]],
-    ]
-    /** An object to call an instance member on: a script with the harness's steps, a closure owned by one. */
-    Closure instanceOf = { Class c ->
-      String script = c.name.split('\\$')[0]
-      Class scriptClass = surface.byName(script)
-      if (c == scriptClass) return c.getDeclaredConstructor(Binding).newInstance(h.binding())
-      if (Closure.isAssignableFrom(c)) {
-        def owner = scriptClass.getDeclaredConstructor(Binding).newInstance(h.binding())
-        java.lang.reflect.Constructor k = c.declaredConstructors[0]
-        k.accessible = true
-        return k.newInstance([owner, owner] + k.parameterTypes.drop(2).collect { new Reference(forgedFacts) } as Object[])
-      }
-      java.lang.reflect.Constructor k = c.getDeclaredConstructor()
+  File elsewhere = File.createTempDir('jenkins-oidc-elsewhere', '')
+  FakeRun forgedRun = new FakeRun(parent: new FakeJob(fullName: 'prod/deploy'), number: 999, absoluteUrl: "${jenkinsUrl}/job/prod/job/deploy/999/")
+  Map mapRun = [parent: [fullName: 'prod/deploy'], number: 999, absoluteUrl: "${jenkinsUrl}/job/prod/job/deploy/999/".toString()]
+  Expando expandoRun = new Expando(parent: new Expando(fullName: 'prod/deploy'), number: 999, absoluteUrl: "${jenkinsUrl}/job/prod/job/deploy/999/")
+  Map forgedFacts = [job: 'prod/deploy', build_number: '999', build_url: "${jenkinsUrl}/job/prod/job/deploy/999/".toString(), replayed: 'false',
+                     run: forgedRun, facts: mapRun, rawBuild: expandoRun, ttl: 86400, audience: ['sts.amazonaws.com']]
+  List<HostileMap> hostileMaps = []
+  List<FlippingText> flips = []
+  Closure hostileMap = { Map first, Map later -> HostileMap m = new HostileMap(first, later); hostileMaps << m; m }
+  Closure flipping = { FlippingText f = new FlippingText(); flips << f; f.of(serviceUrl, capture.url) }
+  Map<Class, List> pools = [
+    (String)   : ['prod-database', capture.url, "${capture.url}/token".toString(), "@${capture.url - 'http://'}/x".toString(), '0' * 32,
+                  'jenkins-oidc-client', UUID.randomUUID().toString(), 'revoke', 'mint', 'id-token', 'jort_junk', null],
+    (Map)      : [[serviceUrl: capture.url], [credentialsId: 'prod-database'], forgedFacts, [serviceUrl: capture.url, credentialsId: 'jenkins-oidc-client'], [:], null,
+                  [audience: 'sts.amazonaws.com'],
+                  new Fresh({ hostileMap([serviceUrl: serviceUrl], [serviceUrl: capture.url]) }),
+                  new Fresh({ hostileMap([audience: 'sts.amazonaws.com'], [audience: 'sts.amazonaws.com', serviceUrl: capture.url, job: 'prod/deploy']) }),
+                  new Fresh({ [serviceUrl: flipping()] }),
+                  new Fresh({ [audience: [flipping()]] })],
+    (List)     : [[capture.url], [['job', 'prod/deploy'], ['grant_type', TokenService.MINT]], [forgedRun], null,
+                  [[capture.url, 'jenkins-oidc-client'], [serviceUrl, 'prod-database']]],
+    (Object)   : [forgedRun, mapRun, expandoRun, new ScriptDefinedRun(), capture.url, null, new Fresh({ flipping() })],
+    (FilePath) : [new FilePath(elsewhere), null],
+    (Closure)  : [{ Object... a -> 'the caller\'s block' }],
+    (Reference): [new Reference(forgedFacts), new Reference([serviceUrl: capture.url]), new Reference('credentials'), new Reference({ -> 'block' }), new Reference(forgedRun)],
+    (Binding)  : [h.binding()],
+    (boolean)  : [true, false],
+    (int)      : [86400, 0, 200],
+    (String[]) : [[] as String[]],
+  ]
+  /** An object to call an instance member on: a script with the harness's steps, a closure owned by one. */
+  Closure instanceOf = { Class c ->
+    String script = c.name.split('\\$')[0]
+    Class scriptClass = surface.byName(script)
+    if (c == scriptClass) return c.getDeclaredConstructor(Binding).newInstance(h.binding())
+    if (Closure.isAssignableFrom(c)) {
+      def owner = scriptClass.getDeclaredConstructor(Binding).newInstance(h.binding())
+      java.lang.reflect.Constructor k = c.declaredConstructors[0]
       k.accessible = true
-      return k.newInstance()
+      return k.newInstance([owner, owner] + k.parameterTypes.drop(2).collect { new Reference(forgedFacts) } as Object[])
     }
-    List outcomes = []
-    int calls = 0
-    h.pipeline {
-      members.findAll { !LibrarySurface.plumbing(it.member) && !(it.member instanceof java.lang.reflect.Field) }.each { Map m ->
-        Class[] types = m.member.parameterTypes
-        int vectors = types ? types.collect { (pools[it] ?: [null]).size() }.max() : 1
-        (0..<vectors).each { int j ->
-          Object[] args = types.collect { Class t -> List p = pools[t] ?: [null]; p[j % p.size()] } as Object[]
-          calls++
-          try {
-            if (m.member instanceof java.lang.reflect.Constructor) {
-              m.member.accessible = true
-              outcomes << m.member.newInstance(args)
-            } else {
-              m.member.accessible = true
-              Object target = LibrarySurface.isStatic(m.member) ? null : instanceOf(m.member.declaringClass)
-              outcomes << target
-              outcomes << m.member.invoke(target, args)
-            }
-          } catch (java.lang.reflect.InvocationTargetException e) {
-            outcomes << e.cause
-          } catch (Throwable t) {
-            outcomes << t
+    java.lang.reflect.Constructor k = c.getDeclaredConstructor()
+    k.accessible = true
+    return k.newInstance()
+  }
+  List outcomes = []
+  int calls = 0
+  Map<String, Integer> walksByMember = [:]
+  Map<String, Set<String>> hostileCallsByMember = [:]
+  h.pipeline {
+    members.findAll { !LibrarySurface.plumbing(it.member) && !(it.member instanceof java.lang.reflect.Field) && only(it.signature) }.each { Map m ->
+      Class[] types = m.member.parameterTypes
+      List<Object[]> argLists = Pairwise.of(types.collect { pools[it] ?: [null] }, wholeProductUpTo)
+      argLists.each { Object[] template ->
+        int mapsBefore = hostileMaps.size()
+        Object[] args = template.collect { it instanceof Fresh ? it.make.call() : it } as Object[]
+        calls++
+        try {
+          m.member.accessible = true
+          if (m.member instanceof java.lang.reflect.Constructor) {
+            outcomes << m.member.newInstance(args)
+          } else {
+            Object target = LibrarySurface.isStatic(m.member) ? null : instanceOf(m.member.declaringClass)
+            outcomes << target
+            outcomes << m.member.invoke(target, args)
           }
+        } catch (java.lang.reflect.InvocationTargetException e) {
+          outcomes << e.cause
+        } catch (Throwable t) {
+          outcomes << t
+        }
+        hostileMaps.drop(mapsBefore).each { HostileMap hm ->
+          walksByMember[m.signature] = Math.max(walksByMember[m.signature] ?: 0, hm.@walks)
+          (hostileCallsByMember[m.signature] = hostileCallsByMember[m.signature] ?: ([] as Set)).addAll(hm.@calls)
         }
       }
     }
-    // Fields, static and of every object the calls made or returned, private included.
-    members.findAll { it.member instanceof java.lang.reflect.Field && LibrarySurface.isStatic(it.member) }.each { Map m ->
-      m.member.accessible = true
-      outcomes << m.member.get(null)
-    }
-    String seen = reachableText(outcomes, library)
-    assert calls > 150
-    assert !seen.contains(clientSecret)
+  }
+  // Fields, static and of every object the calls made or returned, private included.
+  members.findAll { it.member instanceof java.lang.reflect.Field && LibrarySurface.isStatic(it.member) }.each { Map m ->
+    m.member.accessible = true
+    outcomes << m.member.get(null)
+  }
+  String seen = reachableText(outcomes, library)
+  // Tokens written to files (RequestTokenFile.create returns only paths) count too.
+  [new File(elsewhere.path + '@tmp'), new File(h.workspace.path + '@tmp')].each { File tmp ->
+    if (tmp.directory) tmp.eachFileRecurse { File f -> if (f.name == 'request-token') seen += ' ' + f.text }
+  }
+  return [surface: surface, members: members, calls: calls, seen: seen, hostileMaps: hostileMaps, flips: flips, walksByMember: walksByMember,
+          hostileCallsByMember: hostileCallsByMember]
+}
+
+/** The members that reach the controller's side: the library's classes and the steps themselves (not the steps' agent-side helpers, which only run sh). */
+@Field Closure<Boolean> CONTROLLER_SIDE = { String signature -> signature.startsWith('io.jenkinsoidc.') || signature ==~ /[A-Za-z]+#call\(.*/ }
+
+/** Every request token and ID token in `seen`; request tokens exchanged (then revoked) so their claims can be read. */
+Map tokensIn(String seen) {
+  List<String> tokens = (seen =~ /jort_[A-Za-z0-9_-]{43}/).collect { it as String }.unique()
+  List<String> jwts = (seen =~ /eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/).collect { it as String }.unique()
+  List<String> revoked = []
+  tokens.each { String t ->
+    Map r = exchange(serviceUrl, t)
+    if (r.status == 200) jwts << (r.body.access_token as String)
+    else if (r.body?.error_description == 'the build request token has been revoked') revoked << t
+    else assert false: "an unexpected answer for a token the sweep produced: ${r}"
+    httpPost("${serviceUrl}/token/revocation", [client_id: 'jenkins-build', token: t])
+  }
+  return [tokens: tokens, jwts: jwts, revoked: revoked]
+}
+
+tests['reach: every member of the library, called as a Jenkinsfile could, with hostile arguments in combination'] = {
+  CaptureServer capture = new CaptureServer()
+  try {
+    Harness h = controller(job: 'reach/real-run', number: 7)
+    Map sweep = hostileSweep(h, capture, 200)
+    List<String> own = sweep.members.findAll { !LibrarySurface.plumbing(it.member) }*.signature
+    List<String> unlisted = own - REACH.keySet(), gone = (REACH.keySet() as List) - own
+    assert unlisted == []: 'a new member: list it in REACH with the reason it is harmless when a Jenkinsfile calls it'
+    assert gone == []: 'REACH lists members the library no longer has'
+    assert sweep.calls > 2000
+    assert !sweep.seen.contains(clientSecret)
     assert capture.requests == []
     assert !h.logText().contains(clientSecret) && !h.stepArgumentsText().contains(clientSecret)
+    // Hostile maps: every member that takes a caller's options walks them once (entrySet) and reads only its copy after;
+    // a second walk, or a get() on the caller's map, would let a value checked once be used changed.
+    List<String> entries = ['io.jenkinsoidc.StepOptions#snapshot(String, Map, List)', 'io.jenkinsoidc.StepOptions#snapshot(String, Map, List, List)',
+                            'io.jenkinsoidc.ControllerSettings#forStep(Map)', 'io.jenkinsoidc.TokenService#mintForCurrentBuild(Map)',
+                            'io.jenkinsoidc.TokenService#idTokenForCurrentBuild(Map)', 'io.jenkinsoidc.TokenService#revokeForCurrentBuild(Map, String)',
+                            'io.jenkinsoidc.TokenService#asController(String, Map, String)', 'io.jenkinsoidc.TokenService#agentSha256(Map)',
+                            'io.jenkinsoidc.RequestTokenFile#create(Map, FilePath)', 'io.jenkinsoidc.RequestTokenFile#remove(Map, FilePath, String, String)',
+                            'withJenkinsOidc#call(Map, Closure)', 'jenkinsOidcToken#call(Map)', 'jenkinsOidcToken#call(Map, Closure)', 'withAwsOidc#call(Map, Closure)']
+    entries.each { String e ->
+      assert sweep.walksByMember[e] == 1: "${e} walked a caller's map ${sweep.walksByMember[e]} times"
+      assert sweep.hostileCallsByMember[e] == ['entrySet'] as Set: "${e} called ${sweep.hostileCallsByMember[e]} on a caller's map"
+    }
+    // Flipping GStrings: rendered once per snapshot, never at the point of use.
+    assert sweep.flips && sweep.flips.every { it.renders <= 1 }
     // Every token the calls produced speaks for the build that made the calls, never for the forged one.
-    // Tokens written to files (RequestTokenFile.create returns only paths) count too.
-    [new File(elsewhere.path + '@tmp'), new File(h.workspace.path + '@tmp')].each { File tmp ->
-      if (tmp.directory) tmp.eachFileRecurse { File f -> if (f.name == 'request-token') seen += ' ' + f.text }
+    Map found = tokensIn(sweep.seen)
+    assert found.tokens && found.jwts
+    found.jwts.each { assert claimsOf(it).subMap(['job', 'build_number']) == [job: 'reach/real-run', build_number: 7] }
+    println "  reach: ${own.size()} members, ${sweep.calls} hostile calls, ${found.tokens.size()} request tokens and ${found.jwts.size()} ID tokens, all for reach/real-run #7"
+  } finally {
+    capture.stop()
+  }
+}
+
+tests['reach: with version override allowed, or in a restart of a Replay, no member mints anything'] = {
+  CaptureServer capture = new CaptureServer()
+  try {
+    [[libraries: [pinnedLibrary(allowVersionOverride: true)]],
+     [causes: [new Cause.UserIdCause('mallory'), new RestartDeclarativePipelineCause(
+        new FakeRun(parent: new FakeJob(fullName: 'reach/real-run'), number: 5, causes: [new ReplayCause(4), new Cause.UserIdCause('mallory')]), 5, 'Deploy')]],
+    ].each { Map setup ->
+      Harness h = controller([job: 'reach/real-run', number: 8] + setup)
+      Map sweep = hostileSweep(h, capture, 200, CONTROLLER_SIDE)
+      Map found = tokensIn(sweep.seen)
+      assert found.tokens == [] && found.jwts == []
+      assert !sweep.seen.contains(clientSecret) && capture.requests == []
+      println "  reach (${setup.keySet()[0]}): ${sweep.calls} hostile calls, no token"
     }
-    List<String> tokens = (seen =~ /jort_[A-Za-z0-9_-]{43}/).collect { it as String }.unique()
-    List<String> jwts = (seen =~ /eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/).collect { it as String }.unique()
-    assert tokens && jwts
-    tokens.each { String t ->
-      Map r = exchange(serviceUrl, t)
-      if (r.status == 200) jwts << (r.body.access_token as String)
-      else assert r.body.error_description == 'the build request token has been revoked'
-      TokenService.revoke([:], t)
-    }
-    jwts.each { assert claimsOf(it).subMap(['job', 'build_number']) == [job: 'reach/real-run', build_number: 7] }
-    println "  reach: ${own.size()} members, ${calls} hostile calls, ${tokens.size()} request tokens and ${jwts.size()} ID tokens, all for reach/real-run #7"
   } finally {
     capture.stop()
   }
@@ -731,10 +1060,11 @@ int passed = 0, failed = 0
 String only = System.getenv('JENKINS_OIDC_TEST_ONLY')
 tests.each { name, test ->
   if (only && !name.contains(only)) return
+  long started = System.nanoTime()
   try {
     test()
     passed++
-    println "ok - ${name}"
+    println "ok - ${name} (${((System.nanoTime() - started) / 1000000) as long} ms)"
   } catch (Throwable t) {
     failed++
     println "not ok - ${name}\n  ${t.toString().readLines().join('\n  ')}"

@@ -18,25 +18,27 @@ import io.jenkinsoidc.TokenService
  *        shared-credentials file: AWS_SHARED_CREDENTIALS_FILE + AWS_PROFILE=jenkins-oidc.
  *   useNode: false to use the curl path even where Node.js exists (an old Node).
  *   refreshInterval (curl path, seconds), stsEndpoint (an STS endpoint other
- *   than the region's), plus the withJenkinsOidc options (ttl, serviceUrl, credentialsId).
+ *   than the region's), plus the withJenkinsOidc options (serviceUrl, credentialsId).
+ * Options are read once (StepOptions.snapshot); the block lasts at most the
+ * request token's lifetime, the administrator's JENKINS_OIDC_REQUEST_TOKEN_TTL.
  * No token or key is ever a step argument; every file lives in the block's
  * private folder and is deleted when the block ends, also on failure or abort.
  * Blocks nest and follow each other: each has its own token, files and role.
  */
-def call(Map args, Closure body) {
-  StepOptions.checkKnown('withAwsOidc', args, ['roleArn', 'region', 'sessionName', 'durationSeconds', 'audience', 'mode', 'useNode', 'refreshInterval',
-                                               'stsEndpoint', 'ttl', 'serviceUrl', 'credentialsId'])
-  if (!args?.roleArn) error('withAwsOidc: roleArn is required, e.g. withAwsOidc(roleArn: "arn:aws:iam::123456789012:role/deploy") { ... }')
+def call(Map stepArgs, Closure body) {
+  Map args = StepOptions.snapshot('withAwsOidc', stepArgs, ['roleArn', 'region', 'sessionName', 'durationSeconds', 'audience', 'mode', 'useNode', 'refreshInterval',
+                                                            'stsEndpoint', 'serviceUrl', 'credentialsId'])
+  if (!args.roleArn) error('withAwsOidc: roleArn is required, e.g. withAwsOidc(roleArn: "arn:aws:iam::123456789012:role/deploy") { ... }')
   String mode = args.mode ?: 'web-identity'
   if (!(mode in ['web-identity', 'credentials'])) error("withAwsOidc: mode must be 'web-identity' or 'credentials', got '${mode}'")
   String audience = args.audience ?: 'sts.amazonaws.com'
-  Map oidcArgs = [audience: [audience]] + args.subMap(['ttl', 'serviceUrl', 'credentialsId'])
+  Map oidcArgs = [audience: [audience]] + args.subMap(['serviceUrl', 'credentialsId'])
 
   withJenkinsOidc(oidcArgs) {
     // The request token's private folder: withJenkinsOidc deletes it, and all in it, at the end.
     String folder = parentOf(env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE as String)
     boolean unix = isUnix()
-    boolean node = args.useNode == false ? false : unix ? sh(returnStatus: true, script: 'command -v node >/dev/null 2>&1', label: 'jenkins-oidc: look for Node.js') == 0
+    boolean node = args.useNode == 'false' ? false : unix ? sh(returnStatus: true, script: 'command -v node >/dev/null 2>&1', label: 'jenkins-oidc: look for Node.js') == 0
                         : bat(returnStatus: true, script: '@where node >nul 2>nul', label: 'jenkins-oidc: look for Node.js') == 0
     try {
       Map<String, String> vars

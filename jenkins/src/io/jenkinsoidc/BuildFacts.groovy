@@ -25,6 +25,15 @@ import org.jenkinsci.plugins.workflow.cps.replay.ReplayCause
  * Multibranch facts come from what the branch source attached before the
  * Jenkinsfile ran (the SCM head of the job, the SCMRevisionAction of the
  * build), never from the BuildData a checkout step in the Jenkinsfile adds.
+ *
+ * `replayed` says whether the build may run pipeline code that is not in SCM:
+ * a Replay (ReplayCause), or a declarative "Restart from Stage" of such a
+ * build, at any depth. A restart runs the original build's script, a replayed
+ * and edited one included, yet carries only a user cause and the restart
+ * cause (pipeline-model-definition's RestartDeclarativePipelineCause): the
+ * chain of originals is followed, and one that cannot be read any more (a
+ * deleted build) counts as replayed. A restart also gives `restarted_from`,
+ * the number of the build it restarted.
  */
 final class BuildFacts {
   private BuildFacts() { }
@@ -89,8 +98,30 @@ final class BuildFacts {
       if (trigger) facts.triggered_by = trigger.length() > 255 ? trigger.substring(0, 255) : trigger
     }
 
-    // Replay runs pipeline code that is not in SCM under this job's name.
-    facts.replayed = String.valueOf(run.getCause(ReplayCause) != null)
+    // Replay runs pipeline code that is not in SCM under this job's name; a
+    // restart runs its original's code. The Run is read inline, here and in
+    // LibraryPin, never through a helper: any member that returned a Run
+    // would hand it to pipeline code.
+    boolean mayDiffer = run.getCause(ReplayCause) != null
+    Run at = run
+    for (int depth = 0; !mayDiffer; depth++) {
+      Cause restart = null
+      for (Cause cause : at.causes) {
+        if (cause != null && cause.getClass().name == RESTART_CAUSE) { restart = cause; break }
+      }
+      if (restart == null) break
+      if (depth == 0) facts.restarted_from = String.valueOf(restart.originRunNumber as int)
+      Object original = restart.original
+      // A deleted original, or a chain longer than any real one: its code cannot be vouched for.
+      if (!(original instanceof Run) || depth >= MAX_RESTART_DEPTH) { mayDiffer = true; break }
+      at = (Run) original
+      mayDiffer = at.getCause(ReplayCause) != null
+    }
+    facts.replayed = String.valueOf(mayDiffer)
     return facts
   }
+
+  /** By name: pipeline-model-definition (declarative) need not be installed for scripted pipelines. */
+  static final String RESTART_CAUSE = 'org.jenkinsci.plugins.pipeline.modeldefinition.causes.RestartDeclarativePipelineCause'
+  static final int MAX_RESTART_DEPTH = 100
 }

@@ -11,21 +11,25 @@ import hudson.slaves.WorkspaceList
  * folder of its own under the workspace's temporary folder. The folder is
  * made private (0700) before the token file exists, the file 0600; on Windows
  * the workspace tmp's own ACL applies (FilePath.chmod does nothing there).
- * The Pipeline gets back only paths, the request URL and a handle.
+ * The Pipeline gets back only paths, the request URL, the token's id and a
+ * handle.
  *
  * Jenkinsfile code can call these with any arguments. `context` is a
  * FilePath (a final class: only a real one, such as getContext(hudson.FilePath)
  * gives the build for its own node); the token written is the calling build's
- * own; remove() reads only a file named request-token in a folder named
- * jenkins-oidc-<32 hex> under that context's tmp, and sends it nowhere but to
- * the admin's service, and only if it has the shape of a request token.
+ * own; remove() revokes by id, as the controller, only a token this
+ * controller minted for the calling build, and deletes only a folder named
+ * jenkins-oidc-<32 hex> under that context's tmp. It reads nothing back from
+ * the agent: a build that overwrote or deleted its token file cannot keep its
+ * token alive.
  */
 final class RequestTokenFile {
   private RequestTokenFile() { }
 
-  /** Returns [handle:, folder:, file:, url:]; never the token. */
+  /** Returns [handle:, id:, folder:, file:, url:, warnings:]; never the token. */
   @NonCPS
-  static Map<String, String> create(Map options, FilePath context) {
+  static Map<String, Object> create(Map options, FilePath context) {
+    Map<String, Object> opts = StepOptions.snapshot('withJenkinsOidc', options, TokenService.OPTIONS, ['audience'])
     if (context == null) throw new JenkinsOidcException('jenkins-oidc: this step needs an agent for the request token file: call it inside node { }')
     String handle = UUID.randomUUID().toString().replace('-', '')
     FilePath folder = WorkspaceList.tempDir(context).child("jenkins-oidc-${handle}")
@@ -34,7 +38,7 @@ final class RequestTokenFile {
     FilePath file = folder.child('request-token')
     Map<String, Object> minted
     try {
-      minted = TokenService.mintForCurrentBuild(options)
+      minted = TokenService.mintForCurrentBuild(opts)
     } catch (Exception e) {
       folder.deleteRecursive()
       throw e
@@ -43,27 +47,23 @@ final class RequestTokenFile {
       file.write(minted.token as String, 'UTF-8')
       file.chmod(0600)
     } catch (Exception e) {
-      TokenService.revoke(options, minted.token as String)
+      TokenService.revokeForCurrentBuild(opts, minted.id as String)
       folder.deleteRecursive()
       throw new JenkinsOidcException("jenkins-oidc: could not write the request token file on the agent (${e.class.simpleName})")
     }
-    return [handle: handle, folder: folder.remote, file: file.remote, url: minted.requestUrl as String]
+    return [handle: handle, id: minted.id, folder: folder.remote, file: file.remote, url: minted.requestUrl, warnings: minted.warnings]
   }
 
-  /** Revokes the token of create()'s folder and deletes the folder; true if the service confirmed the revocation. */
+  /** Revokes create()'s token by its id and deletes its folder; true if the service confirmed the revocation. */
   @NonCPS
-  static boolean remove(Map options, FilePath context, String handle) {
-    if (context == null || !(handle ==~ /[0-9a-f]{32}/)) return false
-    FilePath folder = WorkspaceList.tempDir(context).child("jenkins-oidc-${handle}")
-    boolean revoked = false
-    try {
-      FilePath file = folder.child('request-token')
-      String token = file.exists() ? file.readToString().trim() : ''
-      if (token ==~ /jort_[A-Za-z0-9_-]{43}/) revoked = TokenService.revoke(options, token)
-    } catch (Exception ignored) {
-      // The agent is gone or the build was interrupted: the token dies at its expiry.
-    } finally {
-      try { folder.deleteRecursive() } catch (Exception ignored) { }
+  static boolean remove(Map options, FilePath context, String handle, String requestTokenId) {
+    boolean revoked = TokenService.revokeForCurrentBuild(options, requestTokenId)
+    if (context != null && handle ==~ /[0-9a-f]{32}/) {
+      try {
+        WorkspaceList.tempDir(context).child("jenkins-oidc-${handle}").deleteRecursive()
+      } catch (Exception ignored) {
+        // The agent is gone or the build was interrupted: the folder goes with the workspace.
+      }
     }
     return revoked
   }

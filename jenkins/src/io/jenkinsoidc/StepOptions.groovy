@@ -3,46 +3,60 @@ package io.jenkinsoidc
 import com.cloudbees.groovy.cps.NonCPS
 
 /**
- * Reads the options a Jenkinsfile passed to a step. Values are taken only as
- * what they are (a String, a GString rendered once, a Number, a List of
- * those): no method of an arbitrary object is called for them.
+ * Reads the options a Jenkinsfile passed to a step, once. The caller's Map
+ * may be any object implementing Map, and a GString may render differently
+ * each time (a closure inside it): a value checked on one read and used on
+ * another could differ. So every step and every public member starts with
+ * snapshot(), which walks the caller's map exactly once and keeps plain
+ * Strings (a GString rendered once), Lists of them, and nothing else; all
+ * later reads are of the snapshot. No other method of a caller's object is
+ * called.
  */
 final class StepOptions {
   private StepOptions() { }
 
-  /** Refuses option names the step does not know: a typo must not silently change what a build gets. */
+  /**
+   * A plain copy of the caller's options: each value a String, or for the
+   * names in `multiValued` a String or a List of Strings; unknown names
+   * refused (a typo must not silently change what a build gets).
+   */
   @NonCPS
-  static void checkKnown(String step, Map options, List<String> known) {
-    for (Object key : (options ?: [:]).keySet()) {
+  static Map<String, Object> snapshot(String step, Map options, List<String> known, List<String> multiValued = []) {
+    Map<String, Object> out = new LinkedHashMap<String, Object>()
+    if (options == null) return out
+    for (Map.Entry entry : options.entrySet()) {
+      Object key = entry.key
       if (!(key instanceof String) || !known.contains(key)) {
-        throw new JenkinsOidcException("${step}: unknown option ${String.valueOf(key).take(60)}; the options are ${known.join(', ')}")
+        // Only a String's text is shown: any other key's methods are the caller's code.
+        String name = key instanceof String ? ((String) key).take(60) : "a ${key == null ? 'null' : key.getClass().simpleName} key"
+        String hint = 'ttl'.equals(key) ? '; the request token\'s lifetime is the administrator\'s (global property JENKINS_OIDC_REQUEST_TOKEN_TTL), not a step option' : ''
+        throw new JenkinsOidcException("${step}: unknown option ${name}; the options are ${known.join(', ')}${hint}")
+      }
+      Object value = entry.value
+      if (value instanceof List) {
+        if (!multiValued.contains(key)) throw new JenkinsOidcException("${step}: option ${key} takes one value, not a list")
+        List<String> items = []
+        for (Object item : (List) value) items << plain(step, (String) key, item)
+        out[(String) key] = items
+      } else if (value != null) {
+        out[(String) key] = plain(step, (String) key, value)
       }
     }
-  }
-
-  @NonCPS
-  static String text(Map options, String key) {
-    Object v = options == null ? null : options.get(key)
-    if (v == null) return null
-    if (v instanceof String || v instanceof GString || v instanceof Number || v instanceof Boolean) return v.toString()
-    throw new JenkinsOidcException("option ${key} must be a string, got a ${v.getClass().simpleName}")
-  }
-
-  @NonCPS
-  static List<String> texts(Map options, String key) {
-    Object v = options == null ? null : options.get(key)
-    if (v == null) return null
-    if (!(v instanceof List)) return [text(options, key)]
-    List<String> out = []
-    for (Object item : (List) v) out << text([(key): item], key)
     return out
   }
 
+  /** A String, a GString rendered once, a Number or a Boolean as text; anything else refused. */
   @NonCPS
-  static Integer number(Map options, String key) {
-    String v = text(options, key)
+  private static String plain(String step, String key, Object v) {
+    if (v instanceof String || v instanceof GString || v instanceof Number || v instanceof Boolean) return v.toString()
+    throw new JenkinsOidcException("${step}: option ${key} must be a string, got a ${v == null ? 'null' : v.getClass().simpleName}")
+  }
+
+  /** A snapshot's value as a List of Strings, or null when absent. */
+  @NonCPS
+  static List<String> texts(Map<String, Object> snapshot, String key) {
+    Object v = snapshot[key]
     if (v == null) return null
-    if (!(v ==~ /[1-9][0-9]{0,8}/)) throw new JenkinsOidcException("option ${key} must be a positive whole number, got '${v.take(40)}'")
-    return Integer.valueOf(v)
+    return v instanceof List ? new ArrayList<String>((List) v) : [v as String]
   }
 }

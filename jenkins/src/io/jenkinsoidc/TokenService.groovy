@@ -13,42 +13,129 @@ import jenkins.model.Jenkins
  * nothing to install on the controller.
  *
  * Jenkinsfile code can call every member here with any arguments, so:
- * - mintForCurrentBuild is the only member that ever reads the client secret.
- *   Nothing a caller passes chooses the credential, the URL, the facts or the
- *   Run: the credential and URL are the admin's (ControllerSettings), the facts
- *   those of the build running the calling code (BuildFacts). The secret lives
- *   in its local variables only; what it returns is this build's own request
- *   token, which the build is entitled to.
- * - Every other member sends only what the caller gives it, unauthenticated,
- *   to the admin's service URL: what any build agent can do with curl.
+ * - asController is the only member that reads the client secret, and the
+ *   only one that sends anything: it builds every request itself, from the
+ *   admin's settings (ControllerSettings: URL and credential as one pair),
+ *   the facts of the build running the calling code (BuildFacts) and checked
+ *   values (an audience, a request token id). No member sends a string its
+ *   caller chose, so pipeline code cannot make the controller send junk, nor
+ *   use it as an HTTP client.
+ * - It mints only when the library was loaded as the administrator pinned it
+ *   (LibraryPin), and refuses builds that may run code not in SCM (a Replay,
+ *   or a restart of one) unless the administrator allows them.
+ * - The secret lives in its local variables only; what it returns is the
+ *   calling build's own request token (living the administrator's lifetime),
+ *   its own ID token, or nothing.
  */
 final class TokenService {
   static final String MINT = 'urn:jenkins-oidc:grant-type:build-request-token'
-  static final String EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
-  static final String REQUEST_TOKEN_TYPE = 'urn:jenkins-oidc:token-type:build-request-token'
+  static final String ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token'
   static final int TIMEOUT_MS = 15000
+  static final List<String> OPTIONS = ['audience', 'serviceUrl', 'credentialsId'].asImmutable()
 
   private TokenService() { }
 
   /**
    * Mints a build request token for the build running the calling code.
-   * options: audience (String or List), ttl (seconds), serviceUrl and
-   * credentialsId (only among the admin's allow-lists). Returns
-   * [token:, expiresIn:, requestUrl:].
+   * options: audience (String or List), serviceUrl and credentialsId (an
+   * allowed pair). Returns [token:, id:, expiresIn:, requestUrl:, warnings:].
    */
   @NonCPS
   static Map<String, Object> mintForCurrentBuild(Map options) {
-    Map<String, String> settings = ControllerSettings.forStep(options)
-    Map<String, String> facts = BuildFacts.ofCurrentBuild()
-    if (facts.replayed == 'true' && settings.allowReplay != 'true') {
-      throw new JenkinsOidcException("jenkins-oidc: this build was started by Replay, which runs pipeline code that is not in SCM; it gets no token. " +
-                                     "Re-run it from SCM, or an administrator sets the global property JENKINS_OIDC_ALLOW_REPLAY=true (tokens then carry replayed=true)")
+    Map answer = asController('mint', options, null)
+    String token = answer.access_token as String
+    String id = answer.request_token_id as String
+    if (!(token ==~ /jort_[A-Za-z0-9_-]{43}/) || !(id ==~ UUID)) throw new JenkinsOidcException('the token service answered the mint without a build request token')
+    return [token: token, id: id, expiresIn: answer.expires_in as Integer, requestUrl: "${answer.serviceUrl}/id-token?api-version=1".toString(), warnings: warningsOf(answer)]
+  }
+
+  /** One ID token for the calling build and one audience, in one call: no request token ever leaves the service. Returns [idToken:, warnings:]. */
+  @NonCPS
+  static Map<String, Object> idTokenForCurrentBuild(Map options) {
+    Map answer = asController('id-token', options, null)
+    String jwt = answer.access_token as String
+    if (!(jwt ==~ /[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/)) throw new JenkinsOidcException('the token service answered without an ID token')
+    return [idToken: jwt, warnings: warningsOf(answer)]
+  }
+
+  /**
+   * Revokes one request token of the calling build by its id, as the
+   * controller: nothing is read back from the agent, so a build that
+   * overwrote or deleted its token file cannot keep its token alive. The
+   * service revokes only a token this controller minted for this very build.
+   * Best effort: false if the service could not be reached (the token then
+   * dies at its expiry).
+   */
+  @NonCPS
+  static boolean revokeForCurrentBuild(Map options, String requestTokenId) {
+    if (!(requestTokenId ==~ UUID)) return false
+    try {
+      asController('revoke', options, requestTokenId)
+      return true
+    } catch (JenkinsOidcException ignored) {
+      return false
     }
-    List<List<String>> form = [['grant_type', MINT]]
-    for (Map.Entry<String, String> fact : facts.entrySet()) form << [fact.key, fact.value]
-    for (String audience : (StepOptions.texts(options, 'audience') ?: [])) form << ['audience', audience]
-    Integer ttl = StepOptions.number(options, 'ttl')
-    if (ttl != null) form << ['ttl', ttl.toString()]
+  }
+
+  /** The SHA-256 the service publishes for its agent bundle, read by the controller from the admin's URL. */
+  @NonCPS
+  static String agentSha256(Map options) {
+    String url = ControllerSettings.forStep(StepOptions.snapshot('agentSha256', options, OPTIONS, ['audience'])).serviceUrl + '/agent/jenkins-oidc-agent.mjs.sha256'
+    String text
+    try {
+      text = new URL(url).getText(connectTimeout: TIMEOUT_MS, readTimeout: TIMEOUT_MS, 'UTF-8')
+    } catch (IOException e) {
+      throw new JenkinsOidcException("could not read the agent's SHA-256 from ${url} (${e.class.simpleName})")
+    }
+    String sha = text.trim().split(/\s+/)[0]
+    if (!(sha ==~ /[0-9a-f]{64}/)) throw new JenkinsOidcException("the token service published no valid SHA-256 for its agent at ${url}")
+    return sha
+  }
+
+  static final String UUID = /[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/
+  /** What the service accepts as an audience: printable ASCII without spaces or commas. */
+  static final String AUDIENCE = /[!-+\--~]{1,255}/
+
+  /**
+   * The one member that authenticates as the controller. `operation` is
+   * 'mint', 'id-token' or 'revoke'; every form field comes from the admin's
+   * settings, the calling build's Run, or a value checked here.
+   */
+  @NonCPS
+  private static Map asController(String operation, Map options, String requestTokenId) {
+    if (!(operation in ['mint', 'id-token', 'revoke'])) throw new JenkinsOidcException("no such operation: ${String.valueOf(operation).take(40)}")
+    Map<String, Object> opts = StepOptions.snapshot(operation, options, OPTIONS, ['audience'])
+    Map<String, String> settings = ControllerSettings.forStep(opts)
+    // Revoking is always safe; minting needs the library loaded as pinned.
+    if (operation != 'revoke') LibraryPin.checkCurrentBuild()
+    Map<String, String> facts = BuildFacts.ofCurrentBuild()
+    List<List<String>> form
+    String path = '/token'
+    if (operation == 'revoke') {
+      if (!(requestTokenId ==~ UUID)) throw new JenkinsOidcException('not a request token id')
+      path = '/token/revocation'
+      form = [['token', requestTokenId], ['job', facts.job], ['build_number', facts.build_number]]
+    } else {
+      if (facts.replayed == 'true' && settings.allowReplay != 'true') {
+        String what = facts.restarted_from ? "a restart of build #${facts.restarted_from}, which ran pipeline code that may not be in SCM (a Replay, or a restart of one)"
+                                           : 'started by Replay (the Rebuild buttons of Jenkins, Blue Ocean and Pipeline Graph View replay too), which runs pipeline code that is not in SCM'
+        throw new JenkinsOidcException("jenkins-oidc: this build is ${what}; it gets no token. Build it anew from SCM (Build Now, or a push), " +
+                                       'or an administrator sets the global property JENKINS_OIDC_ALLOW_REPLAY=true (tokens then carry replayed=true)')
+      }
+      form = [['grant_type', MINT]]
+      for (Map.Entry<String, String> fact : facts.entrySet()) form << [fact.key, fact.value]
+      List<String> audiences = StepOptions.texts(opts, 'audience') ?: []
+      for (String audience : audiences) {
+        if (!(audience ==~ AUDIENCE)) throw new JenkinsOidcException("audience '${audience.take(60)}' is not an audience: 1-255 printable ASCII characters without spaces or commas")
+        form << ['audience', audience]
+      }
+      if (operation == 'id-token') {
+        if (audiences.size() > 1) throw new JenkinsOidcException('an ID token is for one audience')
+        form << ['requested_token_type', ID_TOKEN_TYPE]
+      } else if (settings.requestTokenTtl) {
+        form << ['ttl', settings.requestTokenTtl]
+      }
+    }
 
     String id = settings.credentialsId
     StandardUsernamePasswordCredentials found = null
@@ -67,10 +154,10 @@ final class TokenService {
     if (!clientId || !secret) throw new JenkinsOidcException("credential '${id}' needs the client_id as username and the client_secret as password")
     // RFC 6749 2.3.1: both parts form-urlencoded before base64.
     String authorization = 'Basic ' + (URLEncoder.encode(clientId, 'UTF-8') + ':' + URLEncoder.encode(secret, 'UTF-8')).getBytes('UTF-8').encodeBase64().toString()
+    secret = null
 
-    // The same request code as publicCall, written out here on purpose: the
-    // Authorization header holds the secret, and no other member may see it.
-    String url = settings.serviceUrl + '/token'
+    String what = [mint: 'mint a build request token', 'id-token': 'get an ID token', revoke: 'revoke the build request token'][operation]
+    String url = settings.serviceUrl + path
     HttpURLConnection conn = null
     Map answer
     try {
@@ -90,102 +177,17 @@ final class TokenService {
       int status = conn.responseCode
       InputStream stream = status < 400 ? conn.inputStream : conn.errorStream
       String text = stream == null ? '' : stream.getText('UTF-8')
-      answer = answerOf(status, text, url, 'mint a build request token')
-    } catch (IOException e) {
-      throw new JenkinsOidcException("could not mint a build request token: the token service at ${url} did not answer (${e.class.simpleName})")
-    } finally {
-      conn?.disconnect()
-    }
-    String token = answer.access_token as String
-    if (!(token ==~ /jort_[A-Za-z0-9_-]{43}/)) throw new JenkinsOidcException("the token service at ${url} answered the mint without a build request token")
-    return [token: token, expiresIn: answer.expires_in as Integer, requestUrl: "${settings.serviceUrl}/id-token?api-version=1".toString()]
-  }
-
-  /** Exchanges a request token for an ID token (as the public client jenkins-build, like a build agent). */
-  @NonCPS
-  static String exchange(Map options, String requestToken, String audience) {
-    List<List<String>> form = [['grant_type', EXCHANGE], ['client_id', 'jenkins-build'],
-                               ['subject_token', requestToken ?: ''], ['subject_token_type', REQUEST_TOKEN_TYPE]]
-    if (audience) form << ['audience', audience]
-    String jwt = publicCall(options, '/token', form, 'get an ID token').access_token as String
-    if (!jwt) throw new JenkinsOidcException('the token service answered the exchange without an ID token')
-    return jwt
-  }
-
-  /**
-   * Revokes a request token as the build holding it (client jenkins-build:
-   * possession is the proof, no secret needed). Best effort: a token that
-   * cannot be revoked still dies at its expiry.
-   */
-  @NonCPS
-  static boolean revoke(Map options, String requestToken) {
-    try {
-      publicCall(options, '/token/revocation', [['client_id', 'jenkins-build'], ['token', requestToken ?: ''], ['token_type_hint', 'access_token']], 'revoke the build request token')
-      return true
-    } catch (JenkinsOidcException ignored) {
-      return false
-    }
-  }
-
-  /** Mints, exchanges and revokes at once: one ID token for the calling build (jenkinsOidcToken). */
-  @NonCPS
-  static String idTokenForCurrentBuild(Map options) {
-    String audience = StepOptions.text(options, 'audience')
-    Map mintOptions = [ttl: 300, serviceUrl: StepOptions.text(options, 'serviceUrl'), credentialsId: StepOptions.text(options, 'credentialsId')]
-    if (audience) mintOptions.audience = audience
-    String token = mintForCurrentBuild(mintOptions).token
-    try {
-      return exchange(options, token, audience)
-    } finally {
-      revoke(options, token)
-    }
-  }
-
-  /** The SHA-256 the service publishes for its agent bundle, read by the controller. */
-  @NonCPS
-  static String agentSha256(Map options) {
-    String url = ControllerSettings.forStep(options).serviceUrl + '/agent/jenkins-oidc-agent.mjs.sha256'
-    String text
-    try {
-      text = new URL(url).getText(connectTimeout: TIMEOUT_MS, readTimeout: TIMEOUT_MS, 'UTF-8')
-    } catch (IOException e) {
-      throw new JenkinsOidcException("could not read the agent's SHA-256 from ${url} (${e.class.simpleName})")
-    }
-    String sha = text.trim().split(/\s+/)[0]
-    if (!(sha ==~ /[0-9a-f]{64}/)) throw new JenkinsOidcException("the token service published no valid SHA-256 for its agent at ${url}")
-    return sha
-  }
-
-  /** POSTs a form without client authentication to one of the service's endpoints. */
-  @NonCPS
-  private static Map publicCall(Map options, String path, List<List<String>> form, String what) {
-    if (!(path in ['/token', '/token/revocation'])) throw new JenkinsOidcException("no such token service endpoint: ${path.take(40)}")
-    String url = ControllerSettings.forStep(options).serviceUrl + path
-    HttpURLConnection conn = null
-    try {
-      conn = (HttpURLConnection) new URL(url).openConnection()
-      conn.instanceFollowRedirects = false
-      conn.requestMethod = 'POST'
-      conn.connectTimeout = TIMEOUT_MS
-      conn.readTimeout = TIMEOUT_MS
-      conn.doOutput = true
-      conn.setRequestProperty('Content-Type', 'application/x-www-form-urlencoded')
-      conn.setRequestProperty('Accept', 'application/json')
-      OutputStream out = conn.outputStream
-      try { out.write(formBody(form).getBytes('UTF-8')) } finally { out.close() }
-      // Not in streaming mode: on a 401 HttpURLConnection would then throw instead of letting us read the OAuth error body.
-      int status = conn.responseCode
-      InputStream stream = status < 400 ? conn.inputStream : conn.errorStream
-      String text = stream == null ? '' : stream.getText('UTF-8')
-      return answerOf(status, text, url, what)
+      answer = answerOf(status, text, url, what)
     } catch (IOException e) {
       throw new JenkinsOidcException("could not ${what}: the token service at ${url} did not answer (${e.class.simpleName})")
     } finally {
       conn?.disconnect()
     }
+    answer.serviceUrl = settings.serviceUrl
+    return answer
   }
 
-  /** The JSON answer, or the service's OAuth error as a message for the build log. */
+  /** The JSON answer (an empty body is an empty map), or the service's OAuth error as a message for the build log. */
   @NonCPS
   private static Map answerOf(int status, String text, String url, String what) {
     Map body = [:]
@@ -194,6 +196,16 @@ final class TokenService {
     String reason = body.error ? "${body.error}: ${body.error_description ?: ''}" : "HTTP ${status}"
     String advice = body.error == 'invalid_client' ? ' (check the client_id and client_secret in the credential against `jenkins-oidc clients show`)' : ''
     throw new JenkinsOidcException("could not ${what} at ${url}: ${reason.take(300)}${advice}")
+  }
+
+  /** The mint's warnings (a session tag left out...), as plain strings for the build log. */
+  @NonCPS
+  private static List<String> warningsOf(Map answer) {
+    List<String> out = []
+    if (answer.warnings instanceof List) {
+      for (Object w : (List) answer.warnings) out << String.valueOf(w).replaceAll(/\p{Cntrl}/, ' ').take(300)
+    }
+    return out
   }
 
   @NonCPS

@@ -10,4 +10,6 @@ abstract class Run {
   /** As the real one: the first cause of that type, or null. */
   Cause getCause(Class type) { getCauses().find { type.isInstance(it) } as Cause }
   List getActions(Class type) { getAllActions().findAll { type.isInstance(it) } }
+  /** As the real one: the first action of that type, or null. */
+  Object getAction(Class type) { getAllActions().find { type.isInstance(it) } }
 }
