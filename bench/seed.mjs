@@ -81,22 +81,27 @@ function factsColumns(b) {
  * they do when rows are inserted as they happen. About ten rows per build:
  * the mix is 55% ID tokens issued, 15% request tokens issued, 15% revoked,
  * 5% exchanges refused, 5% unauthenticated /token refusals (window rows with a
- * count), 2.5% mints refused, 2.5% revocations refused.
+ * count), 2.5% mints refused, 2.5% revocations refused (less one in a
+ * thousand rows: a client secret rotated).
  */
 const AUDIT_SQL = `
 INSERT INTO audit_events (id, at, event, client_name, job, build_number, audience, jti, kid, request_token_id, remote_addr, detail)
 SELECT $base::bigint + f.i, f.at, f.event,
        CASE WHEN f.anonymous THEN NULL ELSE f.client END,
-       CASE WHEN f.anonymous THEN NULL ELSE f.job END,
-       CASE WHEN f.anonymous THEN NULL ELSE f.build_number END,
+       CASE WHEN f.anonymous OR f.event = 'client.secret_rotated' THEN NULL ELSE f.job END,
+       CASE WHEN f.anonymous OR f.event = 'client.secret_rotated' THEN NULL ELSE f.build_number END,
        CASE WHEN f.event IN ('id_token.issued', 'id_token.refused', 'request_token.issued') THEN 'sts.amazonaws.com' END,
        CASE WHEN f.event = 'id_token.issued' THEN md5($salt::text || 'jti' || f.i)::uuid::text END,
        CASE WHEN f.event = 'id_token.issued' THEN ($kids::text[])[1 + f.key_age] END,
-       CASE WHEN f.anonymous OR f.event = 'request_token.refused' THEN NULL ELSE md5($salt::text || 'rt' || f.b)::uuid END,
-       CASE WHEN f.anonymous THEN '203.0.113.' || (f.i % 250 + 1) ELSE '10.20.' || (f.job_no % 16) || '.' || (f.b % 250 + 1) END,
+       CASE WHEN f.anonymous OR f.event IN ('request_token.refused', 'client.secret_rotated') THEN NULL ELSE md5($salt::text || 'rt' || f.b)::uuid END,
+       CASE WHEN f.event = 'client.secret_rotated' THEN NULL
+            WHEN f.anonymous THEN '203.0.113.' || (f.i % 250 + 1) ELSE '10.20.' || (f.job_no % 16) || '.' || (f.b % 250 + 1) END,
        CASE f.event
          WHEN 'id_token.issued' THEN jsonb_build_object('sub', 'jenkins_instance:' || f.client || ':job:' || f.job)
-         WHEN 'request_token.issued' THEN jsonb_build_object('claims', ${CLAIMS}, 'expires_at', ${iso("f.at + interval '1 hour'")})
+         WHEN 'request_token.issued' THEN jsonb_build_object('claims', ${CLAIMS}, 'expires_at', ${iso("f.at + interval '1 hour'")}, 'client_secret', 'current')
+         WHEN 'client.secret_rotated' THEN jsonb_build_object('new_secret', 'jocs_…' || left(md5($salt::text || 'new' || f.i), 4),
+                                                               'previous_secret', 'jocs_…' || left(md5($salt::text || 'old' || f.i), 4),
+                                                               'previous_secret_valid_until', ${iso("f.at + interval '1 hour'")})
          WHEN 'request_token.revoked' THEN jsonb_build_object('revoked_by', CASE WHEN f.i % 3 = 0 THEN 'jenkins-build' ELSE f.client END)
          WHEN 'id_token.refused' THEN jsonb_build_object('error', 'invalid_grant', 'error_description', 'the build request token has expired')
          WHEN 'request_token.refused' THEN jsonb_build_object('error', 'invalid_request', 'error_description', 'build_url must lie under this client''s Jenkins URL ' || f.url)
@@ -119,6 +124,7 @@ FROM (
                 WHEN i % 20 = 17 THEN 'id_token.refused'
                 WHEN i % 20 = 18 THEN 'token.refused'
                 WHEN i % 40 = 19 THEN 'request_token.refused'
+                WHEN i % 1000 = 39 THEN 'client.secret_rotated'
                 ELSE 'revocation.refused' END AS event
     FROM generate_series($lo::bigint, $hi::bigint) i
   ) g

@@ -40,8 +40,9 @@ test('every event kind, in the mix the seed describes', async () => {
     'request_token.issued': 150,
     'request_token.refused': 25,
     'request_token.revoked': 150,
-    'revocation.refused': 25,
+    'revocation.refused': 24,
     'token.refused': 50,
+    'client.secret_rotated': 1,
   });
   expect(rows.map((r) => r.event).sort()).toEqual([...AUDIT_EVENT_NAMES].sort());
 });
@@ -69,7 +70,8 @@ test('rows have the columns and detail the service writes for their kind', async
   expect(issued.detail).toEqual({ sub: `jenkins_instance:${issued.client_name}:job:${issued.job}` });
 
   const minted = await one('request_token.issued');
-  expect(Object.keys(minted.detail as object).sort()).toEqual(['claims', 'expires_at']);
+  expect(Object.keys(minted.detail as object).sort()).toEqual(['claims', 'client_secret', 'expires_at']);
+  expect((minted.detail as { client_secret: string }).client_secret).toBe('current');
   const claims = (minted.detail as { claims: Record<string, unknown> }).claims;
   expect(Object.keys(claims).sort()).toEqual(claimKeys);
   expect(claims).toMatchObject({ jenkins_instance: minted.client_name, job: minted.job, build_number: minted.build_number, sub: `jenkins_instance:${minted.client_name}:job:${minted.job}` });
@@ -80,6 +82,10 @@ test('rows have the columns and detail the service writes for their kind', async
   const window = await one('token.refused');
   expect(window).toMatchObject({ client_name: null, job: null, build_number: null, remote_addr: expect.stringMatching(/^203\.0\.113\./) });
   expect(Object.keys(window.detail as object).sort()).toEqual(['count', 'error', 'error_description', 'window_end', 'window_start']);
+
+  const rotated = await one('client.secret_rotated');
+  expect(rotated).toMatchObject({ job: null, build_number: null, request_token_id: null, remote_addr: null, client_name: expect.stringMatching(/^ci-|^bench$/) });
+  expect(rotated.detail).toEqual({ new_secret: expect.stringMatching(/^jocs_…[0-9a-f]{4}$/), previous_secret: expect.stringMatching(/^jocs_…[0-9a-f]{4}$/), previous_secret_valid_until: expect.stringMatching(/Z$/) });
 
   const tokenClaims = (await d.query<{ claims: object }>('SELECT claims FROM request_tokens LIMIT 1'))[0]!.claims;
   expect(Object.keys(tokenClaims).sort()).toEqual(claimKeys);

@@ -28,7 +28,7 @@ describe('OIDC surface at the root', () => {
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
       revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
       scopes_supported: ['openid'],
-      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'jenkins_instance', 'jenkins_url', 'job', 'build_number', 'build_url', 'ref', 'ref_type', 'commit', 'repository', 'pull_request', 'triggered_by', 'replayed', 'https://aws.amazon.com/tags', 'https://aws.amazon.com/source_identity'],
+      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'jenkins_instance', 'jenkins_url', 'job', 'build_number', 'build_url', 'ref', 'ref_type', 'commit', 'repository', 'pull_request', 'triggered_by', 'replayed', 'restarted_from', 'https://aws.amazon.com/tags', 'https://aws.amazon.com/source_identity'],
     });
   });
 
