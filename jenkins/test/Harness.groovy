@@ -11,6 +11,20 @@ import org.jenkinsci.plugins.workflow.flow.FlowExecutionOwner
  * shows as ******** in the log), withEnv removes a variable given an empty
  * value (hudson.EnvVars.override). The token service is the real one.
  *
+ * As strict as Jenkins where the library could be caught out:
+ * - A process `sh` starts inherits the agent process's own environment
+ *   (core Launcher.inherit) under the build's: a variable withEnv removed
+ *   from the build's environment comes back if the agent process has it.
+ * - `sh` carries JENKINS_SERVER_COOKIE for its directory, and stopping a
+ *   step (stopShIn) kills every process carrying that cookie, as
+ *   durable-task's BourneShellScript does with ProcessTree.killAll.
+ * - `dir` pushes a child FilePath as the context (its @tmp lies inside the
+ *   workspace), and env.WORKSPACE is the node's workspace root.
+ * - With the agent gone (agentGone), getContext(FilePath) and sh throw, as
+ *   FilePathDynamicContext and a closed remoting channel do.
+ * - A failure ends the build as WorkflowRun prints it: an AbortException as
+ *   its message, anything else with its stack trace.
+ *
  * While pipeline() runs, the current CPS thread's execution is this build's
  * (CpsThread.current(), as workflow-cps sets it), so the library finds `run`
  * the way it does in Jenkins. Every step call is recorded with its arguments
@@ -21,6 +35,10 @@ class Harness {
   final File workspace
   final StringBuilder log = new StringBuilder()
   final Map<String, String> env = [:]
+  /** The agent process's own environment: what every process it starts inherits. */
+  final Map<String, String> agentEnv = [:]
+  /** The agent's connection is gone. */
+  boolean agentGone = false
   List<Map<String, String>> overlays = []
   List<String> masks = []
   File cwd
@@ -28,19 +46,53 @@ class Harness {
   /** Every step invocation: [step: name, args: [...]], in order. */
   final List<Map> steps = []
 
-  Harness(File root, run, Map<String, String> buildEnv = [:]) {
+  Harness(File root, run, Map<String, String> buildEnv = [:], Map<String, String> agentProcessEnv = [:]) {
     this.root = root
     this.run = run
     workspace = File.createTempDir('jenkins-oidc-ws', '')
     new File(workspace.path + '@tmp').mkdirs()
     cwd = workspace
+    agentEnv.putAll(System.getenv())
+    agentEnv.putAll(agentProcessEnv)
+    // The build's environment starts from the node's (which holds the agent's) and the node step's WORKSPACE.
+    env.putAll(agentEnv)
+    env.WORKSPACE = workspace.path
     env.putAll(buildEnv)
   }
 
+  /** The build's environment (env.X): withEnv overlays applied, a removed variable gone. */
   Map<String, String> currentEnv() {
-    Map<String, String> all = [:] + System.getenv() + env
+    Map<String, String> all = [:] + env
     overlays.each { o -> o.each { k, v -> if (v) all[k] = v else all.remove(k) } }
     return all
+  }
+
+  /** What a started process gets: the agent process's environment under the build's (Launcher.inherit). */
+  Map<String, String> processEnv(File dir) {
+    return [:] + agentEnv + currentEnv() + [JENKINS_SERVER_COOKIE: cookieFor(dir)]
+  }
+
+  /** durable-task's cookie of a step directory: one per directory, shared by every sh run there. */
+  static String cookieFor(File dir) {
+    'durable-' + java.security.MessageDigest.getInstance('MD5').digest(dir.canonicalPath.getBytes('UTF-8')).encodeHex().toString()
+  }
+
+  /** Stopping a sh step in `dir` (a timeout, a fail-fast parallel branch): every process carrying the directory's cookie is killed. */
+  List<Integer> stopShIn(File dir) {
+    String entry = "JENKINS_SERVER_COOKIE=${cookieFor(dir)}".toString()
+    List<Integer> killed = []
+    new File('/proc').eachFile { File p ->
+      if (!(p.name ==~ /\d+/)) return
+      try {
+        if (new File(p, 'environ').bytes.with { new String(it, 'UTF-8').split('\u0000') }.contains(entry)) {
+          new ProcessBuilder('kill', '-9', p.name).start().waitFor()
+          killed << (p.name as int)
+        }
+      } catch (IOException ignored) {
+        // A process that ended meanwhile, or another user's.
+      }
+    }
+    return killed
   }
 
   /** All recorded step arguments as one text, to search for values that must never be there. */
@@ -55,11 +107,12 @@ class Harness {
   String logText() { log.toString() }
 
   Object sh(Object arg) {
+    if (agentGone) throw new IOException('Unable to create live FilePath for agent-1; agent-1 was marked offline: Connection was broken')
     Map a = arg instanceof Map ? arg : [script: arg]
     ProcessBuilder pb = new ProcessBuilder('/bin/sh', '-c', a.script as String)
     pb.directory(cwd)
     pb.environment().clear()
-    pb.environment().putAll(currentEnv())
+    pb.environment().putAll(processEnv(cwd))
     pb.redirectErrorStream(!a.returnStdout)
     Process p = pb.start()
     def errText = new StringBuffer()
@@ -82,7 +135,10 @@ class Harness {
     b.setVariable('env', new EnvView(h))
     b.setVariable('currentBuild', [number: run.number])
     step(b, 'sh') { arg -> h.sh(arg) }
-    step(b, 'getContext') { Class type -> type == FilePath ? new FilePath(h.cwd) : null }
+    step(b, 'getContext') { Class type ->
+      if (h.agentGone) throw new IOException('Unable to create live FilePath for agent-1; agent-1 was marked offline: Connection was broken')
+      type == FilePath ? new FilePath(h.cwd) : null
+    }
     // The git plugin's checkout attaches BuildData naming what it checked out.
     step(b, 'checkout') { Map a -> h.run.allActions << new BuildData(a.url as String, a.commit as String) }
     step(b, 'isUnix') { -> true }
@@ -103,6 +159,8 @@ class Harness {
     }
     step(b, 'wrap') { Map a, Closure body ->
       assert a['$class'] == 'MaskPasswordsBuildWrapper'
+      // A disabled plugin's wrapper class does not load: the step fails.
+      if (!jenkins.model.Jenkins.get().plugins['mask-passwords']?.isActive()) throw new IllegalStateException('No known implementation of interface jenkins.tasks.SimpleBuildWrapper is named MaskPasswordsBuildWrapper')
       List<String> added = a.varPasswordPairs.collect { it.password as String }
       h.masks.addAll(added)
       try { return body() } finally { added.each { h.masks.remove(it) } }
@@ -140,7 +198,19 @@ class Harness {
     Closure c = (Closure) jenkinsfile.clone()
     c.delegate = new BindingDelegate(b)
     c.resolveStrategy = Closure.DELEGATE_FIRST
-    return CpsThread.runAs(new CpsThread(new CpsFlowExecution(new FlowExecutionOwner(run))), c)
+    try {
+      return CpsThread.runAs(new CpsThread(new CpsFlowExecution(new FlowExecutionOwner(run))), c)
+    } catch (Throwable t) {
+      // As WorkflowRun ends a build: an AbortException is its message; anything else its stack trace.
+      if (t instanceof hudson.AbortException) {
+        append("ERROR: ${t.message}\n")
+      } else {
+        StringWriter trace = new StringWriter()
+        t.printStackTrace(new PrintWriter(trace))
+        append(trace.toString())
+      }
+      throw t
+    }
   }
 }
 

@@ -46,6 +46,10 @@ import io.jenkinsoidc.TokenService
 assert serviceUrl && clientId && clientSecret && jenkinsUrl
 
 class GitSource extends SCMSource { String remote }
+/** github-branch-source's GitHubSCMSource (the stand-in), by a name the tests can use. */
+class GitHubSCMSourceAlias extends org.jenkinsci.plugins.github_branch_source.GitHubSCMSource {
+  GitHubSCMSourceAlias(String owner, String repo) { super(owner, repo) }
+}
 class GitRevision { String hash }
 class PullRequestHead extends SCMHead implements ChangeRequestSCMHead {
   final String id
@@ -111,7 +115,9 @@ Harness controller(Map opts = [:]) {
     // What the branch source attaches before the Jenkinsfile runs.
     run.allActions << new SCMRevisionAction(source, new GitRevision(hash: opts.commit ?: '4f2a9c1e0b7d3a5f6c8e9d0a1b2c3d4e5f6a7b8c'))
   }
-  lastHarness = new Harness(root, run, (opts.buildEnv ?: [:]) as Map)
+  Jenkins.get().rootUrl = opts.containsKey('rootUrl') ? opts.rootUrl : "${jenkinsUrl}/".toString()
+  Jenkins.get().plugins['mask-passwords'] = new hudson.PluginWrapper(true)
+  lastHarness = new Harness(root, run, (opts.buildEnv ?: [:]) as Map, (opts.agentEnv ?: [:]) as Map)
   return lastHarness
 }
 /** The most recent build, whose log a failing test shows. */
@@ -150,7 +156,7 @@ tests['mint -> private token file -> ID token -> revoke and delete at block end'
   assert c.build_url == "${jenkinsUrl}/job/team/job/app/job/main/42/"
   assert c.ref == 'refs/heads/main' && c.ref_type == 'branch'
   assert c.commit == '4f2a9c1e0b7d3a5f6c8e9d0a1b2c3d4e5f6a7b8c'
-  assert c.repository == 'https://git.example.com/team/app.git'
+  assert c.repository == 'https://git.example.com/team/app'
   assert c.triggered_by == 'alice'
   assert c.replayed == false
   assert !new File(file).exists() && !new File(file).parentFile.exists()
@@ -254,7 +260,7 @@ tests['without the Mask Passwords plugin jenkinsOidcToken works and says the ID 
     assert claimsOf(jwt).job == 'team/app/main'
     assert h.logText() == 'jenkins-oidc: the Mask Passwords plugin is not installed, so the ID token is not masked in this log\n'
   } finally {
-    Jenkins.get().plugins['mask-passwords'] = 'installed'
+    Jenkins.get().plugins['mask-passwords'] = new hudson.PluginWrapper(true)
   }
 }
 
@@ -319,7 +325,8 @@ tests['withAwsOidc web-identity through the agent: the AWS SDK in the block runs
 }
 
 tests['withAwsOidc credentials mode: keys only in a private shared-credentials file, never in the environment or a step'] = {
-  Harness h = controller(buildEnv: awsAgentEnv + [AWS_ACCESS_KEY_ID: 'AKIAAGENTSOWNKEY0000', AWS_SECRET_ACCESS_KEY: 'agent-own-secret'])
+  // Keys the build's environment has (node properties, an outer withEnv): cleared inside the block.
+  Harness h = controller(buildEnv: awsAgentEnv + [AWS_ACCESS_KEY_ID: 'AKIABUILDSOWNKEY0000', AWS_SECRET_ACCESS_KEY: 'build-own-secret'])
   Map who, viaDefault
   String file, text, mode
   h.pipeline {
@@ -399,6 +406,130 @@ tests['a replayed build mints when the admin allows it, and its tokens say repla
   h.pipeline { withJenkinsOidc { jwt = idTokenInBuild(h) } }
   Map c = claimsOf(jwt)
   assert c.replayed == true && c.triggered_by == 'mallory' && c.job == 'team/app/main'
+}
+
+// ---- Issue 22: the harness as strict as Jenkins, and what it showed ---------------------
+
+tests['the agent\'s own AWS variables are refused by name in every mode, never silently used (Launcher.inherit)'] = {
+  [[mode: 'web-identity', useNode: false, agentEnv: [AWS_ACCESS_KEY_ID: 'AKIAAGENTSOWNKEY0000', AWS_SECRET_ACCESS_KEY: 'agent-own-secret'], names: 'AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY'],
+   [mode: 'web-identity', useNode: true, agentEnv: [AWS_PROFILE: 'agent-profile'], names: 'AWS_PROFILE'],
+   [mode: 'credentials', useNode: true, agentEnv: [AWS_ROLE_ARN: 'arn:aws:iam::111111111111:role/irsa', AWS_WEB_IDENTITY_TOKEN_FILE: '/var/run/secrets/eks/token'], names: 'AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE'],
+  ].each { Map c ->
+    Harness h = controller(buildEnv: awsAgentEnv, agentEnv: c.agentEnv as Map)
+    boolean ran = false
+    String token
+    String msg = failure(h) {
+      withAwsOidc(roleArn: deployRole, region: 'eu-west-1', mode: c.mode, useNode: c.useNode) {
+        ran = true
+      }
+    }
+    assert msg == "withAwsOidc: the agent's own environment sets ${c.names}, which AWS SDKs and the CLI would use instead of the role; Jenkins cannot unset a variable " +
+                  "the agent process itself has (withEnv only hides it from env). Remove them from the agent's environment (its service or pod definition), or run this block " +
+                  "on an agent without AWS credentials of its own"
+    assert !ran
+    assert h.logText().contains("ERROR: ${msg}")
+  }
+}
+
+tests['inside dir(), the token and AWS keys lie beside the workspace root, never inside the workspace'] = {
+  Harness h = controller(buildEnv: awsAgentEnv)
+  String tokenFile, credentials
+  h.pipeline {
+    dir('sub') {
+      withJenkinsOidc { tokenFile = env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE }
+      withAwsOidc(roleArn: deployRole, region: 'eu-west-1', mode: 'credentials') { credentials = env.AWS_SHARED_CREDENTIALS_FILE }
+    }
+  }
+  String tmp = h.workspace.path + '@tmp' + File.separator
+  assert tokenFile.startsWith(tmp) && credentials.startsWith(tmp)
+  assert !tokenFile.startsWith(h.workspace.path + File.separator) && !credentials.startsWith(h.workspace.path + File.separator)
+}
+
+tests['with the agent gone, the block\'s own error stands and its token is revoked all the same'] = {
+  Harness h = controller()
+  String token
+  String msg = failure(h) {
+    withJenkinsOidc {
+      token = new File(env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE as String).text
+      h.agentGone = true
+      error('deploy failed')
+    }
+  }
+  assert msg == 'deploy failed'
+  assert exchange(serviceUrl, token).body.error_description == 'the build request token has been revoked'
+  assert !h.logText().contains('Unable to create live FilePath') && !h.logText().contains('could not revoke')
+  Harness curl = controller()
+  String awsMsg = failure(curl) {
+    withAwsOidc(roleArn: deployRole, useNode: false) {
+      curl.agentGone = true
+      error('aws deploy failed')
+    }
+  }
+  assert awsMsg == 'aws deploy failed'
+}
+
+tests['without the controller\'s root URL, the error names the setting'] = {
+  String msg = failure(controller(rootUrl: null)) { withJenkinsOidc { } }
+  assert msg == "jenkins-oidc: the controller's Jenkins URL is not configured (Manage Jenkins > System > Jenkins URL, or unclassified.location.url in Configuration as Code): " +
+                "every token carries the build's URL, made from it, and the service checks it against the registered Jenkins URL"
+}
+
+tests['the curl refresher survives another sh being stopped in the same directory (durable-task cookie)'] = {
+  Harness h = controller()
+  int pid
+  List<Integer> killed
+  boolean alive
+  h.pipeline {
+    withAwsOidc(roleArn: deployRole, useNode: false, refreshInterval: 1) {
+      String folder = new File(env.AWS_WEB_IDENTITY_TOKEN_FILE as String).parent
+      pid = new File(folder, 'refresher.pid').text.trim() as int
+      // A timeout or a fail-fast branch stops a sh step in this directory.
+      killed = h.stopShIn(h.cwd)
+      alive = new ProcessBuilder('kill', '-0', pid as String).start().waitFor() == 0
+    }
+  }
+  assert alive && !killed.contains(pid)
+}
+
+tests['GitHub sources give the repository without .git: one form for every source'] = {
+  Harness h = controller()
+  GitHubSCMSourceAlias source = new GitHubSCMSourceAlias('acme', 'app')
+  SCMSource.SourceByItem.sources[h.run.parent] = source
+  String jwt
+  h.pipeline { withJenkinsOidc { jwt = idTokenInBuild(h) } }
+  assert claimsOf(jwt).repository == 'https://github.com/acme/app'
+}
+
+tests['the Rebuild button (it replays) is refused with a message that says what happened and what to do'] = {
+  // ReplayAction.doRebuild, Blue Ocean and Pipeline Graph View all attach a ReplayCause.
+  String msg = failure(controller(causes: [new ReplayCause(41), new Cause.UserIdCause('alice')])) { withJenkinsOidc { } }
+  assert msg.contains('the Rebuild buttons of Jenkins, Blue Ocean and Pipeline Graph View replay too') && msg.contains('Build it anew from SCM (Build Now, or a push)')
+}
+
+tests['library failures end the build as one line (an AbortException), never a stack trace'] = {
+  Harness h = controller(props: [:])
+  failure(h) { withJenkinsOidc { } }
+  assert h.logText().startsWith('ERROR: no token service URL configured')
+  assert !h.logText().contains('\tat ')
+  assert new JenkinsOidcException('x') instanceof hudson.AbortException
+}
+
+tests['a disabled Mask Passwords plugin counts as absent: the step works and says the token is not masked'] = {
+  Harness h = controller()
+  Jenkins.get().plugins['mask-passwords'] = new hudson.PluginWrapper(false)
+  String jwt
+  h.pipeline { jenkinsOidcToken(audience: 'sts.amazonaws.com') { String t -> jwt = t } }
+  assert claimsOf(jwt).job == 'team/app/main'
+  assert h.logText() == 'jenkins-oidc: the Mask Passwords plugin is not installed, so the ID token is not masked in this log\n'
+}
+
+tests['connections go through Jenkins\' proxy settings, and global property names are case-insensitive (as EnvVars)'] = {
+  hudson.ProxyConfiguration.opened.clear()
+  Harness h = controller(props: [jenkins_oidc_url: serviceUrl, Jenkins_Oidc_Request_Token_Ttl: '10m'])
+  Map minted = attempt(h) { TokenService.mintForCurrentBuild([:]) } as Map
+  assert minted.expiresIn == 600
+  assert attempt(h) { TokenService.revokeForCurrentBuild([:], minted.id as String) } == true
+  assert hudson.ProxyConfiguration.opened == ["${serviceUrl}/token".toString(), "${serviceUrl}/token/revocation".toString()]
 }
 
 // ---- Issue 16: the Jenkins around the library -----------------------------------------
@@ -590,7 +721,7 @@ tests['multibranch facts come from the branch source, not from what a checkout i
     withJenkinsOidc { jwt = idTokenInBuild(h) }
   }
   Map c = claimsOf(jwt)
-  assert c.commit == '4f2a9c1e0b7d3a5f6c8e9d0a1b2c3d4e5f6a7b8c' && c.repository == 'https://git.example.com/team/app.git'
+  assert c.commit == '4f2a9c1e0b7d3a5f6c8e9d0a1b2c3d4e5f6a7b8c' && c.repository == 'https://git.example.com/team/app'
   // A job without a branch source: a checkout gives it no commit or repository claim at all.
   Harness plain = controller(job: 'team/freestyle-ish', head: false, source: false)
   plain.pipeline {
@@ -693,7 +824,7 @@ tests['attack: new Settings(attacker URL, id) then revoke — no member sends an
     assert attempt(h) { TokenService.revokeForCurrentBuild([serviceUrl: capture.url], UUID.randomUUID().toString()) } == false
     assert (attempt(h) { TokenService.exchange([serviceUrl: capture.url], 'jort_x', 'sts.amazonaws.com') } as String).startsWith('MissingMethodException: No signature of method: static io.jenkinsoidc.TokenService.exchange()')
     assert attempt(h) { TokenService.agentSha256([serviceUrl: capture.url]) } == refused
-    assert attempt(h) { RequestTokenFile.remove([serviceUrl: capture.url], new FilePath(h.workspace), '0' * 32, UUID.randomUUID().toString()) } == false
+    assert attempt(h) { RequestTokenFile.remove([serviceUrl: capture.url], new FilePath(h.workspace), h.workspace.path, '0' * 32, UUID.randomUUID().toString()) } == false
     assert capture.requests == []
   } finally {
     capture.stop()
@@ -721,7 +852,7 @@ tests['attack: BuildFacts.firstProperty(obj, names) as a getter gadget — facts
   assert (attempt(h) { BuildFacts.firstProperty(Jenkins.get(), ['pluginManager']) } as String).startsWith('MissingMethodException: No signature of method: static io.jenkinsoidc.BuildFacts.firstProperty()')
   assert (attempt(h) { BuildFacts.ofCurrentBuild(new FakeRun(parent: new FakeJob(fullName: 'prod/deploy'), number: 1)) } as String).startsWith('MissingMethodException: No signature of method: static io.jenkinsoidc.BuildFacts.ofCurrentBuild()')
   assert attempt(h) { BuildFacts.ofCurrentBuild() } == [job: 'team/app/main', build_number: '42', build_url: "${jenkinsUrl}/job/team/job/app/job/main/42/".toString(),
-                                                         ref: 'refs/heads/main', repository: 'https://git.example.com/team/app.git',
+                                                         ref: 'refs/heads/main', repository: 'https://git.example.com/team/app',
                                                          commit: '4f2a9c1e0b7d3a5f6c8e9d0a1b2c3d4e5f6a7b8c', triggered_by: 'alice', replayed: 'false']
 }
 
@@ -765,8 +896,9 @@ tests['outside a running Pipeline there are no facts to mint with'] = {
   'io.jenkinsoidc.Masking#<init>()': 'an object without state',
   'io.jenkinsoidc.Masking#available()': 'whether a plugin is installed',
   'io.jenkinsoidc.RequestTokenFile#<init>()': 'an object without state',
-  'io.jenkinsoidc.RequestTokenFile#create(Map, FilePath)': "writes the caller's own request token under a FilePath the caller already controls (FilePath is final: only a real one, e.g. getContext(hudson.FilePath)); returns paths and the token's id, never the token",
-  'io.jenkinsoidc.RequestTokenFile#remove(Map, FilePath, String, String)': "revokes by id as the controller (only a token of the calling build: the service checks), deletes only jenkins-oidc-<32 hex> under the caller's own FilePath; reads nothing from the agent",
+  'io.jenkinsoidc.RequestTokenFile#create(Map, FilePath, String)': "writes the caller's own request token beside a FilePath the caller already controls, or one of its parents (FilePath is final: only a real one, e.g. getContext(hudson.FilePath)); returns paths and the token's id, never the token",
+  'io.jenkinsoidc.RequestTokenFile#remove(Map, FilePath, String, String, String)': "revokes by id as the controller (only a token of the calling build: the service checks), deletes only jenkins-oidc-<32 hex> beside the caller's own FilePath or a parent of it; reads nothing from the agent",
+  'io.jenkinsoidc.RequestTokenFile#tokenFolder(FilePath, String, String)': "names a folder beside the caller's own FilePath or one of its parents; touches nothing",
   'io.jenkinsoidc.StepOptions#<init>()': 'an object without state',
   'io.jenkinsoidc.StepOptions#snapshot(String, Map, List)': "walks the caller's map once into plain strings",
   'io.jenkinsoidc.StepOptions#snapshot(String, Map, List, List)': "walks the caller's map once into plain strings",
@@ -786,7 +918,8 @@ tests['outside a running Pipeline there are no facts to mint with'] = {
   'io.jenkinsoidc.TokenService#getUUID()': 'a pattern', 'io.jenkinsoidc.TokenService.UUID': 'a final pattern',
   'io.jenkinsoidc.TokenService#getAUDIENCE()': 'a pattern', 'io.jenkinsoidc.TokenService.AUDIENCE': 'a final pattern',
   'io.jenkinsoidc.TokenService#getOPTIONS()': 'an immutable list of option names', 'io.jenkinsoidc.TokenService.OPTIONS': 'a final, immutable list',
-  'io.jenkinsoidc.TokenService#getTIMEOUT_MS()': 'a constant', 'io.jenkinsoidc.TokenService.TIMEOUT_MS': 'a final constant',
+  'io.jenkinsoidc.TokenService#getCONNECT_TIMEOUT_MS()': 'a constant', 'io.jenkinsoidc.TokenService.CONNECT_TIMEOUT_MS': 'a final constant',
+  'io.jenkinsoidc.TokenService#getREAD_TIMEOUT_MS()': 'a constant', 'io.jenkinsoidc.TokenService.READ_TIMEOUT_MS': 'a final constant',
   // vars/: the steps themselves, and the closures they pass to withEnv/wrap/withJenkinsOidc.
   'jenkinsOidcToken#<init>()': 'the step script', 'jenkinsOidcToken#<init>(Binding)': 'the step script, with the caller\'s binding',
   'jenkinsOidcToken#main(String[])': 'runs the script body, which defines only call()', 'jenkinsOidcToken#run()': 'the script body: nothing',
@@ -800,6 +933,7 @@ tests['outside a running Pipeline there are no facts to mint with'] = {
   'withAwsOidc#call(Map, Closure)': 'the step',
   'withAwsOidc#viaAgent(Map, String, String, String, boolean, Map)': "runs steps the caller may run itself (writeFile, sh); the only controller call is agentSha256",
   'withAwsOidc#viaCurl(Map, String, String)': 'runs steps the caller may run itself (writeFile, sh)',
+  'withAwsOidc#ambientCheck(List)': 'string function', 'withAwsOidc#psAmbientCheck(List)': 'string function',
   'withAwsOidc#parentOf(String)': 'string function', 'withAwsOidc#quoteAll(List)': 'string function', 'withAwsOidc#psAll(List)': 'string function',
   'withAwsOidc#parseVariables(String)': 'string function', 'withAwsOidc#assignments(Map)': 'string function over the caller\'s map',
   'withAwsOidc$_call_closure1#<init>(Object, Object, Reference, Reference, Reference, Reference, Reference)': 'the withJenkinsOidc block, from the caller\'s own values',
@@ -809,7 +943,10 @@ tests['outside a running Pipeline there are no facts to mint with'] = {
   'withAwsOidc$_call_closure1#getAudience()': "the step's audience", 'withAwsOidc$_call_closure1.audience': "the step's audience",
   'withAwsOidc$_call_closure1#getOidcArgs()': "the step's withJenkinsOidc options", 'withAwsOidc$_call_closure1.oidcArgs': "the step's withJenkinsOidc options",
   'withAwsOidc$_call_closure1#getBody()': "the caller's own closure", 'withAwsOidc$_call_closure1.body': "the caller's own closure",
-  'withAwsOidc$_call_closure1$_closure2#<init>(Object, Object, Reference)': 'the withEnv block', 'withAwsOidc$_call_closure1$_closure2#doCall()': 'calls the captured closure',
+  'withAwsOidc$_call_closure1$_closure2#<init>(Object, Object, Reference, Reference, Reference)': 'the withEnv block, from the caller\'s own values',
+  'withAwsOidc$_call_closure1$_closure2#doCall()': 'runs a sh the caller may run itself, then calls the captured closure',
+  'withAwsOidc$_call_closure1$_closure2#getUnix()': 'whether the agent is Unix', 'withAwsOidc$_call_closure1$_closure2.unix': 'whether the agent is Unix',
+  'withAwsOidc$_call_closure1$_closure2#getCleared()': 'variable names', 'withAwsOidc$_call_closure1$_closure2.cleared': 'variable names',
   'withAwsOidc$_call_closure1$_closure2#doCall(Object)': 'calls the captured closure', 'withAwsOidc$_call_closure1$_closure2#getBody()': "the caller's own closure",
   'withAwsOidc$_call_closure1$_closure2.body': "the caller's own closure",
   'withJenkinsOidc#<init>()': 'the step script', 'withJenkinsOidc#<init>(Binding)': 'the step script, with the caller\'s binding',
@@ -1019,7 +1156,7 @@ tests['reach: every member of the library, called as a Jenkinsfile could, with h
                             'io.jenkinsoidc.ControllerSettings#forStep(Map)', 'io.jenkinsoidc.TokenService#mintForCurrentBuild(Map)',
                             'io.jenkinsoidc.TokenService#idTokenForCurrentBuild(Map)', 'io.jenkinsoidc.TokenService#revokeForCurrentBuild(Map, String)',
                             'io.jenkinsoidc.TokenService#asController(String, Map, String)', 'io.jenkinsoidc.TokenService#agentSha256(Map)',
-                            'io.jenkinsoidc.RequestTokenFile#create(Map, FilePath)', 'io.jenkinsoidc.RequestTokenFile#remove(Map, FilePath, String, String)',
+                            'io.jenkinsoidc.RequestTokenFile#create(Map, FilePath, String)', 'io.jenkinsoidc.RequestTokenFile#remove(Map, FilePath, String, String, String)',
                             'withJenkinsOidc#call(Map, Closure)', 'jenkinsOidcToken#call(Map)', 'jenkinsOidcToken#call(Map, Closure)', 'withAwsOidc#call(Map, Closure)']
     entries.each { String e ->
       assert sweep.walksByMember[e] == 1: "${e} walked a caller's map ${sweep.walksByMember[e]} times"
@@ -1068,6 +1205,8 @@ tests.each { name, test ->
   } catch (Throwable t) {
     failed++
     println "not ok - ${name}\n  ${t.toString().readLines().join('\n  ')}"
+    // Where in the tests it failed, when the failure is not an assertion's own report.
+    if (!(t instanceof AssertionError)) println "  at ${t.stackTrace.findAll { it.fileName?.endsWith('LibraryTest.groovy') }.take(3).collect { "line ${it.lineNumber}" }.join(', ')}"
     println "  build log (last lines):\n    ${lastHarness?.logText()?.readLines()?.takeRight(12)?.join('\n    ')}"
   }
 }

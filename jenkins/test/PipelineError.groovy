@@ -1,4 +1,4 @@
-/** What the `error` step and a failing `sh` throw (hudson.AbortException in Jenkins). */
-class PipelineError extends RuntimeException {
-  PipelineError(String m) { super(m) }
+/** What the `error` and a failed `sh` step throw in Jenkins: an AbortException (its message is the whole story). */
+class PipelineError extends hudson.AbortException {
+  PipelineError(String message) { super(message) }
 }

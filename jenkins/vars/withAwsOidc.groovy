@@ -50,22 +50,38 @@ def call(Map stepArgs, Closure body) {
         error("withAwsOidc: mode '${mode}' on this agent needs Node.js 18+ on the PATH${unix ? '' : ' (Windows agents always do)'}; mode 'web-identity' works with curl alone on Linux and macOS agents")
       }
       // AWS SDKs and the CLI prefer static keys in the environment, and a
-      // named profile, to a web identity token file: an outer block, or the
-      // agent's own environment, would otherwise win inside this block. Each
-      // block clears what the other mode sets (withEnv removes a variable
-      // given an empty value).
+      // named profile, to a web identity token file: an outer block would
+      // otherwise win inside this block. Each block clears what the other
+      // mode sets (withEnv removes a variable given an empty value). That
+      // clears the build's environment only: a process the block starts also
+      // inherits the agent process's own environment (Launcher.inherit), so a
+      // key the agent itself has (or IRSA's AWS_ROLE_ARN in its pod) comes
+      // back. The block checks, in a shell it starts, that none is there.
       List<String> other = mode == 'web-identity' ? ['AWS_PROFILE', 'AWS_SHARED_CREDENTIALS_FILE']
                                                   : ['AWS_ROLE_ARN', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ROLE_SESSION_NAME']
+      List<String> cleared = []
       for (String name : other + ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_CREDENTIAL_EXPIRATION']) {
-        if (!vars.containsKey(name)) vars[name] = ''
+        if (!vars.containsKey(name)) { vars[name] = ''; cleared << name }
       }
       withEnv(assignments(vars)) {
+        String ambient = unix ? sh(returnStdout: true, script: ambientCheck(cleared), label: 'jenkins-oidc: no ambient AWS credentials')
+                              : powershell(returnStdout: true, script: psAmbientCheck(cleared), label: 'jenkins-oidc: no ambient AWS credentials')
+        if (ambient.trim()) {
+          error("withAwsOidc: the agent's own environment sets ${ambient.trim().split(/\s+/).join(', ')}, which AWS SDKs and the CLI would use instead of the role; " +
+                "Jenkins cannot unset a variable the agent process itself has (withEnv only hides it from env). Remove them from the agent's " +
+                "environment (its service or pod definition), or run this block on an agent without AWS credentials of its own")
+        }
         body()
       }
     } finally {
       // The curl refresher stops when its folder goes; stop it now rather than at its next wake-up.
+      // On its own: with the agent gone this sh throws, and must not replace the block's own error.
       if (unix && !node) {
-        sh(script: "[ -f '${folder}/refresher.pid' ] && kill \$(cat '${folder}/refresher.pid') 2>/dev/null; true", label: 'jenkins-oidc: stop the token refresher', returnStatus: true)
+        try {
+          sh(script: "[ -f '${folder}/refresher.pid' ] && kill \$(cat '${folder}/refresher.pid') 2>/dev/null; true", label: 'jenkins-oidc: stop the token refresher', returnStatus: true)
+        } catch (Exception ignored) {
+          // The refresher stops by itself once its folder is gone.
+        }
       }
     }
   }
@@ -110,6 +126,20 @@ private Map<String, String> viaCurl(Map args, String audience, String folder) {
   if (args.region) vars += [AWS_REGION: args.region as String, AWS_DEFAULT_REGION: args.region as String]
   if (args.stsEndpoint) vars.AWS_ENDPOINT_URL_STS = args.stsEndpoint as String
   return vars
+}
+
+/** A shell line that prints which of these (fixed, upper-case) variable names are set in its own environment. */
+@NonCPS
+private static String ambientCheck(List<String> names) {
+  return "for v in ${names.join(' ')}; do [ -n \"\$(printenv \"\$v\")\" ] && printf '%s ' \"\$v\"; done; true"
+}
+
+/** The same in PowerShell. */
+@NonCPS
+private static String psAmbientCheck(List<String> names) {
+  List<String> quoted = []
+  for (String name : names) quoted << "'${name}'".toString()
+  return "foreach (\$v in @(${quoted.join(', ')})) { if ([Environment]::GetEnvironmentVariable(\$v)) { Write-Output \$v } }"
 }
 
 /** The folder of a path on the agent, whichever separator the agent uses. */

@@ -10,9 +10,11 @@ import io.jenkinsoidc.StepOptions
  *   JENKINS_ID_TOKEN_REQUEST_URL         <service>/id-token?api-version=1
  *   JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE  the file holding the token
  * The token itself is never a step argument, so it is not stored with the
- * build. When the block ends (also on failure or abort) the controller
- * revokes it by its id, with its own credentials, and the folder is deleted:
- * nothing is read back from the agent. Needs a node.
+ * build. The folder lies beside the workspace root (<ws>@tmp), also inside
+ * dir(). When the block ends (also on failure, abort, or with the agent
+ * gone) the controller revokes it by its id, with its own credentials, and
+ * the folder is deleted: nothing is read back from the agent, and the block's
+ * own error is the one the build fails with. Needs a node.
  *
  * Options: audience (String or List, narrows the controller's audiences),
  * serviceUrl and credentialsId (another service, only as a pair an
@@ -21,15 +23,28 @@ import io.jenkinsoidc.StepOptions
  */
 def call(Map args = [:], Closure body) {
   Map options = StepOptions.snapshot('withJenkinsOidc', args, ['audience', 'serviceUrl', 'credentialsId'], ['audience'])
-  Map token = RequestTokenFile.create(options, getContext(hudson.FilePath))
+  String workspace = env.WORKSPACE
+  Map token = RequestTokenFile.create(options, getContext(hudson.FilePath), workspace)
   for (String warning : token.warnings) echo "jenkins-oidc: ${warning}"
   try {
     withEnv(["JENKINS_ID_TOKEN_REQUEST_URL=${token.url}", "JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE=${token.file}"]) {
       body()
     }
   } finally {
-    if (!RequestTokenFile.remove(options, getContext(hudson.FilePath), token.handle as String, token.id as String)) {
-      echo 'jenkins-oidc: could not revoke the build request token; it expires on its own'
+    // Each cleanup step on its own: an agent that went away makes getContext throw, and
+    // that must neither keep the token alive nor replace the block's own error.
+    def context = null
+    try {
+      context = getContext(hudson.FilePath)
+    } catch (Exception ignored) {
+      // The agent is gone: nothing to delete there; the revocation needs nothing from it.
     }
+    boolean revoked = false
+    try {
+      revoked = RequestTokenFile.remove(options, context, workspace, token.handle as String, token.id as String)
+    } catch (Exception ignored) {
+      revoked = false
+    }
+    if (!revoked) echo 'jenkins-oidc: could not revoke the build request token; it expires on its own'
   }
 }

@@ -135,5 +135,5 @@ run('Jenkins pipeline library (Groovy 2.4)', () => {
       { job: 'team/app/v1.2.0', build_number: 42 },
       { job: 'team/freestyle-ish', build_number: 42 },
     ]);
-  }, 180_000);
+  }, 300_000);
 });

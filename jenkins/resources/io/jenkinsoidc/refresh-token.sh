@@ -5,6 +5,12 @@
 # Reads JENKINS_ID_TOKEN_REQUEST_URL and JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE.
 # The request token never goes on a command line (any process on the agent
 # can read those with ps): curl reads the header from its standard input.
+#
+# The refresher runs without JENKINS_SERVER_COOKIE: when any sh step in the
+# same directory is stopped (a timeout, a fail-fast parallel branch, a caught
+# abort), durable-task kills every process whose environment carries that
+# step directory's cookie (ProcessTree.killAll), and the refresher would die
+# with it. JENKINS_NODE_COOKIE stays, so the build's end still kills it.
 umask 077
 : "${JENKINS_ID_TOKEN_REQUEST_URL:?is not set: run this inside withJenkinsOidc}" "${JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE:?is not set: run this inside withJenkinsOidc}"
 file="$1"; audience="$2"; interval="$3"
@@ -15,9 +21,14 @@ fetch() {
   # {"value":"<jwt>"}: the JWT alphabet has no quotes, so sed is enough.
   sed -e 's/^{"value":"\([^"]*\)"}$/\1/' "$file.json" > "$file.tmp" && mv "$file.tmp" "$file" && rm -f "$file.json"
 }
-fetch || exit 1
-( while sleep "$interval"; do
+if [ "$4" = --loop ]; then
+  while sleep "$interval"; do
     [ -d "$folder" ] || exit 0
     fetch || true
-  done ) >/dev/null 2>&1 &
+  done
+  exit 0
+fi
+fetch || exit 1
+# A new process (exec'd by env), so that its own environment lacks the cookie.
+env -u JENKINS_SERVER_COOKIE sh "$0" "$file" "$audience" "$interval" --loop >/dev/null 2>&1 &
 echo $! > "$folder/refresher.pid"

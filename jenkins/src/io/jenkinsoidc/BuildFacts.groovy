@@ -50,7 +50,13 @@ final class BuildFacts {
     Map<String, String> facts = [:]
     facts.job = job.fullName as String
     facts.build_number = String.valueOf(run.number)
-    facts.build_url = run.absoluteUrl as String
+    try {
+      facts.build_url = run.absoluteUrl as String
+    } catch (IllegalStateException ignored) {
+      // Run.getAbsoluteUrl() throws on a build thread when the root URL is not configured.
+      throw new JenkinsOidcException('jenkins-oidc: the controller\'s Jenkins URL is not configured (Manage Jenkins > System > Jenkins URL, or unclassified.location.url ' +
+                                     'in Configuration as Code): every token carries the build\'s URL, made from it, and the service checks it against the registered Jenkins URL')
+    }
 
     // Multibranch: the branch project's head says branch, tag or change request.
     SCMHead head = SCMHead.HeadByItem.findHead(job)
@@ -66,12 +72,16 @@ final class BuildFacts {
 
     SCMSource source = SCMSource.SourceByItem.findSource(job)
     if (source != null) {
-      // Git sources expose getRemote(), GitHub ones getRepositoryUrl(): both read
-      // from the job's own source, an object no caller can substitute.
+      // Git sources and GitHub ones (GitHubSCMSource extends AbstractGitSCMSource)
+      // expose getRemote(); either way it is read from the job's own source, an
+      // object no caller can substitute. One form whatever the source: without
+      // a trailing ".git" or "/" (GitHub's getRemote() ends in .git, a plain Git
+      // source's URL is whatever the admin typed), so that policies compare
+      // one spelling.
       for (String getter : ['getRemote', 'getRepositoryUrl']) {
         if (source.metaClass.respondsTo(source, getter)) {
           String value = source."${getter}"() as String
-          if (value) { facts.repository = value; break }
+          if (value) { facts.repository = value.replaceFirst(/\/+$/, '').replaceFirst(/\.git$/, ''); break }
         }
       }
       Object revision = SCMRevisionAction.getRevision(source, run)

@@ -39,9 +39,10 @@ final class ControllerSettings {
     Map<String, String> props = [:]
     for (Object property : Jenkins.get().globalNodeProperties) {
       if (property instanceof EnvironmentVariablesNodeProperty) {
+        // Case-insensitive, as Jenkins' EnvVars: jenkins_oidc_url is JENKINS_OIDC_URL to every build.
         for (Map.Entry e : ((EnvironmentVariablesNodeProperty) property).envVars.entrySet()) {
-          String key = e.key as String
-          if (key.startsWith('JENKINS_OIDC_')) props[key] = (e.value as String)?.trim()
+          String key = (e.key as String)?.toUpperCase(Locale.ROOT)
+          if (key?.startsWith('JENKINS_OIDC_')) props[key] = (e.value as String)?.trim()
         }
       }
     }

@@ -8,7 +8,10 @@ import hudson.slaves.WorkspaceList
  * Puts this build's request token on the build agent without it ever being a
  * step argument (Pipeline stores step arguments with the build record): minted
  * and written here, in @NonCPS code, through the node's FilePath, into a
- * folder of its own under the workspace's temporary folder. The folder is
+ * folder of its own under the workspace's temporary folder: the one beside
+ * the workspace root (<ws>@tmp), also inside dir('sub'), where the step's
+ * context is <ws>/sub and its own @tmp would lie inside the workspace, for
+ * archiveArtifacts, stash or a docker build context to pick up. The folder is
  * made private (0700) before the token file exists, the file 0600; on Windows
  * the workspace tmp's own ACL applies (FilePath.chmod does nothing there).
  * The Pipeline gets back only paths, the request URL, the token's id and a
@@ -26,13 +29,17 @@ import hudson.slaves.WorkspaceList
 final class RequestTokenFile {
   private RequestTokenFile() { }
 
-  /** Returns [handle:, id:, folder:, file:, url:, warnings:]; never the token. */
+  /**
+   * Returns [handle:, id:, folder:, file:, url:, warnings:]; never the token.
+   * `workspace` is the node's workspace root (env.WORKSPACE): the token's
+   * folder goes beside it when it is the context or one of its parents.
+   */
   @NonCPS
-  static Map<String, Object> create(Map options, FilePath context) {
+  static Map<String, Object> create(Map options, FilePath context, String workspace) {
     Map<String, Object> opts = StepOptions.snapshot('withJenkinsOidc', options, TokenService.OPTIONS, ['audience'])
     if (context == null) throw new JenkinsOidcException('jenkins-oidc: this step needs an agent for the request token file: call it inside node { }')
     String handle = UUID.randomUUID().toString().replace('-', '')
-    FilePath folder = WorkspaceList.tempDir(context).child("jenkins-oidc-${handle}")
+    FilePath folder = tokenFolder(context, workspace, handle)
     folder.mkdirs()
     folder.chmod(0700)
     FilePath file = folder.child('request-token')
@@ -54,17 +61,33 @@ final class RequestTokenFile {
     return [handle: handle, id: minted.id, folder: folder.remote, file: file.remote, url: minted.requestUrl, warnings: minted.warnings]
   }
 
-  /** Revokes create()'s token by its id and deletes its folder; true if the service confirmed the revocation. */
+  /**
+   * Revokes create()'s token by its id and deletes its folder; true if the
+   * service confirmed the revocation. Revoking needs nothing from the agent:
+   * with the agent gone (context null) the token still dies.
+   */
   @NonCPS
-  static boolean remove(Map options, FilePath context, String handle, String requestTokenId) {
+  static boolean remove(Map options, FilePath context, String workspace, String handle, String requestTokenId) {
     boolean revoked = TokenService.revokeForCurrentBuild(options, requestTokenId)
     if (context != null && handle ==~ /[0-9a-f]{32}/) {
       try {
-        WorkspaceList.tempDir(context).child("jenkins-oidc-${handle}").deleteRecursive()
+        tokenFolder(context, workspace, handle).deleteRecursive()
       } catch (Exception ignored) {
         // The agent is gone or the build was interrupted: the folder goes with the workspace.
       }
     }
     return revoked
+  }
+
+  /** jenkins-oidc-<handle> in the temporary folder beside the workspace root (or beside the context, outside any workspace). */
+  @NonCPS
+  private static FilePath tokenFolder(FilePath context, String workspace, String handle) {
+    FilePath root = context
+    for (FilePath p = context; workspace && p != null; p = p.parent) {
+      if (p.remote == workspace) { root = p; break }
+    }
+    FilePath tmp = WorkspaceList.tempDir(root)
+    if (tmp == null) throw new JenkinsOidcException("jenkins-oidc: the agent has no temporary folder for ${root.remote.take(200)}")
+    return tmp.child("jenkins-oidc-${handle}")
   }
 }

@@ -5,6 +5,7 @@ import com.cloudbees.plugins.credentials.CredentialsProvider
 import com.cloudbees.plugins.credentials.CredentialsScope
 import com.cloudbees.plugins.credentials.common.StandardUsernamePasswordCredentials
 import groovy.json.JsonSlurper
+import hudson.ProxyConfiguration
 import hudson.security.ACL
 import jenkins.model.Jenkins
 
@@ -26,11 +27,16 @@ import jenkins.model.Jenkins
  * - The secret lives in its local variables only; what it returns is the
  *   calling build's own request token (living the administrator's lifetime),
  *   its own ID token, or nothing.
+ * - Connections go through Jenkins' proxy settings (ProxyConfiguration.open,
+ *   with its no-proxy hosts). They run on the CPS VM thread, which every
+ *   branch of the build shares, so they are bounded tightly: 5 s to connect,
+ *   10 s to read; the service answers in milliseconds.
  */
 final class TokenService {
   static final String MINT = 'urn:jenkins-oidc:grant-type:build-request-token'
   static final String ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token'
-  static final int TIMEOUT_MS = 15000
+  static final int CONNECT_TIMEOUT_MS = 5000
+  static final int READ_TIMEOUT_MS = 10000
   static final List<String> OPTIONS = ['audience', 'serviceUrl', 'credentialsId'].asImmutable()
 
   private TokenService() { }
@@ -82,10 +88,17 @@ final class TokenService {
   static String agentSha256(Map options) {
     String url = ControllerSettings.forStep(StepOptions.snapshot('agentSha256', options, OPTIONS, ['audience'])).serviceUrl + '/agent/jenkins-oidc-agent.mjs.sha256'
     String text
+    HttpURLConnection conn = null
     try {
-      text = new URL(url).getText(connectTimeout: TIMEOUT_MS, readTimeout: TIMEOUT_MS, 'UTF-8')
+      conn = (HttpURLConnection) ProxyConfiguration.open(new URL(url))
+      conn.instanceFollowRedirects = false
+      conn.connectTimeout = CONNECT_TIMEOUT_MS
+      conn.readTimeout = READ_TIMEOUT_MS
+      text = conn.responseCode == 200 ? conn.inputStream.getText('UTF-8') : ''
     } catch (IOException e) {
       throw new JenkinsOidcException("could not read the agent's SHA-256 from ${url} (${e.class.simpleName})")
+    } finally {
+      conn?.disconnect()
     }
     String sha = text.trim().split(/\s+/)[0]
     if (!(sha ==~ /[0-9a-f]{64}/)) throw new JenkinsOidcException("the token service published no valid SHA-256 for its agent at ${url}")
@@ -161,11 +174,11 @@ final class TokenService {
     HttpURLConnection conn = null
     Map answer
     try {
-      conn = (HttpURLConnection) new URL(url).openConnection()
+      conn = (HttpURLConnection) ProxyConfiguration.open(new URL(url))
       conn.instanceFollowRedirects = false
       conn.requestMethod = 'POST'
-      conn.connectTimeout = TIMEOUT_MS
-      conn.readTimeout = TIMEOUT_MS
+      conn.connectTimeout = CONNECT_TIMEOUT_MS
+      conn.readTimeout = READ_TIMEOUT_MS
       conn.doOutput = true
       conn.setRequestProperty('Content-Type', 'application/x-www-form-urlencoded')
       conn.setRequestProperty('Accept', 'application/json')
@@ -178,6 +191,8 @@ final class TokenService {
       InputStream stream = status < 400 ? conn.inputStream : conn.errorStream
       String text = stream == null ? '' : stream.getText('UTF-8')
       answer = answerOf(status, text, url, what)
+    } catch (JenkinsOidcException e) {
+      throw e
     } catch (IOException e) {
       throw new JenkinsOidcException("could not ${what}: the token service at ${url} did not answer (${e.class.simpleName})")
     } finally {

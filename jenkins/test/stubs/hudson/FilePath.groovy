@@ -13,6 +13,8 @@ final class FilePath implements Serializable {
   String getName() { file.name }
   FilePath child(String rel) { new FilePath(new File(file, rel)) }
   FilePath sibling(String rel) { new FilePath(new File(file.parentFile, rel)) }
+  /** The parent folder, or null at the root (as the real one). */
+  FilePath getParent() { file.parentFile == null ? null : new FilePath(file.parentFile) }
   boolean exists() { file.exists() }
   boolean isUnix() { File.separatorChar == '/' as char }
   void mkdirs() {
