@@ -1,12 +1,13 @@
 // Prometheus metrics (issue 10): on their own listener only, with bounded labels.
-import { addClient, basic, BUILD, freePort, MINT, postForm, startTestService, type TestService } from '../helpers/service.js';
+import { addClient, basic, BUILD, MINT, postForm, startTestService, type TestService } from '../helpers/service.js';
 import { VERSION } from '../../src/version.js';
 import { sampleValue } from '../helpers/metrics.js';
 
 let t: TestService;
 let metricsUrl: string;
 beforeAll(async () => {
-  t = await startTestService({ METRICS_PORT: String(await freePort()) });
+  // Port 0: the metrics listener takes a free port itself (metricsUrl says which).
+  t = await startTestService({ METRICS_PORT: '0' });
   metricsUrl = t.service.metricsUrl!;
 });
 afterAll(async () => t.stop());
