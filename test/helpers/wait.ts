@@ -17,17 +17,20 @@ export interface WaitOptions {
 
 export const WAIT_TIMEOUT_MS = 30_000;
 
+/** What a probe returns when the condition holds (`cond && value` gives `false | value`). */
+export type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>;
+
 /**
  * Resolves with the first truthy value `probe` returns (it may be async);
  * rejects, naming `what`, when none came within the timeout. A probe that
  * throws is a failure of the test, not a "not yet": it rejects at once.
  */
-export async function waitFor<T>(what: string, probe: () => T | Promise<T>, options: WaitOptions = {}): Promise<NonNullable<T>> {
+export async function waitFor<T>(what: string, probe: () => T | Promise<T>, options: WaitOptions = {}): Promise<Truthy<T>> {
   const timeoutMs = options.timeoutMs ?? WAIT_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
-    if (value) return value as NonNullable<T>;
+    if (value) return value as Truthy<T>;
     if (Date.now() > deadline) {
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${options.detail ? `\n${options.detail()}` : ''}`);
     }

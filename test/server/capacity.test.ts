@@ -3,6 +3,7 @@
 // serves again as soon as the load is gone; health checks are never refused.
 // And discovery and JWKS are sent from memory before the app.
 import net from 'node:net';
+import type { Histogram } from 'prom-client';
 import { poolOf } from '../../src/store/prisma.js';
 import { EXCHANGE, REQUEST_TOKEN_TYPE as RTT, postForm, startWithToken, type TestService } from '../helpers/service.js';
 import { waitFor } from '../helpers/wait.js';
@@ -181,7 +182,7 @@ describe('discovery and JWKS from memory', () => {
     const viaApp = await fetch(`${t.url}${path}?x=1`);
     expect(await viaApp.text()).toBe(json());
 
-    const metric = await t.service.metrics.registry.getSingleMetric('jenkins_oidc_http_request_duration_seconds')!.get();
+    const metric = await (t.service.metrics.registry.getSingleMetric('jenkins_oidc_http_request_duration_seconds') as Histogram<string>).get();
     const count = metric.values.find((v) => v.metricName === 'jenkins_oidc_http_request_duration_seconds_count' && v.labels.route === route && v.labels.method === 'GET');
     expect(count?.value).toBe(2);
   });

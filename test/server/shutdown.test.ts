@@ -179,12 +179,13 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('%s under keep-alive load', (signa
     })();
     // Each load client sends until one of its requests, sent after the
     // balancer saw the 503, has been answered: then traffic goes elsewhere.
-    const clients = [
+    const clients: { path: string; headers: Record<string, string> }[] = [
       { path: '/jwks', headers: {} },
       { path: '/jwks', headers: {} },
       { path: '/id-token?api-version=1', headers: { authorization: `Bearer ${service.requestToken}` } },
       { path: '/id-token?api-version=1', headers: { authorization: `Bearer ${service.requestToken}` } },
-    ].map(({ path, headers }) => {
+    ];
+    const loads = clients.map(({ path, headers }) => {
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
       return (async () => {
         for (;;) {
@@ -203,7 +204,7 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('%s under keep-alive load', (signa
     await slow.accepted;
     signalled = Date.now();
     service.serve.child.kill(signal);
-    await Promise.all(clients);
+    await Promise.all(loads);
     await waitFor('the listener to close', () => refused(service.base), { intervalMs: 20 });
     const listenerClosed = Date.now();
     slow.finish();

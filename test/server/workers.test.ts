@@ -20,7 +20,7 @@ import { runCli, scratchDir, startServe, type ServeProcess } from '../helpers/cl
 import { createEmptyDatabase, createTestDatabase } from '../helpers/database.js';
 import { sampleValue } from '../helpers/metrics.js';
 import { basic, decodeJwt, EXCHANGE, MINT, REQUEST_TOKEN_TYPE } from '../helpers/service.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, type Truthy } from '../helpers/wait.js';
 
 const KEK = randomBytes(32).toString('base64');
 const ISSUER = 'http://workers.example.com';
@@ -28,7 +28,7 @@ const ISSUER = 'http://workers.example.com';
 const lines = (s: ServeProcess) => s.lines();
 
 /** Waits for `probe` over the service's log; on a timeout the error carries the log. */
-function until<T>(what: string, probe: () => T | undefined | false, s: ServeProcess): Promise<NonNullable<T>> {
+function until<T>(what: string, probe: () => T, s: ServeProcess): Promise<Truthy<T>> {
   return waitFor(what, probe, { detail: () => s.output() });
 }
 
