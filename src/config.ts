@@ -109,7 +109,7 @@ export const VARIABLES = {
   REQUEST_TOKEN_MAX_TTL: 'Upper bound for any request token lifetime, whatever a client asks. Default 86400.',
   TRUST_PROXY: 'true behind a TLS-terminating proxy: X-Forwarded-For/-Proto are believed. Default false.',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent. Default info.',
-  MIGRATE_ON_START: 'serve applies pending migrations before listening. Default true.',
+  MIGRATE_ON_START: 'serve applies pending migrations before listening. false: it applies none, and refuses to start while one is pending (run jenkins-oidc migrate first). Default true.',
   ALLOW_INSECURE_ISSUER: 'true lets production mode use an http issuer or one with a port (tests, private labs only). Default false.',
   SIGNING_ALG: 'Algorithm of new signing keys: RS256 (default, accepted everywhere) or ES256.',
   KEY_ROTATION_INTERVAL: 'How long a key signs before the next rotation starts (30d, 12h, 90m or seconds). Default 30d.',
