@@ -20,6 +20,7 @@ import { runCli, scratchDir, startServe, type ServeProcess } from '../helpers/cl
 import { createEmptyDatabase, createTestDatabase } from '../helpers/database.js';
 import { sampleValue } from '../helpers/metrics.js';
 import { basic, decodeJwt, EXCHANGE, MINT, REQUEST_TOKEN_TYPE } from '../helpers/service.js';
+import { privateLoopbackAddress } from '../helpers/ports.js';
 import { waitFor, type Truthy } from '../helpers/wait.js';
 
 const KEK = randomBytes(32).toString('base64');
@@ -46,10 +47,15 @@ function childrenOf(pid: number): number[] {
   return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number).sort((a, b) => a - b);
 }
 
-/** One request on a connection of its own (round-robin hands out connections, not requests). */
-function getOnce(base: string, path_: string): Promise<{ status: number; body: string }> {
+/**
+ * One request on a connection of its own (round-robin hands out connections,
+ * not requests). `from`: a loopback source address of the test's own, which
+ * the request's log line gives as its ip: a test counts its own lines, not
+ * late ones of an earlier test (each process writes its log every 250 ms).
+ */
+function getOnce(base: string, path_: string, from?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(`${base}${path_}`, { agent: false }, (res) => {
+    const req = http.get(`${base}${path_}`, { agent: false, localAddress: from }, (res) => {
       let body = '';
       res.on('data', (c) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode!, body }));
@@ -158,13 +164,13 @@ describe('WORKERS=2: one port, two workers, each a whole replica', () => {
 
   test('connections are spread over both workers; /healthz and /readyz answer in each', async () => {
     const { s, base } = w;
-    const before = lines(s).length;
+    const me = privateLoopbackAddress();
     const answers = [];
     // (Round-robin alternates: interleaving the routes would send each route to one worker.)
-    for (let i = 0; i < 8; i += 1) answers.push(await getOnce(base, i < 4 ? '/healthz' : '/readyz'));
+    for (let i = 0; i < 8; i += 1) answers.push(await getOnce(base, i < 4 ? '/healthz' : '/readyz', me));
     expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
     const served = await until('8 request lines', () => {
-      const r = lines(s).slice(before).filter((l) => l.msg === 'request');
+      const r = lines(s).filter((l) => l.msg === 'request' && l.ip === me);
       return r.length === 8 && r;
     }, s);
     const byWorker = (route: string) => [...new Set(served.filter((l) => l.route === route).map((l) => l.worker))].sort();
@@ -237,12 +243,12 @@ test('a worker killed with SIGKILL is logged and replaced; the service keeps ans
   expect(alive(victim)).toBe(false);
   expect(childrenOf(s.child.pid!)).toEqual([survivor, replacement.pid as number].sort((a, b) => a - b));
 
-  const before = lines(s).length;
+  const me = privateLoopbackAddress();
   const answers = [];
-  for (let i = 0; i < 6; i += 1) answers.push((await getOnce(base, '/healthz')).status);
+  for (let i = 0; i < 6; i += 1) answers.push((await getOnce(base, '/healthz', me)).status);
   expect(answers).toEqual(Array(6).fill(200));
   const served = await until('6 request lines', () => {
-    const r = lines(s).slice(before).filter((l) => l.msg === 'request');
+    const r = lines(s).filter((l) => l.msg === 'request' && l.ip === me);
     return r.length === 6 && r;
   }, s);
   expect([...new Set(served.map((l) => l.worker))].sort()).toEqual([1, 2]);
