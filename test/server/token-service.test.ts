@@ -18,6 +18,25 @@ async function jwks(): Promise<JSONWebKeySet> {
   return (await (await fetch(`${t.url}/jwks`)).json()) as JSONWebKeySet;
 }
 
+/** Every claim of an ID token for sts.amazonaws.com of a BUILD ci-main minted, and `facts` besides: the whole payload. */
+function buildTokenClaims(payload: { iat?: unknown }, facts: Record<string, unknown> = {}) {
+  return {
+    iss: t.config.issuer,
+    sub: 'jenkins_instance:ci-main:job:folder/app',
+    aud: 'sts.amazonaws.com',
+    exp: (payload.iat as number) + 300,
+    iat: expect.any(Number),
+    nbf: payload.iat,
+    jti: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    jenkins_instance: 'ci-main',
+    jenkins_url: 'https://jenkins.example.com',
+    job: 'folder/app',
+    build_number: 42,
+    build_url: 'https://jenkins.example.com/job/folder/job/app/42/',
+    ...facts,
+  };
+}
+
 describe('mint grant', () => {
   test('a controller mints a request token with the exact documented answer and a stored hash', async () => {
     const res = await mint(t, secret, { ref: 'refs/heads/main', commit: 'ABCDEF1234567', repository: 'https://git.example.com/app.git', triggered_by: 'alice', ttl: '600' });
@@ -152,24 +171,7 @@ describe('exchange grant', () => {
     const keys = await jwks();
     const { payload, protectedHeader } = await jwtVerify(jwt, createLocalJWKSet(keys), { issuer: t.config.issuer, audience: 'sts.amazonaws.com' });
     expect(protectedHeader).toEqual({ alg: 'RS256', kid: keys.keys[0]!.kid, typ: 'JWT' });
-    expect(payload).toEqual({
-      iss: t.config.issuer,
-      sub: 'jenkins_instance:ci-main:job:folder/app',
-      aud: 'sts.amazonaws.com',
-      exp: payload.iat! + 300,
-      iat: expect.any(Number),
-      nbf: payload.iat,
-      jti: expect.stringMatching(/^[0-9a-f-]{36}$/),
-      jenkins_instance: 'ci-main',
-      jenkins_url: 'https://jenkins.example.com',
-      job: 'folder/app',
-      build_number: 42,
-      build_url: 'https://jenkins.example.com/job/folder/job/app/42/',
-      ref: 'refs/tags/v1.2.0',
-      ref_type: 'tag',
-      commit: 'abcdef1',
-      triggered_by: 'timer',
-    });
+    expect(payload).toEqual(buildTokenClaims(payload, { ref: 'refs/tags/v1.2.0', ref_type: 'tag', commit: 'abcdef1', triggered_by: 'timer' }));
     expect(payload.iat).toBeGreaterThanOrEqual(before);
     expect(payload).not.toHaveProperty('azp');
     expect(Object.keys(payload).slice(0, 7)).toEqual(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti']);
@@ -247,20 +249,7 @@ describe('exchange grant', () => {
     const res = await exchange(t, minted.json.access_token as string, forged);
     expect(res.status).toBe(200);
     const { payload } = decodeJwt(res.json.access_token as string);
-    expect(payload).toEqual({
-      iss: t.config.issuer,
-      sub: 'jenkins_instance:ci-main:job:folder/app',
-      aud: 'sts.amazonaws.com',
-      exp: (payload.iat as number) + 300,
-      iat: expect.any(Number),
-      nbf: payload.iat,
-      jti: expect.stringMatching(/^[0-9a-f-]{36}$/),
-      jenkins_instance: 'ci-main',
-      jenkins_url: 'https://jenkins.example.com',
-      job: 'folder/app',
-      build_number: 42,
-      build_url: 'https://jenkins.example.com/job/folder/job/app/42/',
-    });
+    expect(payload).toEqual(buildTokenClaims(payload));
   });
 
   test('a controller secret cannot be used for the exchange, and jenkins-build cannot mint', async () => {
