@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { runAgent } from '../helpers/agent.js';
-import { addClient, decodeJwt, mint, startTestService, type TestService } from '../helpers/service.js';
+import { decodeJwt, startWithToken, type TestService } from '../helpers/service.js';
 
 type Fault = { status: number; headers?: Record<string, string> } | 'reset';
 
@@ -57,9 +57,7 @@ let t: TestService;
 let proxy: FaultProxy;
 let requestToken: string;
 beforeAll(async () => {
-  t = await startTestService();
-  const { secret } = await addClient(t);
-  requestToken = (await mint(t, secret)).json.access_token as string;
+  ({ t, token: requestToken } = await startWithToken());
   proxy = await startFaultProxy(t.url);
 });
 afterAll(async () => {

@@ -7,15 +7,13 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { onClientError } from '../../src/server/client-errors.js';
 import type { Signer } from '../../src/signing-keys/signer.js';
-import { addClient, mint, startTestService, type TestService } from '../helpers/service.js';
+import { startWithToken, type TestService } from '../helpers/service.js';
 import { waitFor } from '../helpers/wait.js';
 
 let t: TestService;
 let requestToken: string;
 beforeAll(async () => {
-  t = await startTestService();
-  const { secret } = await addClient(t);
-  requestToken = (await mint(t, secret)).json.access_token as string;
+  ({ t, token: requestToken } = await startWithToken());
 });
 afterAll(async () => t.stop());
 
