@@ -196,6 +196,10 @@ async function onConnections(connections, tasks) {
  * CPU-bound in PostgreSQL: one connection keeps one core busy). Returns the
  * counts, the seconds taken and the database's size. Progress goes to `log`
  * after every batch.
+ *
+ * @param {string} databaseUrl
+ * @param {number} rows
+ * @param {{ log?: (message: string) => unknown, now?: Date, connections?: number }} [options]
  */
 export async function seedDatabase(databaseUrl, rows, { log = (m) => process.stderr.write(`${m}\n`), now = new Date(), connections = Math.min(2, os.cpus().length) } = {}) {
   if (!Number.isInteger(rows) || rows < 10) throw new RangeError(`seed rows must be an integer of at least 10, got ${rows}`);

@@ -98,7 +98,7 @@ type Env = Record<string, string | undefined>;
 export const VARIABLES = {
   ISSUER: 'Public URL of the service, exactly as registered in AWS IAM (https, no port, may have a path). Default http://localhost:8080.',
   HOST: 'Address to listen on. Default 127.0.0.1 (the Docker image sets 0.0.0.0).',
-  PORT: 'Port to listen on. Default 8080.',
+  PORT: 'Port to listen on; 0 takes any free port (the "jenkins-oidc listening" log line gives its url). Default 8080.',
   DATABASE_URL: 'PostgreSQL connection URL. Unset: an embedded PostgreSQL runs in DATA_DIR. Set: production mode.',
   DATABASE_POOL_SIZE: 'Connections each serve process (each worker) may open (1-100). Default 10. Size it as replicas x WORKERS x this < the server\'s max_connections.',
   DATABASE_CONNECT_TIMEOUT: 'How long serve and migrate wait at start for PostgreSQL to answer, retrying with backoff (0s-10m; production mode). Default 60s.',
@@ -111,7 +111,7 @@ export const VARIABLES = {
   REQUEST_TOKEN_MAX_TTL: 'Upper bound for any request token lifetime, whatever a client asks. Default 86400.',
   TRUST_PROXY: 'Behind proxies: how many (true is one; 2 for a CDN in front of a load balancer) or their addresses/CIDRs (10.0.0.0/8,192.168.1.5). The client address is the right-most X-Forwarded-For entry not added by them; entries to its left are never believed. Default false: the connection\'s address.',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent. Default info.',
-  MIGRATE_ON_START: 'serve applies pending migrations before listening. Default true.',
+  MIGRATE_ON_START: 'serve applies pending migrations before listening. false: it applies none, and refuses to start while one is pending (run jenkins-oidc migrate first). Default true.',
   ALLOW_INSECURE_ISSUER: 'true lets production mode use an http issuer or one with a port (tests, private labs only). Default false.',
   SIGNING_ALG: 'Algorithm of new signing keys: RS256 (default, accepted everywhere) or ES256.',
   KEY_ROTATION_INTERVAL: 'How long a key signs before the next rotation starts (30d, 12h, 90m or seconds). Default 30d.',
@@ -121,7 +121,7 @@ export const VARIABLES = {
   KEY_ENCRYPTION_KEY_PREVIOUS: 'Only for `jenkins-oidc keys rewrap`: the key-encryption key being replaced.',
   EMBEDDED: 'true: run the embedded PostgreSQL even in the container image; false: refuse to start without DATABASE_URL. Default true, but false in the container image.',
   JENKINS_OIDC_CONTAINER: 'Set to 1 by the container image: without DATABASE_URL it refuses to start unless EMBEDDED=true.',
-  METRICS_PORT: 'Port of a separate listener serving Prometheus metrics at /metrics. Unset (default): no metrics listener.',
+  METRICS_PORT: 'Port of a separate listener serving Prometheus metrics at /metrics; 0 takes any free port (logged as metrics). Unset (default): no metrics listener.',
   METRICS_HOST: 'Address the metrics listener binds to. Default: HOST.',
   FAILED_ATTEMPTS_PER_MINUTE: 'Refused tokens and failed client authentications one address may cause per minute on the token endpoints, per process (per worker), before it gets 429 (0: no limit). Default 60.',
   MAX_CONNECTIONS: 'Open client connections one serve process accepts (1-100000); past it, a new connection is answered 503 and closed. Default 4096.',
@@ -335,7 +335,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
   const previousKekRaw = read('KEY_ENCRYPTION_KEY_PREVIOUS');
   const previousKeyEncryptionKey = previousKekRaw ? parseKey('KEY_ENCRYPTION_KEY_PREVIOUS', previousKekRaw, problems) : undefined;
 
-  if (read('METRICS_PORT') !== undefined && read('METRICS_PORT') === (read('PORT') ?? '8080')) {
+  // Both 0 is no clash: each listener then takes a free port of its own.
+  if (read('METRICS_PORT') !== undefined && read('METRICS_PORT') !== '0' && read('METRICS_PORT') === (read('PORT') ?? '8080')) {
     problems.push('METRICS_PORT: must differ from PORT (metrics are never served on the public listener)');
   }
 

@@ -65,6 +65,10 @@ describe('configuration', () => {
     expect(c.keyEncryptionKey).toEqual(Buffer.from(KEK, 'base64'));
   });
 
+  test('PORT 0 and METRICS_PORT 0 are no clash: each listener takes a free port of its own', () => {
+    expect(loadConfig({ PORT: '0', METRICS_PORT: '0' }, '/srv')).toMatchObject({ port: 0, metricsPort: 0 });
+  });
+
   test('the key-encryption key can come from a file', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'jo-cfg-'));
     writeFileSync(path.join(dir, 'kek'), `${KEK}\n`);

@@ -160,7 +160,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<Primar
     worker.on('error', (err) => logger.warn({ worker: slot.n, err: err.message }, 'worker process error'));
     logger.info({ worker: slot.n, pid: worker.process.pid }, 'worker started');
   };
-  cluster.on('listening', (worker) => {
+  cluster.on('listening', (worker, address) => {
     const slot = slotOf(worker);
     if (!slot || slot.listening) return;
     slot.listening = true;
@@ -168,7 +168,8 @@ export async function runPrimary(config: Config, logger: Logger): Promise<Primar
       phase = 'running';
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
       logger.info(
-        { url: `http://${host}:${config.port}`, workers: config.workers, pids: slots.map((s) => s.worker!.process.pid), metrics: metricsServer ? `http://${config.metricsHost.includes(':') ? `[${config.metricsHost}]` : config.metricsHost}:${Metrics.portOf(metricsServer)}/metrics` : undefined },
+        // The port the workers share, as bound: PORT=0 takes any free one.
+        { url: `http://${host}:${address.port}`, workers: config.workers, pids: slots.map((s) => s.worker!.process.pid), metrics: metricsServer ? `http://${config.metricsHost.includes(':') ? `[${config.metricsHost}]` : config.metricsHost}:${Metrics.portOf(metricsServer)}/metrics` : undefined },
         'jenkins-oidc workers listening',
       );
     }

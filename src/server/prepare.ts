@@ -11,13 +11,17 @@ import type { Logger } from '../logger.js';
 import { ensureSigningKey, timingOf } from '../signing-keys/lifecycle.js';
 import { resolveKeyEncryptionKey } from '../signing-keys/key-encryption-key.js';
 import type { Database } from '../store/database.js';
-import { migrate } from '../store/migrate.js';
+import { assertMigrated, migrate } from '../store/migrate.js';
 
 export async function prepareDatabase(database: Database, config: Config, logger: Logger): Promise<void> {
   if (config.migrateOnStart) {
     const result = await migrate(database.url, { onProgress: (m) => logger.info(m) });
     if (result.applied.length) logger.info({ applied: result.applied }, 'migrations applied');
     if (result.modified.length) logger.warn({ modified: result.modified }, 'applied migrations were modified since');
+  } else {
+    // Someone else migrates (the Kubernetes Job): until they have, say so, as
+    // every CLI command does, rather than fail on the first missing table.
+    await assertMigrated(database.db);
   }
   const kek = resolveKeyEncryptionKey(config);
   for (const step of await ensureSigningKey(database.db, kek, config.signingAlg, timingOf(config))) {

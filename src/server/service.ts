@@ -2,7 +2,7 @@
 // migrations, signing key, OIDC runtime, HTTP server. `jenkins-oidc serve`
 // and the tests both go through startService.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import type { Config } from '../config.js';
 import { flushLogs, type Logger } from '../logger.js';
 import { loadSigningKeys } from '../signing-keys/keys.js';
@@ -34,6 +34,12 @@ export interface StartOptions {
    * trail, listener (the port is shared through the primary).
    */
   worker?: number;
+  /**
+   * A socket already listening, to serve on instead of binding HOST:PORT (a
+   * test binds port 0 itself, so that ISSUER can name the port before the
+   * service starts and no other process can take the port in between).
+   */
+  listener?: Server;
 }
 
 export interface RunningService {
@@ -66,7 +72,7 @@ export async function startService(config: Config, logger: Logger, options: Star
   // Before anything starts: a port in use is named now, not after PostgreSQL
   // was initialised; a database still starting is waited for, not a crash
   // (by a worker too: a replacement may start during a database outage).
-  if (!worker) await checkPortFree(config.host, config.port);
+  if (!worker && !options.listener) await checkPortFree(config.host, config.port);
   if (config.databaseUrl) {
     await waitForDatabase(config.databaseUrl, {
       timeoutSeconds: config.databaseConnectTimeout,
@@ -137,10 +143,12 @@ export async function startService(config: Config, logger: Logger, options: Star
     server.requestTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(config.port, config.host, () => {
+      const listening = () => {
         server.off('error', reject);
         resolve();
-      });
+      };
+      if (options.listener) server.listen(options.listener, listening);
+      else server.listen(config.port, config.host, listening);
     });
     // Metrics on a listener of their own: the public issuer never serves them.
     const metricsServer = config.metricsPort === undefined || worker ? undefined : await metrics.serve(config.metricsHost, config.metricsPort);

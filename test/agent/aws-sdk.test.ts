@@ -4,14 +4,16 @@
 // outlives its ID tokens and keeps getting fresh credentials.
 //
 // The service's shortest ID token lifetime is 60 s, too long for a test, so
-// the stand-in treats tokens older than a few seconds as expired, which is
-// what STS does with a token past its exp (ExpiredTokenException).
+// the stand-in is told to treat the tokens issued before a given second as
+// expired, which is what STS does with a token past its exp
+// (ExpiredTokenException).
 import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AGENT_NODE, runAgent, runNode } from '../helpers/agent.js';
 import { ACCOUNT, startAwsLab, trustPolicyFor, type AwsLab } from '../helpers/aws-lab.js';
 import { decodeJwt } from '../helpers/service.js';
+import { processGone, waitFor } from '../helpers/wait.js';
 
 const PROBE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../helpers/aws-sdk-probe.mjs');
 const DEPLOY = `arn:aws:iam::${ACCOUNT}:role/deploy`;
@@ -60,7 +62,7 @@ afterAll(async () => {
 
 beforeEach(() => {
   lab.sts.calls.length = 0;
-  lab.sts.maxTokenAgeSeconds = undefined;
+  lab.sts.expireTokensIssuedBefore = undefined;
 });
 
 async function probe(mode: 'ini' | 'token-file', extra: Record<string, string>) {
@@ -72,13 +74,20 @@ function exportsOf(stdout: string): Record<string, string> {
   return Object.fromEntries([...stdout.matchAll(/^export ([A-Z_]+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!.replace(/^'(.*)'$/, '$1')]));
 }
 
-const waitFor = async (what: string, check: () => boolean, timeoutMs = 30_000) => {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
+/** Starts a token-file refresher as a build step would; returns its pid, once it runs and the file is there. */
+async function startRefresher(build: Record<string, string>, tokenFile: string, extra: string[] = []): Promise<{ pid: number; stdout: string }> {
+  const res = await runAgent(['assume-role', '--role-arn', DEPLOY, '--format', 'web-identity', '--token-file', tokenFile, '--refresh', '--refresh-interval', '1', ...extra], build);
+  expect({ code: res.code, pid: /\(pid (\d+)\)/.test(res.stderr) }).toEqual({ code: 0, pid: true });
+  const pid = Number(/\(pid (\d+)\)/.exec(res.stderr)![1]);
+  refreshers.push(pid);
+  expect(res.stderr).toContain(
+    `jenkins-oidc-agent: keeping ${tokenFile} fresh in the background (pid ${pid}) until the request token stops working, the file is removed, or the build step ends\n`,
+  );
+  // Running, with the file written: the end the tests below wait for is a real one.
+  expect(processGone(pid)).toBe(false);
+  expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+  return { pid, stdout: res.stdout };
+}
 
 test('aws-config writes a credential_process profile; the SDK (fromIni) gets credentials through the agent', async () => {
   const res = await runAgent(['aws-config', '--role-arn', DEPLOY, '--profile', 'deploy', '--duration-seconds', '900'], env);
@@ -147,16 +156,9 @@ test('session tags and source identity reach STS; a role without sts:TagSession 
 });
 
 test('a build longer than its ID tokens keeps getting fresh credentials (refreshed token file, credential_process)', async () => {
-  lab.sts.maxTokenAgeSeconds = 2;
   const tokenFile = path.join(env.WORKSPACE_TMP!, 'long-build-token');
-  const res = await runAgent(['assume-role', '--role-arn', DEPLOY, '--format', 'web-identity', '--token-file', tokenFile, '--refresh', '--refresh-interval', '1'], env);
-  expect(res.code).toBe(0);
-  const pid = Number(/\(pid (\d+)\)/.exec(res.stderr)?.[1]);
-  refreshers.push(pid);
-  expect(res.stderr.split('\n')[1]).toBe(
-    `jenkins-oidc-agent: keeping ${tokenFile} fresh in the background (pid ${pid}) until the request token stops working, the file is removed, or the build step ends`,
-  );
-  const vars = exportsOf(res.stdout);
+  const { pid, stdout } = await startRefresher(env, tokenFile);
+  const vars = exportsOf(stdout);
   const first = readFileSync(tokenFile, 'utf8');
   const firstClaims = decodeJwt(first).payload;
   copyFileSync(tokenFile, `${tokenFile}.first`);
@@ -166,11 +168,14 @@ test('a build longer than its ID tokens keeps getting fresh credentials (refresh
   expect((await probe('token-file', vars)).code).toBe(0);
   expect((await probe('ini', profile)).code).toBe(0);
 
-  // Past the (stand-in's) token lifetime: the first token is refused as expired...
-  await waitFor('the first token to age out and the file to be rewritten', () => {
-    const now = Math.floor(Date.now() / 1000);
-    return now - Number(firstClaims.iat) > 3 && readFileSync(tokenFile, 'utf8') !== first;
+  // Past the first token's lifetime (for the stand-in: every token issued in
+  // its second or before has expired), once the refresher has written a newer one...
+  lab.sts.expireTokensIssuedBefore = Number(firstClaims.iat) + 1;
+  await waitFor('the file rewritten with a token issued after the first one expired', () => {
+    const current = readFileSync(tokenFile, 'utf8');
+    return current !== first && Number(decodeJwt(current).payload.iat) >= lab.sts.expireTokensIssuedBefore!;
   });
+  // ...the first token is refused as expired...
   const stale = await probe('token-file', { ...vars, AWS_WEB_IDENTITY_TOKEN_FILE: `${tokenFile}.first` });
   expect(stale.code).toBe(1);
   expect(stale.result.error).toBe('ExpiredTokenException');
@@ -188,23 +193,15 @@ test('a build longer than its ID tokens keeps getting fresh credentials (refresh
   // Removing the file (the build cleaning up) stops the refresher.
   const { rmSync } = await import('node:fs');
   rmSync(tokenFile);
-  await waitFor('the refresher to exit', () => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  });
+  await waitFor('the refresher to exit', () => processGone(pid));
   expect(existsSync(tokenFile)).toBe(false);
 });
 
 test('the refresher stops and removes the file when the request token is revoked (the build ended)', async () => {
   const build = await lab.buildEnv('ci-main');
   const tokenFile = path.join(build.WORKSPACE_TMP!, 'revoked-build-token');
-  const res = await runAgent(['assume-role', '--role-arn', DEPLOY, '--format', 'web-identity', '--token-file', tokenFile, '--refresh', '--refresh-interval', '1', '--no-verify'], build);
-  const pid = Number(/\(pid (\d+)\)/.exec(res.stderr)?.[1]);
-  refreshers.push(pid);
+  // Started, running and its file written: an agent that failed outright would fail here, not pass below.
+  const { pid } = await startRefresher(build, tokenFile, ['--no-verify']);
   const revoked = await fetch(`${lab.t.url}/token/revocation`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -212,12 +209,5 @@ test('the refresher stops and removes the file when the request token is revoked
   });
   expect(revoked.status).toBe(200);
   await waitFor('the refresher to remove the file', () => !existsSync(tokenFile));
-  await waitFor('the refresher to exit', () => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  });
+  await waitFor('the refresher to exit', () => processGone(pid));
 });

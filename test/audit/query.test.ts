@@ -142,11 +142,13 @@ describe('order: by time, then id', () => {
 describe('export streams', () => {
   test('one page at a time: the next is asked for as the current one is handed out, never more', async () => {
     const pool = poolOf(d.db);
-    const query = pool.query;
+    // (The one overload the export uses: text and values.)
+    const query = pool.query.bind(pool) as (text: string, values: unknown[]) => ReturnType<typeof pool.query>;
+    const original = pool.query;
     const limits: unknown[] = [];
     pool.query = ((text: string, values: unknown[]) => {
       limits.push(values.at(-1));
-      return query.call(pool, text, values);
+      return query(text, values);
     }) as typeof pool.query;
     try {
       // 9 rows (T(0) to T(8)) in pages of 2.
@@ -161,7 +163,7 @@ describe('export streams', () => {
       expect(limits).toEqual([2, 2, 2, 2]);
       await rows.return(undefined);
     } finally {
-      pool.query = query;
+      pool.query = original;
     }
   });
 });

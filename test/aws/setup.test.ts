@@ -94,7 +94,7 @@ test("the template's trust policy, given to the stand-in, admits the matching jo
   lab.sts.addRole(roleArn, policy);
 
   const outcomes: Record<string, number | null> = {};
-  for (const [name, build] of Object.entries({
+  for (const [name, build] of Object.entries<Record<string, string>>({
     'folder/app on main': { job: 'folder/app', ref: 'refs/heads/main' },
     'folder/app on a branch': { job: 'folder/app', ref: 'refs/heads/dev' },
     'another folder on main': { job: 'other/app', build_url: 'https://jenkins.example.com/job/other/job/app/42/', ref: 'refs/heads/main' },

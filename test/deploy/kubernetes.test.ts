@@ -9,6 +9,7 @@ import { loadConfig, VARIABLES } from '../../src/config.js';
 import { PATHS } from '../../src/server/provider.js';
 import { AGENT_FILE_NAME } from '../../src/server/routes/agent.js';
 import { kustomize, podSpecs, type K8sObject } from '../helpers/kustomize.js';
+import { checkTool } from '../helpers/tools.js';
 
 const DEPLOY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../deploy/kubernetes');
 const RENDERED = {
@@ -59,11 +60,9 @@ async function loadSchemas(): Promise<Record<string, Record<string, Model>> | un
   return loaded;
 }
 const schemas = await loadSchemas();
+checkTool(schemas !== undefined, `the Kubernetes schema packages ${SCHEMA_PACKAGES} (schema validation)`, `npm install -D -E ${SCHEMA_PACKAGES}`);
 const withSchemas = schemas ? test.each : test.skip.each;
-const schemaTitle = schemas
-  ? '%s: every object validates against the Kubernetes schemas'
-  : `%s: schema validation SKIPPED — install the devDependencies ${SCHEMA_PACKAGES} (npm install -D -E ${SCHEMA_PACKAGES})`;
-if (!schemas) console.warn(`test/deploy/kubernetes.test.ts: schema validation skipped, ${SCHEMA_PACKAGES} not installed`);
+const schemaTitle = schemas ? '%s: every object validates against the Kubernetes schemas' : '%s: schema validation SKIPPED';
 
 withSchemas(TREES)(schemaTitle, (_tree, objects) => {
   const problems: string[] = [];
@@ -85,7 +84,7 @@ withSchemas(TREES)(schemaTitle, (_tree, objects) => {
 (schemas ? test : test.skip)('a wrong type fails schema validation (the check has teeth)', () => {
   const deployment = structuredClone(one(RENDERED.base, 'Deployment'));
   deployment.spec.template.spec.containers[0].ports[0].containerPort = '8080';
-  expect(() => new schemas['apps/v1']!.Deployment!(deployment).validate()).toThrow('containerPort must be integer');
+  expect(() => new schemas!['apps/v1']!.Deployment!(deployment).validate()).toThrow('containerPort must be integer');
 });
 
 test.each(TREES)('%s: the objects a deployment needs, and nothing else', (tree, objects) => {

@@ -8,8 +8,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scratchDir } from '../helpers/cli.js';
-import { freePort } from '../helpers/service.js';
+import { jsonLines, scratchDir } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const scratch = scratchDir('jo-npm-start-');
@@ -22,14 +22,6 @@ function alive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
@@ -51,13 +43,13 @@ afterAll(() => {
 });
 
 test.each(['SIGTERM', 'SIGINT'] as const)('%s to npm start\'s PID stops node and its embedded PostgreSQL, exit 0', async (signal) => {
-  const port = await freePort();
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/tmp',
     DATA_DIR: dataDir,
-    PORT: String(port),
-    ISSUER: `http://127.0.0.1:${port}`,
+    // A free port bound by the service itself, read back from its log.
+    PORT: '0',
+    ISSUER: 'http://127.0.0.1',
     // No load balancer to wait for: the signal's path is what is under test.
     SHUTDOWN_GRACE: '0',
     npm_config_update_notifier: 'false',
@@ -66,15 +58,18 @@ test.each(['SIGTERM', 'SIGINT'] as const)('%s to npm start\'s PID stops node and
   const npm = spawn('npm', ['start'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   started.push(npm.pid!);
   let out = '';
-  npm.stdout!.on('data', (c) => (out += c));
+  let stdout = '';
+  npm.stdout!.on('data', (c) => {
+    out += c;
+    stdout += c;
+  });
   npm.stderr!.on('data', (c) => (out += c));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     npm.on('close', (code, sig) => resolve({ code, signal: sig })),
   );
 
-  await until('/healthz', () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 90_000).catch((err: Error) => {
-    throw new Error(`${err.message}\n${out}`);
-  });
+  const url = (await waitFor('the listening line', () => jsonLines(stdout).find((l) => l.msg === 'jenkins-oidc listening')?.url as string | undefined, { timeoutMs: 90_000, detail: () => out }));
+  expect((await fetch(`${url}/healthz`)).status).toBe(200);
   // npm's only child is node: the start script exec'd it.
   const children = readFileSync(`/proc/${npm.pid}/task/${npm.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
   expect(children).toHaveLength(1);
@@ -89,7 +84,7 @@ test.each(['SIGTERM', 'SIGINT'] as const)('%s to npm start\'s PID stops node and
   expect(result).toEqual({ code: 0, signal: null });
   expect(out).toContain(`"signal":"${signal}","msg":"shutting down"`);
   expect(alive(nodePid)).toBe(false);
-  await until('PostgreSQL to be gone', () => !alive(postgresPid), 5_000);
+  await waitFor('PostgreSQL to be gone', () => !alive(postgresPid));
   expect(existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
   expect(existsSync(path.join(dataDir, 'embedded.lock'))).toBe(false);
 }, 120_000);

@@ -1,11 +1,13 @@
 // deploy/systemd/jenkins-oidc.service: systemd reads it without complaint
-// (where systemd-analyze exists), it supervises node itself, and its stop
-// timeout covers the service's shutdown sequence.
+// (systemd-analyze; .ci/run installs it, and CI fails without it), it
+// supervises node itself, and its stop timeout covers the service's shutdown
+// sequence.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, parseDuration, VARIABLES } from '../../src/config.js';
+import { checkTool } from '../helpers/tools.js';
 
 const DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../deploy/systemd');
 const UNIT = path.join(DIR, 'jenkins-oidc.service');
@@ -17,7 +19,7 @@ const settings = (text: string) =>
       .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
   );
 const unit = settings(readFileSync(UNIT, 'utf8'));
-const hasAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
+const hasAnalyze = checkTool(spawnSync('systemd-analyze', ['--version']).status === 0, 'systemd-analyze', 'apt-get install -y systemd');
 
 (hasAnalyze ? test : test.skip)('systemd-analyze verify finds nothing to say', () => {
   const r = spawnSync('systemd-analyze', ['verify', UNIT], { encoding: 'utf8' });

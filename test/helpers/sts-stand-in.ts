@@ -29,8 +29,11 @@
 //
 // Tests can inject transient failures (Throttling, IDPCommunicationError,
 // InternalFailure, IDPRejectedClaim...) for the next N calls, count calls,
-// move the stand-in's clock, and make it treat tokens older than N seconds as
-// expired: a stand-in for an ID_TOKEN_TTL shorter than the service allows.
+// move the stand-in's clock, and make it treat tokens issued before a given
+// second as expired: as if those tokens' lifetime had run out (the service's
+// shortest ID_TOKEN_TTL, 60 s, is too long for a test). A cut-off rather than
+// a maximum age: a token issued after it stays good however long a busy
+// machine takes to present it.
 import { randomBytes, randomUUID } from 'node:crypto';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -92,8 +95,8 @@ export class StsStandIn {
   /** Fetches of discovery and JWKS, as AWS makes them on every call. */
   idpFetches = 0;
   clockOffsetSeconds = 0;
-  /** Treat tokens whose iat is older than this as expired (ExpiredTokenException). */
-  maxTokenAgeSeconds: number | undefined;
+  /** Treat tokens whose iat is before this second as expired (ExpiredTokenException). */
+  expireTokensIssuedBefore: number | undefined;
   private readonly providers = new Map<string, { url: string; clientIds: string[] }>();
   private readonly roles = new Map<string, { policy: TrustPolicyDocument; maxSessionDuration: number }>();
   private readonly issued = new Map<string, IssuedCredentials>();
@@ -260,8 +263,8 @@ export class StsStandIn {
     if (!Number.isInteger(exp) || now >= exp) {
       throw new StsError('ExpiredTokenException', `Token expired: current date/time ${now} must be before the expiration date/time ${exp}`);
     }
-    if (this.maxTokenAgeSeconds !== undefined && now - Number(claims.iat) > this.maxTokenAgeSeconds) {
-      throw new StsError('ExpiredTokenException', `Token expired: current date/time ${now} must be before the expiration date/time ${Number(claims.iat) + this.maxTokenAgeSeconds}`);
+    if (this.expireTokensIssuedBefore !== undefined && Number(claims.iat) < this.expireTokensIssuedBefore) {
+      throw new StsError('ExpiredTokenException', `Token expired: current date/time ${now} must be before the expiration date/time ${Math.min(now, this.expireTokensIssuedBefore) - 1}`);
     }
     if (claims.nbf !== undefined && now < Number(claims.nbf)) throw new StsError('InvalidIdentityToken', 'Token is not yet valid (nbf)');
 

@@ -12,7 +12,8 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetPort: number, listenPort = 0): Promise<TcpProxy> {
+/** Listens on listenHost:listenPort (port 0: any), forwards to 127.0.0.1:targetPort. */
+export async function startTcpProxy(targetPort: number, listenPort = 0, listenHost = '127.0.0.1'): Promise<TcpProxy> {
   const open = new Set<net.Socket>();
   const track = (s: net.Socket) => {
     open.add(s);
@@ -40,7 +41,10 @@ export async function startTcpProxy(targetPort: number, listenPort = 0): Promise
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(listenPort, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listenPort, listenHost, resolve);
+  });
   proxy.port = (server.address() as net.AddressInfo).port;
   proxy.close = async () => {
     for (const s of open) s.destroy();

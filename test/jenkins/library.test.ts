@@ -1,24 +1,21 @@
 // The Jenkins pipeline library (jenkins/) under Debian's Groovy 2.4, the line
 // Jenkins pipelines run, against the real token service started here.
 // .ci/run installs groovy; elsewhere, without it, this file says so and is
-// skipped (set REQUIRE_GROOVY=1 to make its absence a failure).
+// skipped (CI=true, REQUIRE_TOOLS=1 or REQUIRE_GROOVY=1 make its absence a
+// failure: helpers/tools.ts).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ACCOUNT, startAwsLab, trustPolicyFor, type AwsLab } from '../helpers/aws-lab.js';
+import { checkTool } from '../helpers/tools.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const LIBRARY = path.join(ROOT, 'jenkins');
 const JAVA_HOME = process.env.JAVA_HOME ?? '/usr/lib/jvm/java-17-openjdk-amd64';
 const groovy = spawnSync('groovy', ['--version'], { env: { ...process.env, JAVA_HOME }, encoding: 'utf8' });
-const available = groovy.status === 0;
-if (!available) {
-  const message = 'groovy not found: the Jenkins library tests need it (apt-get install -y groovy; JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64)';
-  if (process.env.REQUIRE_GROOVY || process.env.CI) throw new Error(message);
-  console.warn(`SKIPPED: ${message}`);
-}
+const available = checkTool(groovy.status === 0, 'groovy (the Jenkins library tests need it)', 'apt-get install -y groovy; JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64');
 const run = available ? describe : describe.skip;
 
 function sources(dir: string): string[] {

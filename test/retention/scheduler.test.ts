@@ -1,10 +1,17 @@
 // The retention schedule as `serve` runs it: on N replicas at once exactly one
 // prunes, it logs what it deleted, it runs on its own, and it stops promptly.
+//
+// Where a test needs a run to be under way at a given moment, it holds row
+// locks on the due rows: the run's DELETE waits on them, inside its run, for
+// as long as the test needs, however slow the machine. Nothing here waits a
+// fixed time.
+import pg from 'pg';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/logger.js';
 import { RetentionScheduler } from '../../src/retention/scheduler.js';
 import { createPrisma, type Db } from '../../src/store/prisma.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { waitFor } from '../helpers/wait.js';
 
 const DAY = 86400;
 const retention = { auditRetention: 400 * DAY, requestTokenRetention: 7 * DAY };
@@ -34,19 +41,44 @@ async function seed(due: number, kept: number): Promise<string[]> {
 }
 const remaining = async () => (await d.query<{ id: string }>('SELECT id::text FROM audit_events ORDER BY id')).map((r) => r.id);
 
+/** Locks every due audit row in a transaction of its own, until release(): a prune's DELETE waits on them. */
+async function lockDueRows(): Promise<{ release(): Promise<void> }> {
+  const c = new pg.Client({ connectionString: d.url });
+  await c.connect();
+  await c.query('BEGIN');
+  await c.query("SELECT id FROM audit_events WHERE at < now() - interval '400 days' FOR UPDATE");
+  return {
+    release: async () => {
+      await c.query('ROLLBACK');
+      await c.end();
+    },
+  };
+}
+
+/** A DELETE of this database's waiting on a row lock: the run is under way and held there. */
+const deleteWaiting = async () =>
+  (await d.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM audit_events%'")).length > 0;
+
 test('two replicas ticking at once: exactly one prunes, every due row goes once, and it logs how many', async () => {
   const kept = await seed(10, 2);
   const other: Db = createPrisma(d.url, 2);
   const a = memoryLogger();
   const b = memoryLogger();
-  // Small batches with pauses: the winner holds the lock for ~400 ms, long past the loser's try.
-  const options = { databaseUrl: d.url, retention, batchSize: 2, pauseMs: 80 };
+  const options = { databaseUrl: d.url, retention, batchSize: 2, pauseMs: 0 };
   const replicas = [
     new RetentionScheduler({ ...options, db: d.db, logger: a.logger }),
     new RetentionScheduler({ ...options, db: other, logger: b.logger }),
   ];
+  // The winner (whichever takes the cluster lock first) waits on the locked
+  // rows while holding it, until the loser has given up.
+  const rows = await lockDueRows();
   try {
-    const results = await Promise.all(replicas.map((r) => r.tick()));
+    const ticks = replicas.map((r) => r.tick());
+    const first = await Promise.race(ticks);
+    expect(first).toBeUndefined();
+    await waitFor('the winner\'s DELETE waiting on the locked rows', deleteWaiting);
+    await rows.release();
+    const results = await Promise.all(ticks);
     const ran = results.filter((r) => r !== undefined);
     expect(ran).toHaveLength(1);
     expect(ran[0]).toMatchObject({ auditEvents: { rows: 10, batches: 6 }, requestTokens: { rows: 0, batches: 1 } });
@@ -67,6 +99,7 @@ test('two replicas ticking at once: exactly one prunes, every due row goes once,
     ]);
     expect(loser.map((l) => l.msg)).toEqual(['retention: another replica is pruning; skipped']);
   } finally {
+    await rows.release().catch(() => undefined);
     await Promise.all(replicas.map((r) => r.stop()));
     await other.$disconnect();
   }
@@ -79,15 +112,12 @@ test('started, it prunes on its own after the first delay and then every interva
   scheduler.start();
   // The log line comes once a round is over (rows are gone a moment earlier).
   const rounds = () => lines.filter((l) => l.msg === 'retention: deleted expired rows').map((l) => l.audit_events_deleted);
-  const waitFor = async (n: number) => {
-    const until = Date.now() + 5000;
-    while (rounds().length < n && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-  };
+  const roundsDone = (n: number) => waitFor(`${n} round(s) that deleted rows`, () => rounds().length >= n);
   try {
-    await waitFor(1);
+    await roundsDone(1);
     expect(await remaining()).toEqual(kept);
     await seed(2, 0);
-    await waitFor(2);
+    await roundsDone(2);
     expect(await remaining()).toEqual(kept);
     expect(rounds()).toEqual([3, 2]);
   } finally {
@@ -98,17 +128,28 @@ test('started, it prunes on its own after the first delay and then every interva
 test('stop() during a run returns after the statement under way, with rows left for next time', async () => {
   await seed(20, 0);
   const { logger } = memoryLogger();
-  const scheduler = new RetentionScheduler({ db: d.db, databaseUrl: d.url, retention, logger, batchSize: 2, pauseMs: 50 });
-  const run = scheduler.tick();
-  await new Promise((r) => setTimeout(r, 120));
-  const stopping = Date.now();
-  await scheduler.stop();
-  expect(Date.now() - stopping).toBeLessThan(500);
-  const result = await run;
-  expect(result?.stopped).toBe(true);
-  expect((await remaining()).length).toBeGreaterThan(0);
-  // Stopped, it does not run again.
-  expect(await scheduler.tick()).toBeUndefined();
+  const scheduler = new RetentionScheduler({ db: d.db, databaseUrl: d.url, retention, logger, batchSize: 2, pauseMs: 0 });
+  // The run's first DELETE is under way (waiting on the locked rows) when stop() is called.
+  const rows = await lockDueRows();
+  try {
+    const run = scheduler.tick();
+    await waitFor('the first DELETE under way', deleteWaiting);
+    let stopped = false;
+    const stopping = scheduler.stop().then(() => (stopped = true));
+    // stop() waits for the statement under way...
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(stopped).toBe(false);
+    await rows.release();
+    await stopping;
+    // ...and no more: that one batch went, the other 18 rows are left for next time.
+    const result = await run;
+    expect(result).toMatchObject({ stopped: true, auditEvents: { rows: 2, batches: 1 }, requestTokens: { rows: 0, batches: 0 } });
+    expect(await remaining()).toHaveLength(18);
+    // Stopped, it does not run again.
+    expect(await scheduler.tick()).toBeUndefined();
+  } finally {
+    await rows.release().catch(() => undefined);
+  }
 });
 
 test('with both retentions 0 it never runs', async () => {
@@ -118,7 +159,9 @@ test('with both retentions 0 it never runs', async () => {
   const scheduler = new RetentionScheduler({ db: d.db, databaseUrl: d.url, retention: { auditRetention: 0, requestTokenRetention: 0 }, logger, firstDelayMs: 0 });
   scheduler.start();
   expect(await scheduler.tick()).toBeUndefined();
-  await new Promise((r) => setTimeout(r, 50));
+  // A round started by start() (firstDelayMs 0) would be under way once a
+  // timer of the same delay set after it has fired, and stop() would wait for it.
+  await new Promise((resolve) => setTimeout(resolve, 0));
   await scheduler.stop();
   expect(await remaining()).toEqual(all);
   expect(lines).toEqual([]);

@@ -88,14 +88,17 @@ describe('a flood from one address', () => {
     // The build was never refused.
     expect(underFlood.every((r) => r.status === 200)).toBe(true);
 
-    // The whole flood is a few aggregated rows whose counts add up.
+    // The whole flood is a few aggregated rows whose counts add up: one per
+    // reason and minute window (two windows if a minute ended during the flood).
     await t.service.audit.flush(true);
-    const rows = await t.database.query<{ event: string; error: string; count: number }>(
-      `SELECT event, detail->>'error' AS error, (detail->>'count')::int AS count FROM audit_events WHERE id > (SELECT max(id) FROM audit_events) - 100 AND detail ? 'count'`,
+    const rows = await t.database.query<{ event: string; error: string; window: string; count: number }>(
+      `SELECT event, detail->>'error' AS error, detail->>'window_start' AS window, (detail->>'count')::int AS count FROM audit_events WHERE id > (SELECT max(id) FROM audit_events) - 100 AND detail ? 'count'`,
     );
     const total = (await t.database.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events'))[0]!.n;
     const refusalRows = rows.length;
-    expect(refusalRows).toBeLessThanOrEqual(4); // (401, 429) x at most two minute windows
+    expect(new Set(rows.map((r) => `${r.error}|${r.window}`)).size).toBe(refusalRows);
+    expect(new Set(rows.map((r) => r.error))).toEqual(new Set(['invalid_grant', 'slow_down']));
+    expect(new Set(rows.map((r) => r.window)).size).toBeLessThanOrEqual(Math.ceil(floodSeconds / 60) + 1);
     expect(rows.filter((r) => r.error === 'invalid_grant').reduce((a, r) => a + r.count, 0)).toBe(statuses[401]);
     expect(rows.filter((r) => r.error === 'slow_down').reduce((a, r) => a + r.count, 0)).toBe(statuses[429]);
     // Everything else written meanwhile is the build's own ID tokens, one row each.
@@ -107,12 +110,32 @@ describe('a flood from one address', () => {
     );
   }, 120_000);
 
+});
+
+describe('wrong client secrets from one address', () => {
+  let t: TestService;
+  let auth: string;
+  beforeAll(async () => {
+    // A budget of its own, spent by this test alone (one attempt back every 30 s: none comes back meanwhile).
+    t = await startTestService({ FAILED_ATTEMPTS_PER_MINUTE: '2' });
+    auth = basic('ci-main', (await addClient(t)).secret);
+  });
+  afterAll(async () => t.stop());
+
   test('a wrong client secret counts, and the controller that minted before is still served', async () => {
-    // The budget is spent by the flood above; a controller whose secret worked is trusted.
-    const ok = await postForm(`${t.url}/token`, { grant_type: MINT, ...BUILD }, { authorization: auth });
-    expect(ok.status).toBe(200);
-    const bad = await postForm(`${t.url}/token`, { grant_type: MINT, ...BUILD }, { authorization: basic('ci-main', 'jocs_wrong') });
-    expect(bad.status).toBe(429);
-    expect(bad.json).toEqual({ error: 'slow_down', error_description: expect.stringMatching(/^too many failed attempts from this address; retry in \d+ s$/) });
+    const mintWith = (authorization: string) => postForm(`${t.url}/token`, { grant_type: MINT, ...BUILD }, { authorization });
+    // A controller whose secret worked is trusted from then on.
+    expect((await mintWith(auth)).status).toBe(200);
+    const wrong = basic('ci-main', 'jocs_wrong');
+    for (let i = 0; i < 2; i += 1) {
+      const bad = await mintWith(wrong);
+      expect({ status: bad.status, body: bad.json }).toEqual({ status: 401, body: { error: 'invalid_client', error_description: 'client authentication failed' } });
+    }
+    const over = await mintWith(wrong);
+    expect({ status: over.status, body: over.json }).toEqual({
+      status: 429,
+      body: { error: 'slow_down', error_description: expect.stringMatching(/^too many failed attempts from this address; retry in \d+ s$/) },
+    });
+    expect((await mintWith(auth)).status).toBe(200);
   });
 });

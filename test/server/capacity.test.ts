@@ -3,8 +3,10 @@
 // serves again as soon as the load is gone; health checks are never refused.
 // And discovery and JWKS are sent from memory before the app.
 import net from 'node:net';
+import type { Histogram } from 'prom-client';
 import { poolOf } from '../../src/store/prisma.js';
 import { EXCHANGE, REQUEST_TOKEN_TYPE as RTT, postForm, startWithToken, type TestService } from '../helpers/service.js';
+import { waitFor } from '../helpers/wait.js';
 
 const BUSY = {
   error: 'temporarily_unavailable',
@@ -19,8 +21,8 @@ function connect(url: string): Promise<net.Socket> {
   });
 }
 
-/** Everything the server sends on `socket` until it closes it (or `ms` pass). */
-function readUntilClosed(socket: net.Socket, ms = 3000): Promise<{ text: string; closed: boolean }> {
+/** Everything the server sends on `socket` until it closes it (or, a bound for a broken service, `ms` pass). */
+function readUntilClosed(socket: net.Socket, ms = 30_000): Promise<{ text: string; closed: boolean }> {
   return new Promise((resolve) => {
     let text = '';
     const timer = setTimeout(() => resolve({ text, closed: false }), ms);
@@ -30,6 +32,11 @@ function readUntilClosed(socket: net.Socket, ms = 3000): Promise<{ text: string;
       resolve({ text, closed: true });
     });
   });
+}
+
+/** Connections the service has open (each one's 'close' has run once it is gone). */
+function openConnections(t: TestService): Promise<number> {
+  return new Promise((resolve, reject) => t.service.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
 }
 
 async function counts(t: TestService) {
@@ -54,7 +61,7 @@ describe('MAX_CONNECTIONS', () => {
   test('the connection past the cap gets a 503 and is closed; a freed slot serves again', async () => {
     // The set-up's keep-alive connections: closed, so the test's own are the only ones.
     t.service.server.closeIdleConnections();
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor('the set-up\'s connections to close', async () => (await openConnections(t)) === 0);
     const held = await Promise.all([connect(t.url), connect(t.url), connect(t.url)]);
     const extra = await connect(t.url);
     extra.write('GET /jwks HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -69,7 +76,7 @@ describe('MAX_CONNECTIONS', () => {
     expect(t.logs.filter((l) => l.msg === 'over capacity: answered 503').map((l) => [l.cap, l.limit, l.refused])).toEqual([['connections', 3, 1]]);
 
     for (const s of held) s.destroy();
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor('the held connections to close on the service\'s side', async () => (await openConnections(t)) === 0);
     const res = await fetch(`${t.url}/healthz`);
     expect(res.status).toBe(200);
   });
@@ -87,12 +94,11 @@ describe('MAX_IN_FLIGHT', () => {
     // Two requests held in flight: their forms are announced but not all sent yet.
     const form = new URLSearchParams(exchangeForm(token)).toString();
     const slow = await Promise.all([connect(t.url), connect(t.url)]);
-    const answers = slow.map((s) => readUntilClosed(s, 5000));
+    const answers = slow.map((s) => readUntilClosed(s));
     for (const s of slow) {
       s.write(`POST /token HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${form.length}\r\n\r\n${form.slice(0, 10)}`);
     }
-    await new Promise((r) => setTimeout(r, 200));
-    expect(t.service.frontDoor.requestsInFlight).toBe(2);
+    await waitFor('both requests in flight', () => t.service.frontDoor.requestsInFlight === 2);
     const before = await counts(t);
 
     const refused = await fetch(`${t.url}/token`, { method: 'POST', body: form, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
@@ -110,8 +116,7 @@ describe('MAX_IN_FLIGHT', () => {
     for (const s of slow) s.write(form.slice(10));
     const done = await Promise.all(answers);
     expect(done.map((d) => d.text.split('\r\n')[0])).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(t.service.frontDoor.requestsInFlight).toBe(0);
+    await waitFor('no request in flight', () => t.service.frontDoor.requestsInFlight === 0);
     const again = await postForm(`${t.url}/token`, exchangeForm(token));
     expect(again.status).toBe(200);
   });
@@ -121,7 +126,8 @@ describe('DATABASE_MAX_QUEUE', () => {
   let t: TestService;
   let token: string;
   beforeAll(async () => {
-    ({ t, token } = await startWithToken({ DATABASE_POOL_SIZE: '1', DATABASE_MAX_QUEUE: '1' }));
+    // The longest acquire timeout: the queued request waits for the held connection however slow the test's own steps are.
+    ({ t, token } = await startWithToken({ DATABASE_POOL_SIZE: '1', DATABASE_MAX_QUEUE: '1', DATABASE_ACQUIRE_TIMEOUT: '60' }));
   });
   afterAll(async () => t.stop());
 
@@ -130,14 +136,15 @@ describe('DATABASE_MAX_QUEUE', () => {
     // The pool's only connection, held: the next query waits in the queue.
     const held = await pool.connect();
     const queued = postForm(`${t.url}/token`, exchangeForm(token));
-    for (let i = 0; i < 50 && pool.waitingCount < 1; i += 1) await new Promise((r) => setTimeout(r, 20));
-    expect(pool.waitingCount).toBe(1);
+    await waitFor('the exchange waiting for the pool', () => pool.waitingCount === 1);
 
-    const started = Date.now();
+    // At once: answered while the pool's only connection is still held (a
+    // request that had queued would get its connection, or the acquire
+    // timeout's other 503, only after that), and without joining the queue.
     const refused = await fetch(`${t.url}/id-token?audience=sts.amazonaws.com`, { headers: { authorization: `Bearer ${token}` } });
-    expect(Date.now() - started).toBeLessThan(1000);
     expect(refused.status).toBe(503);
     expect(await refused.json()).toEqual({ ...BUSY, error_description: 'this server is waiting for the database on too many requests already; retry shortly' });
+    expect(pool.waitingCount).toBe(1);
     expect(await overloadCounter(t)).toEqual({ database_queue: 1 });
     // Not a database route: served from memory whatever the queue.
     expect((await fetch(`${t.url}/.well-known/openid-configuration`)).status).toBe(200);
@@ -175,7 +182,7 @@ describe('discovery and JWKS from memory', () => {
     const viaApp = await fetch(`${t.url}${path}?x=1`);
     expect(await viaApp.text()).toBe(json());
 
-    const metric = await t.service.metrics.registry.getSingleMetric('jenkins_oidc_http_request_duration_seconds')!.get();
+    const metric = await (t.service.metrics.registry.getSingleMetric('jenkins_oidc_http_request_duration_seconds') as Histogram<string>).get();
     const count = metric.values.find((v) => v.metricName === 'jenkins_oidc_http_request_duration_seconds_count' && v.labels.route === route && v.labels.method === 'GET');
     expect(count?.value).toBe(2);
   });

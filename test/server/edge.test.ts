@@ -16,7 +16,7 @@ beforeAll(async () => {
 afterAll(async () => t.stop());
 
 async function rowCounts() {
-  const [row] = await t.database.query(
+  const [row] = await t.database.query<{ tokens: number; audit: number; clients: number }>(
     '(SELECT (SELECT count(*) FROM request_tokens)::int AS tokens, (SELECT count(*) FROM audit_events)::int AS audit, (SELECT count(*) FROM clients)::int AS clients)',
   );
   return row;

@@ -18,6 +18,25 @@ async function jwks(): Promise<JSONWebKeySet> {
   return (await (await fetch(`${t.url}/jwks`)).json()) as JSONWebKeySet;
 }
 
+/** Every claim of an ID token for sts.amazonaws.com of a BUILD ci-main minted, and `facts` besides: the whole payload. */
+function buildTokenClaims(payload: { iat?: unknown }, facts: Record<string, unknown> = {}) {
+  return {
+    iss: t.config.issuer,
+    sub: 'jenkins_instance:ci-main:job:folder/app',
+    aud: 'sts.amazonaws.com',
+    exp: (payload.iat as number) + 300,
+    iat: expect.any(Number),
+    nbf: payload.iat,
+    jti: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    jenkins_instance: 'ci-main',
+    jenkins_url: 'https://jenkins.example.com',
+    job: 'folder/app',
+    build_number: 42,
+    build_url: 'https://jenkins.example.com/job/folder/job/app/42/',
+    ...facts,
+  };
+}
+
 describe('mint grant', () => {
   test('a controller mints a request token with the exact documented answer and a stored hash', async () => {
     const res = await mint(t, secret, { ref: 'refs/heads/main', commit: 'ABCDEF1234567', repository: 'https://git.example.com/app.git', triggered_by: 'alice', ttl: '600' });
@@ -68,6 +87,9 @@ describe('mint grant', () => {
   });
 
   test('a wrong secret is invalid_client and mints nothing', async () => {
+    // Refusals of other tests still counted in memory are written first: the rows after `since` are this test's.
+    await t.service.audit.flush(true);
+    const since = (await t.database.query<{ id: string }>('SELECT coalesce(max(id), 0)::text AS id FROM audit_events'))[0]!.id;
     const before = await t.database.query('SELECT count(*)::int AS n FROM request_tokens');
     const res = await mint(t, `${secret.slice(0, -1)}x`);
     expect(res.status).toBe(401);
@@ -76,8 +98,11 @@ describe('mint grant', () => {
     // An unauthenticated refusal: counted per address and minute, written as one row with its
     // count (here, at once). The client_id it claimed is not stored: it proved nothing.
     await t.service.audit.flush(true);
-    const [row] = await t.database.query("SELECT event, client_name, remote_addr, detail - 'window_start' - 'window_end' AS detail FROM audit_events WHERE event = 'token.refused' ORDER BY id DESC LIMIT 1");
-    expect(row).toEqual({ event: 'token.refused', client_name: null, remote_addr: '127.0.0.1', detail: { error: 'invalid_client', error_description: 'client authentication failed', count: 1 } });
+    const rows = await t.database.query(
+      "SELECT event, client_name, remote_addr, detail - 'window_start' - 'window_end' AS detail FROM audit_events WHERE id > $1 AND event = 'token.refused'",
+      [since],
+    );
+    expect(rows).toEqual([{ event: 'token.refused', client_name: null, remote_addr: '127.0.0.1', detail: { error: 'invalid_client', error_description: 'client authentication failed', count: 1 } }]);
   });
 
   test('ttl is capped by the client maximum', async () => {
@@ -148,24 +173,7 @@ describe('exchange grant', () => {
     const keys = await jwks();
     const { payload, protectedHeader } = await jwtVerify(jwt, createLocalJWKSet(keys), { issuer: t.config.issuer, audience: 'sts.amazonaws.com' });
     expect(protectedHeader).toEqual({ alg: 'RS256', kid: keys.keys[0]!.kid, typ: 'JWT' });
-    expect(payload).toEqual({
-      iss: t.config.issuer,
-      sub: 'jenkins_instance:ci-main:job:folder/app',
-      aud: 'sts.amazonaws.com',
-      exp: payload.iat! + 300,
-      iat: expect.any(Number),
-      nbf: payload.iat,
-      jti: expect.stringMatching(/^[0-9a-f-]{36}$/),
-      jenkins_instance: 'ci-main',
-      jenkins_url: 'https://jenkins.example.com',
-      job: 'folder/app',
-      build_number: 42,
-      build_url: 'https://jenkins.example.com/job/folder/job/app/42/',
-      ref: 'refs/tags/v1.2.0',
-      ref_type: 'tag',
-      commit: 'abcdef1',
-      triggered_by: 'timer',
-    });
+    expect(payload).toEqual(buildTokenClaims(payload, { ref: 'refs/tags/v1.2.0', ref_type: 'tag', commit: 'abcdef1', triggered_by: 'timer' }));
     expect(payload.iat).toBeGreaterThanOrEqual(before);
     expect(payload).not.toHaveProperty('azp');
     expect(Object.keys(payload).slice(0, 7)).toEqual(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti']);
@@ -230,11 +238,20 @@ describe('exchange grant', () => {
   });
 
   test('the exchange cannot add or change claims', async () => {
+    // Minted with the required build facts only: commit, ref, pull_request,
+    // replayed... are absent from the token, so a form naming them must not
+    // add them, and one naming the claims it has must not change them.
     const minted = await mint(t, secret);
-    const res = await exchange(t, minted.json.access_token as string, { job: 'other/job', sub: 'forged', jenkins_instance: 'evil' } as Record<string, string>);
+    const forged: Record<string, string> = {
+      job: 'other/job', sub: 'forged', jenkins_instance: 'evil', jenkins_url: 'https://evil.example.com', build_number: '7', build_url: 'https://evil.example.com/job/x/7/',
+      iss: 'https://evil.example.com', exp: '4102444800', nbf: '0', jti: 'forged', azp: 'sts.amazonaws.com',
+      commit: 'deadbeef', ref: 'refs/heads/main', ref_type: 'branch', pull_request: '12', replayed: 'false', repository: 'https://evil.example.com/x.git', triggered_by: 'mallory',
+      'https://aws.amazon.com/tags': '{"principal_tags":{"admin":["true"]}}', 'https://aws.amazon.com/source_identity': 'mallory',
+    };
+    const res = await exchange(t, minted.json.access_token as string, forged);
     expect(res.status).toBe(200);
     const { payload } = decodeJwt(res.json.access_token as string);
-    expect(payload).toMatchObject({ job: 'folder/app', sub: 'jenkins_instance:ci-main:job:folder/app', jenkins_instance: 'ci-main' });
+    expect(payload).toEqual(buildTokenClaims(payload));
   });
 
   test('a controller secret cannot be used for the exchange, and jenkins-build cannot mint', async () => {
@@ -253,10 +270,15 @@ describe('exchange grant', () => {
 
   test('an ID token never outlives its request token', async () => {
     const minted = await mint(t, secret);
-    await t.database.query("UPDATE request_tokens SET expires_at = now() + interval '100 seconds' WHERE token_hash = $1", [hashSecret(minted.json.access_token as string)]);
+    const [row] = await t.database.query<{ expires_at: Date }>("UPDATE request_tokens SET expires_at = date_trunc('second', now()) + interval '100 seconds' WHERE token_hash = $1 RETURNING expires_at", [hashSecret(minted.json.access_token as string)]);
     const res = await exchange(t, minted.json.access_token as string);
-    expect(res.json.expires_in).toBeGreaterThanOrEqual(98);
-    expect(res.json.expires_in).toBeLessThanOrEqual(100);
+    expect(res.status).toBe(200);
+    // Its exp is the request token's expiry, to the second, however long the exchange took;
+    // expires_in is what was left of it when it was signed.
+    const { payload } = decodeJwt(res.json.access_token as string);
+    expect(payload.exp).toBe(row!.expires_at.getTime() / 1000);
+    expect(res.json.expires_in).toBe((payload.exp as number) - (payload.iat as number));
+    expect(res.json.expires_in).toBeLessThan(300);
   });
 });
 
@@ -347,6 +369,16 @@ describe('GET /id-token (GitHub Actions shape)', () => {
     expect(await res.json()).toEqual({ error: 'invalid_token', error_description: description });
   });
 
+  test('an audience the token does not allow is invalid_target, 400 (not a dead token: no WWW-Authenticate)', async () => {
+    const token = (await mint(t, secret)).json.access_token as string;
+    const res = await fetch(`${t.url}/id-token?api-version=1&audience=other`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('www-authenticate')).toBeNull();
+    expect(await res.json()).toEqual({ error: 'invalid_target', error_description: 'audience "other" is not allowed for this build request token (allowed: sts.amazonaws.com, vault)' });
+    // The token is still good for an audience it allows.
+    expect((await fetch(`${t.url}/id-token?api-version=1&audience=vault`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+  });
+
   test('an audience given twice is invalid_request', async () => {
     const token = (await mint(t, secret)).json.access_token as string;
     const res = await fetch(`${t.url}/id-token?audience=a&audience=b`, { headers: { authorization: `Bearer ${token}` } });
@@ -386,14 +418,108 @@ describe('revocation (RFC 7009)', () => {
     const res = await postForm(`${t.url}/token/revocation`, { token }, { authorization: basic('ci-other', other) });
     expect(res.status).toBe(400);
     expect(res.json).toEqual({ error: 'invalid_request', error_description: 'client is not authorized to revoke the presented token' });
+    // A controller whose secret checked out proved who it is: its refusal is a
+    // row of its own, written before the answer went out (no flush).
+    const rows = await t.database.query("SELECT event, client_name, job, build_number, audience, jti, kid, request_token_id, remote_addr, detail FROM audit_events WHERE event = 'revocation.refused' AND client_name = 'ci-other'");
+    expect(rows).toEqual([{
+      event: 'revocation.refused', client_name: 'ci-other', job: null, build_number: null, audience: null, jti: null, kid: null, request_token_id: null, remote_addr: '127.0.0.1',
+      detail: { error: 'invalid_request', error_description: 'client is not authorized to revoke the presented token' },
+    }]);
+    const [stored] = await t.database.query('SELECT revoked_at FROM request_tokens WHERE token_hash = $1', [hashSecret(token)]);
+    expect(stored).toEqual({ revoked_at: null });
     expect((await exchange(t, token)).status).toBe(200);
   });
 
   test('revoking an unknown token is 200 and writes nothing (RFC 7009)', async () => {
-    const before = await t.database.query('SELECT count(*)::int AS n FROM audit_events');
+    // Anonymous refusals wait in memory for their minute's row: flushed before
+    // and after, so that one recorded by mistake would show in the count.
+    const count = async () => {
+      await t.service.audit.flush(true);
+      return t.database.query('SELECT count(*)::int AS n FROM audit_events');
+    };
+    const before = await count();
     const res = await postForm(`${t.url}/token/revocation`, { token: `jort_${'C'.repeat(43)}`, client_id: 'jenkins-build' });
     expect(res.status).toBe(200);
-    expect(await t.database.query('SELECT count(*)::int AS n FROM audit_events')).toEqual(before);
+    expect(res.text).toBe('');
+    expect(await count()).toEqual(before);
+  });
+});
+
+describe('audit rows of refused ID tokens', () => {
+  // Holding a token this service knows, even a dead one, says who the caller
+  // is: the refusal is a row of its own with the token's client, build and
+  // id, written before the answer goes out. Only an unknown token is an
+  // anonymous refusal, counted per address and minute.
+  type Entry = 'exchange' | 'GET /id-token';
+  const ask = async (entry: Entry, token: string, audience?: string) => {
+    if (entry === 'exchange') {
+      const res = await exchange(t, token, audience ? { audience } : {});
+      return { status: res.status, body: res.json };
+    }
+    const res = await fetch(`${t.url}/id-token?api-version=1${audience ? `&audience=${audience}` : ''}`, { headers: { authorization: `Bearer ${token}` } });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const refusedRows = (requestTokenId: string) =>
+    t.database.query(
+      "SELECT event, client_name, job, build_number, audience, jti, kid, request_token_id, remote_addr, detail FROM audit_events WHERE event = 'id_token.refused' AND request_token_id = $1",
+      [requestTokenId],
+    );
+
+  const cases: [string, (token: string, client: string) => Promise<unknown>, string | undefined, string, (client: string) => string][] = [
+    ['revoked', (token, client) => postForm(`${t.url}/token/revocation`, { token }, { authorization: basic(client, secrets[client]!) }), undefined, 'invalid_grant', () => 'the build request token has been revoked'],
+    ['expired', (token) => t.database.query("UPDATE request_tokens SET expires_at = now() - interval '1 second' WHERE token_hash = $1", [hashSecret(token)]), undefined, 'invalid_grant', () => 'the build request token has expired'],
+    ['minted by a disabled client', (_token, client) => setClientEnabled(t.database.db, client, false), undefined, 'invalid_grant', (client) => `the Jenkins client "${client}" that minted this token is disabled`],
+    ['asked for an audience it does not allow', async () => undefined, 'other', 'invalid_target', () => 'audience "other" is not allowed for this build request token (allowed: sts.amazonaws.com, vault)'],
+  ];
+  const secrets: Record<string, string> = {};
+  let n = 0;
+
+  describe.each(['exchange', 'GET /id-token'] as Entry[])('%s', (entry) => {
+    test.each(cases)('a token %s: its own row, with client, build, audience and token id', async (_name, kill, audience, error, description) => {
+      const client = `ci-refused-${(n += 1)}`;
+      ({ secret: secrets[client] } = await addClient(t, client, { audiences: ['sts.amazonaws.com', 'vault'] }));
+      const token = (await mint(t, secrets[client]!, {}, client)).json.access_token as string;
+      const [{ id }] = (await t.database.query<{ id: string }>('SELECT id FROM request_tokens WHERE token_hash = $1', [hashSecret(token)])) as [{ id: string }];
+      await kill(token, client);
+
+      const answer = await ask(entry, token, audience);
+      const status = entry === 'GET /id-token' && error === 'invalid_grant' ? 401 : 400;
+      const body = entry === 'GET /id-token' && error === 'invalid_grant' ? { error: 'invalid_token', error_description: description(client) } : { error, error_description: description(client) };
+      expect(answer).toEqual({ status, body });
+      // Exactly one row (oidc-provider's own error event does not record it again), there already.
+      expect(await refusedRows(id)).toEqual([{
+        event: 'id_token.refused',
+        client_name: client,
+        job: 'folder/app',
+        build_number: 42,
+        audience: audience ?? 'sts.amazonaws.com',
+        jti: null,
+        kid: null,
+        request_token_id: id,
+        remote_addr: '127.0.0.1',
+        detail: { error, error_description: description(client) },
+      }]);
+    });
+
+    test('an unknown token proves nothing: one anonymous row per address and minute, with its count', async () => {
+      await t.service.audit.flush(true);
+      const since = (await t.database.query<{ id: string }>('SELECT coalesce(max(id), 0)::text AS id FROM audit_events'))[0]!.id;
+      const unknown = `jort_${'D'.repeat(43)}`;
+      for (let i = 0; i < 3; i += 1) expect((await ask(entry, unknown)).status).toBe(entry === 'exchange' ? 400 : 401);
+      await t.service.audit.flush(true);
+      const rows = await t.database.query<{ window: string; count: number } & Record<string, unknown>>(
+        "SELECT event, client_name, job, request_token_id, remote_addr, detail - 'window_start' - 'window_end' - 'count' AS detail, detail->>'window_start' AS window, (detail->>'count')::int AS count FROM audit_events WHERE id > $1",
+        [since],
+      );
+      // One row per minute window the three fell in (two if a minute ended between them), their counts adding up.
+      expect(rows.map(({ window: _w, count: _c, ...row }) => row)).toEqual(rows.map(() => ({
+        event: 'id_token.refused', client_name: null, job: null, request_token_id: null, remote_addr: '127.0.0.1',
+        detail: { error: 'invalid_grant', error_description: 'the build request token is not known to this service' },
+      })));
+      expect(new Set(rows.map((r) => r.window)).size).toBe(rows.length);
+      expect(rows.length).toBeLessThanOrEqual(2);
+      expect(rows.reduce((sum, r) => sum + r.count, 0)).toBe(3);
+    });
   });
 });
 

@@ -2,6 +2,11 @@
 // processes on one loopback port, real PostgreSQL. Which worker served a
 // request is read from its log line's `worker` field (never from a response
 // header: the public listener says nothing about the process behind it).
+//
+// PORT=0 and METRICS_PORT=0: the primary's ready line gives the port the
+// workers share and the metrics port, as bound. Each test stands on its own:
+// the ones that only read share a service and count from what they sent
+// themselves; killing a worker and stopping the service each get their own.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -14,26 +19,18 @@ import { runNode } from '../helpers/agent.js';
 import { runCli, scratchDir, startServe, type ServeProcess } from '../helpers/cli.js';
 import { createEmptyDatabase, createTestDatabase } from '../helpers/database.js';
 import { sampleValue } from '../helpers/metrics.js';
-import { basic, decodeJwt, EXCHANGE, freePort, MINT, REQUEST_TOKEN_TYPE } from '../helpers/service.js';
-
-type Line = Record<string, unknown> & { msg?: string; worker?: number };
+import { basic, decodeJwt, EXCHANGE, MINT, REQUEST_TOKEN_TYPE } from '../helpers/service.js';
+import { privateLoopbackAddress } from '../helpers/ports.js';
+import { waitFor, type Truthy } from '../helpers/wait.js';
 
 const KEK = randomBytes(32).toString('base64');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ISSUER = 'http://workers.example.com';
 
-/** The JSON log lines written so far (the oidc-provider runtime warning on Node 20 is not JSON). */
-function lines(s: ServeProcess): Line[] {
-  return s.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
-}
+const lines = (s: ServeProcess) => s.lines();
 
-async function until<T>(what: string, probe: () => T | undefined | false, s: ServeProcess, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = probe();
-    if (found) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${s.output()}`);
-    await sleep(50);
-  }
+/** Waits for `probe` over the service's log; on a timeout the error carries the log. */
+function until<T>(what: string, probe: () => T, s: ServeProcess): Promise<Truthy<T>> {
+  return waitFor(what, probe, { detail: () => s.output() });
 }
 
 /** Running, not a zombie. */
@@ -50,10 +47,15 @@ function childrenOf(pid: number): number[] {
   return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number).sort((a, b) => a - b);
 }
 
-/** One request on a connection of its own (round-robin hands out connections, not requests). */
-function getOnce(base: string, path_: string): Promise<{ status: number; body: string }> {
+/**
+ * One request on a connection of its own (round-robin hands out connections,
+ * not requests). `from`: a loopback source address of the test's own, which
+ * the request's log line gives as its ip: a test counts its own lines, not
+ * late ones of an earlier test (each process writes its log every 250 ms).
+ */
+function getOnce(base: string, path_: string, from?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(`${base}${path_}`, { agent: false }, (res) => {
+    const req = http.get(`${base}${path_}`, { agent: false, localAddress: from }, (res) => {
       let body = '';
       res.on('data', (c) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode!, body }));
@@ -62,23 +64,47 @@ function getOnce(base: string, path_: string): Promise<{ status: number; body: s
   });
 }
 
-async function serviceEnv(databaseUrl: string, extra: Record<string, string> = {}) {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
+function serviceEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    base,
-    env: {
-      DATABASE_URL: databaseUrl,
-      KEY_ENCRYPTION_KEY: KEK,
-      ISSUER: base,
-      ALLOW_INSECURE_ISSUER: 'true',
-      PORT: String(port),
-      DATABASE_POOL_SIZE: '3',
-      FAILED_ATTEMPTS_PER_MINUTE: '100000',
-      WORKERS: '2',
-      ...extra,
-    },
+    DATABASE_URL: databaseUrl,
+    KEY_ENCRYPTION_KEY: KEK,
+    ISSUER,
+    ALLOW_INSECURE_ISSUER: 'true',
+    DATABASE_POOL_SIZE: '3',
+    FAILED_ATTEMPTS_PER_MINUTE: '100000',
+    WORKERS: '2',
+    ...extra,
   };
+}
+
+interface Workers {
+  s: ServeProcess;
+  /** http://127.0.0.1:<the port the workers share>. */
+  base: string;
+  metricsUrl: string;
+  /** The workers' pids, ascending. */
+  pids: number[];
+}
+
+/** `serve` with two workers on a database of its own, once both workers have said they listen. */
+async function startWorkers(databaseUrl?: string): Promise<Workers> {
+  if (!databaseUrl) {
+    const database = await createTestDatabase();
+    cleanups.push(database.drop);
+    databaseUrl = database.url;
+  }
+  const s = await startServe(serviceEnv(databaseUrl, { METRICS_PORT: '0' }));
+  started.push(s);
+  // Each process writes its log out every 250 ms: the workers' own lines may follow the primary's.
+  await until('both workers\' listening lines', () => lines(s).filter((l) => l.msg === 'jenkins-oidc listening').length === 2, s);
+  const ready = lines(s).find((l) => l.msg === 'jenkins-oidc workers listening')!;
+  return { s, base: s.url!, metricsUrl: s.metricsUrl!, pids: (ready.pids as number[]).slice().sort((a, b) => a - b) };
+}
+
+async function scrape(metricsUrl: string): Promise<string> {
+  const res = await fetch(metricsUrl);
+  expect(res.status).toBe(200);
+  return res.text();
 }
 
 const started: ServeProcess[] = [];
@@ -96,29 +122,20 @@ afterAll(async () => {
 });
 
 describe('WORKERS=2: one port, two workers, each a whole replica', () => {
-  let s: ServeProcess;
-  let base: string;
-  let metricsUrl: string;
+  let w: Workers;
   let db: Db;
-  let pids: number[];
 
   beforeAll(async () => {
     // An empty database: the primary's one-shot preparation applies the migrations and creates the first key.
     const empty = await createEmptyDatabase();
     cleanups.push(empty.drop);
-    const metricsPort = await freePort();
-    const svc = await serviceEnv(empty.url, { METRICS_PORT: String(metricsPort) });
-    base = svc.base;
-    metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-    s = await startServe(svc.env);
-    started.push(s);
+    w = await startWorkers(empty.url);
     db = createPrisma(empty.url, 2);
     cleanups.unshift(() => db.$disconnect());
   });
 
   test('migrations and the first signing key happen once, before any worker is forked; the workers listen', async () => {
-    // Each process writes its log out every 250 ms: the workers' own lines may follow the primary's.
-    await until('both workers\' listening lines', () => lines(s).filter((l) => l.msg === 'jenkins-oidc listening').length === 2, s);
+    const { s, base, metricsUrl, pids } = w;
     const all = lines(s);
     const firstFork = all.findIndex((l) => l.msg === 'worker started');
     const migrated = all.filter((l) => l.msg === 'migrations applied');
@@ -131,24 +148,29 @@ describe('WORKERS=2: one port, two workers, each a whole replica', () => {
     expect(all.indexOf(keySteps[0]!)).toBeLessThan(firstFork);
 
     expect(all.filter((l) => l.msg === 'worker started').map((l) => l.worker)).toEqual([1, 2]);
-    const listening = all.filter((l) => l.msg === 'jenkins-oidc listening').map((l) => l.worker).sort();
-    expect(listening).toEqual([1, 2]);
+    const listening = all.filter((l) => l.msg === 'jenkins-oidc listening');
+    expect(listening.map((l) => l.worker).sort()).toEqual([1, 2]);
+    // PORT=0: the primary reports the port the workers share, as each worker does.
+    expect(base).toMatch(/^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
+    expect(listening.map((l) => l.url)).toEqual([base, base]);
     const ready = all.find((l) => l.msg === 'jenkins-oidc workers listening')!;
     expect(ready).toMatchObject({ url: base, workers: 2, metrics: metricsUrl });
+    expect(metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:[1-9]\d*\/metrics$/);
+    expect(new URL(metricsUrl).port).not.toBe(new URL(base).port);
     expect(ready.worker).toBeUndefined();
-    pids = (ready.pids as number[]).slice().sort((a, b) => a - b);
     // The primary's children are the two workers, nothing else.
     expect(childrenOf(s.child.pid!)).toEqual(pids);
   });
 
   test('connections are spread over both workers; /healthz and /readyz answer in each', async () => {
-    const before = lines(s).length;
+    const { s, base } = w;
+    const me = privateLoopbackAddress();
     const answers = [];
     // (Round-robin alternates: interleaving the routes would send each route to one worker.)
-    for (let i = 0; i < 8; i += 1) answers.push(await getOnce(base, i < 4 ? '/healthz' : '/readyz'));
+    for (let i = 0; i < 8; i += 1) answers.push(await getOnce(base, i < 4 ? '/healthz' : '/readyz', me));
     expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
     const served = await until('8 request lines', () => {
-      const r = lines(s).slice(before).filter((l) => l.msg === 'request');
+      const r = lines(s).filter((l) => l.msg === 'request' && l.ip === me);
       return r.length === 8 && r;
     }, s);
     const byWorker = (route: string) => [...new Set(served.filter((l) => l.route === route).map((l) => l.worker))].sort();
@@ -157,11 +179,17 @@ describe('WORKERS=2: one port, two workers, each a whole replica', () => {
   });
 
   test('mint and exchange work across workers; /metrics on the primary aggregates them', async () => {
-    const { secret } = await registerClient(db, { name: 'ci-main', jenkinsUrl: 'https://jenkins.example.com' }, 86400);
+    const { s, base, metricsUrl } = w;
+    const healthz = 'jenkins_oidc_http_request_duration_seconds_count{route="healthz",method="GET",status="200"}';
+    const readyz = 'jenkins_oidc_http_request_duration_seconds_count{route="readyz",method="GET",status="200"}';
+    const counted = await scrape(metricsUrl);
+    for (let i = 0; i < 8; i += 1) expect((await getOnce(base, i % 2 ? '/readyz' : '/healthz')).status).toBe(200);
+    const client = `ci-${randomBytes(3).toString('hex')}`;
+    const { secret } = await registerClient(db, { name: client, jenkinsUrl: 'https://jenkins.example.com' }, 86400);
     const form = (f: Record<string, string>) => ({ method: 'POST', body: new URLSearchParams(f), headers: { 'content-type': 'application/x-www-form-urlencoded', connection: 'close' } });
     const minted = await fetch(`${base}/token`, {
       ...form({ grant_type: MINT, job: 'app', build_number: '1', build_url: 'https://jenkins.example.com/job/app/1/' }),
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('ci-main', secret) },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client, secret) },
     });
     expect(minted.status).toBe(200);
     const requestToken = ((await minted.json()) as { access_token: string }).access_token;
@@ -172,16 +200,14 @@ describe('WORKERS=2: one port, two workers, each a whole replica', () => {
     const jwks = (await (await fetch(`${base}/jwks`)).json()) as { keys: { kid: string }[] };
     const { header, payload } = decodeJwt(body.access_token);
     expect(jwks.keys.map((k) => k.kid)).toEqual([header.kid]);
-    expect(payload.iss).toBe(base);
+    expect(payload.iss).toBe(ISSUER);
 
-    const res = await fetch(metricsUrl);
-    expect(res.status).toBe(200);
-    const text = await res.text();
+    const text = await scrape(metricsUrl);
     // Summed over the workers: every request counted once, wherever it was served.
-    expect(sampleValue(text, 'jenkins_oidc_http_request_duration_seconds_count{route="healthz",method="GET",status="200"}')).toBe(4);
-    expect(sampleValue(text, 'jenkins_oidc_http_request_duration_seconds_count{route="readyz",method="GET",status="200"}')).toBe(4);
-    expect(sampleValue(text, 'jenkins_oidc_tokens_issued_total{kind="request_token",client="ci-main"}')).toBe(1);
-    expect(sampleValue(text, 'jenkins_oidc_tokens_issued_total{kind="id_token",client="ci-main"}')).toBe(1);
+    expect(sampleValue(text, healthz)).toBe((sampleValue(counted, healthz) ?? 0) + 4);
+    expect(sampleValue(text, readyz)).toBe((sampleValue(counted, readyz) ?? 0) + 4);
+    expect(sampleValue(text, `jenkins_oidc_tokens_issued_total{kind="request_token",client="${client}"}`)).toBe(1);
+    expect(sampleValue(text, `jenkins_oidc_tokens_issued_total{kind="id_token",client="${client}"}`)).toBe(1);
     // Facts every worker reads alike are not multiplied by the number of workers.
     expect(sampleValue(text, `jenkins_oidc_build_info{version="0.1.0",node="${process.version}",alg="RS256"}`)).toBe(1);
     expect(sampleValue(text, 'jenkins_oidc_database_up')).toBe(1);
@@ -197,57 +223,63 @@ describe('WORKERS=2: one port, two workers, each a whole replica', () => {
     // The workers opened no listener of their own.
     expect(lines(s).filter((l) => l.msg === 'jenkins-oidc listening').map((l) => l.metrics)).toEqual([undefined, undefined]);
   });
+});
 
-  test('a worker killed with SIGKILL is logged and replaced; the service keeps answering on both', async () => {
-    const victim = pids[0]!;
-    const survivor = pids[1]!;
-    const worker = lines(s).find((l) => l.msg === 'worker started' && l.pid === victim)!.worker;
-    const victimServed = lines(s).filter((l) => l.msg === 'request' && l.route === 'healthz' && l.worker === worker).length;
-    process.kill(victim, 'SIGKILL');
-    const died = await until('the death', () => lines(s).find((l) => l.msg === 'worker died; starting a replacement'), s);
-    expect(died).toMatchObject({ level: 50, worker, pid: victim, code: null, signal: 'SIGKILL' });
-    const replacement = await until('the replacement', () => lines(s).find((l) => l.msg === 'worker started' && l.worker === worker && l.pid !== victim), s);
-    const at = lines(s).indexOf(replacement);
-    await until('the replacement listening', () => lines(s).slice(at).some((l) => l.msg === 'jenkins-oidc listening' && l.worker === worker), s);
-    expect(alive(victim)).toBe(false);
-    expect(childrenOf(s.child.pid!)).toEqual([survivor, replacement.pid as number].sort((a, b) => a - b));
+test('a worker killed with SIGKILL is logged and replaced; the service keeps answering on both', async () => {
+  const { s, base, metricsUrl, pids } = await startWorkers();
+  const healthz = 'jenkins_oidc_http_request_duration_seconds_count{route="healthz",method="GET",status="200"}';
+  for (let i = 0; i < 4; i += 1) expect((await getOnce(base, '/healthz')).status).toBe(200);
+  await until('4 request lines', () => lines(s).filter((l) => l.msg === 'request').length === 4, s);
+  const victim = pids[0]!;
+  const survivor = pids[1]!;
+  const worker = lines(s).find((l) => l.msg === 'worker started' && l.pid === victim)!.worker;
+  const victimServed = lines(s).filter((l) => l.msg === 'request' && l.route === 'healthz' && l.worker === worker).length;
+  process.kill(victim, 'SIGKILL');
+  const died = await until('the death', () => lines(s).find((l) => l.msg === 'worker died; starting a replacement'), s);
+  expect(died).toMatchObject({ level: 50, worker, pid: victim, code: null, signal: 'SIGKILL' });
+  const replacement = await until('the replacement', () => lines(s).find((l) => l.msg === 'worker started' && l.worker === worker && l.pid !== victim), s);
+  const at = lines(s).indexOf(replacement);
+  await until('the replacement listening', () => lines(s).slice(at).some((l) => l.msg === 'jenkins-oidc listening' && l.worker === worker), s);
+  expect(alive(victim)).toBe(false);
+  expect(childrenOf(s.child.pid!)).toEqual([survivor, replacement.pid as number].sort((a, b) => a - b));
 
-    const before = lines(s).length;
-    const answers = [];
-    for (let i = 0; i < 6; i += 1) answers.push((await getOnce(base, '/healthz')).status);
-    expect(answers).toEqual(Array(6).fill(200));
-    const served = await until('6 request lines', () => {
-      const r = lines(s).slice(before).filter((l) => l.msg === 'request');
-      return r.length === 6 && r;
-    }, s);
-    expect([...new Set(served.map((l) => l.worker))].sort()).toEqual([1, 2]);
-    const text = await (await fetch(metricsUrl)).text();
-    expect(sampleValue(text, 'jenkins_oidc_worker_restarts_total')).toBe(1);
-    expect(sampleValue(text, 'jenkins_oidc_workers')).toBe(2);
-    // The dead worker's counts are gone with it (Prometheus sees a counter reset); the replacement's start at 0.
-    expect(sampleValue(text, 'jenkins_oidc_http_request_duration_seconds_count{route="healthz",method="GET",status="200"}')).toBe(4 - victimServed + 6);
-  });
+  const me = privateLoopbackAddress();
+  const answers = [];
+  for (let i = 0; i < 6; i += 1) answers.push((await getOnce(base, '/healthz', me)).status);
+  expect(answers).toEqual(Array(6).fill(200));
+  const served = await until('6 request lines', () => {
+    const r = lines(s).filter((l) => l.msg === 'request' && l.ip === me);
+    return r.length === 6 && r;
+  }, s);
+  expect([...new Set(served.map((l) => l.worker))].sort()).toEqual([1, 2]);
+  const text = await scrape(metricsUrl);
+  expect(sampleValue(text, 'jenkins_oidc_worker_restarts_total')).toBe(1);
+  expect(sampleValue(text, 'jenkins_oidc_workers')).toBe(2);
+  // The dead worker's counts are gone with it (Prometheus sees a counter reset); the replacement's start at 0.
+  expect(sampleValue(text, healthz)).toBe(4 - victimServed + 6);
+});
 
-  test('SIGTERM: forwarded to every worker, each drains, then the primary exits 0 and no process is left', async () => {
-    const everyPid = [s.child.pid!, ...lines(s).filter((l) => l.msg === 'worker started').map((l) => l.pid as number)];
-    s.child.kill('SIGTERM');
-    expect(await s.exited).toBe(0);
-    const all = lines(s);
-    expect(all.filter((l) => l.msg === 'shutting down: SIGTERM forwarded to every worker')).toEqual([expect.objectContaining({ signal: 'SIGTERM', workers: 2 })]);
-    expect(all.filter((l) => l.msg === 'shutting down').map((l) => [l.worker, l.signal]).sort()).toEqual([[1, 'SIGTERM'], [2, 'SIGTERM']]);
-    expect(all.filter((l) => l.msg === 'jenkins-oidc stopped').map((l) => l.worker).sort()).toEqual([1, 2]);
-    expect(all.at(-1)).toMatchObject({ msg: 'jenkins-oidc stopped: every worker has exited', exitCode: 0 });
-    expect(all.filter((l) => /second signal|did not stop|failed/.test(l.msg ?? ''))).toEqual([]);
-    expect(everyPid.filter(alive)).toEqual([]);
-  });
+test('SIGTERM: forwarded to every worker, each drains, then the primary exits 0 and no process is left', async () => {
+  const { s } = await startWorkers();
+  const everyPid = [s.child.pid!, ...lines(s).filter((l) => l.msg === 'worker started').map((l) => l.pid as number)];
+  s.child.kill('SIGTERM');
+  expect(await s.exited).toBe(0);
+  const all = lines(s);
+  expect(all.filter((l) => l.msg === 'shutting down: SIGTERM forwarded to every worker')).toEqual([expect.objectContaining({ signal: 'SIGTERM', workers: 2 })]);
+  expect(all.filter((l) => l.msg === 'shutting down').map((l) => [l.worker, l.signal]).sort()).toEqual([[1, 'SIGTERM'], [2, 'SIGTERM']]);
+  expect(all.filter((l) => l.msg === 'jenkins-oidc stopped').map((l) => l.worker).sort()).toEqual([1, 2]);
+  expect(all.at(-1)).toMatchObject({ msg: 'jenkins-oidc stopped: every worker has exited', exitCode: 0 });
+  expect(all.filter((l) => /second signal|did not stop|failed/.test(l.msg ?? ''))).toEqual([]);
+  expect(everyPid.filter(alive)).toEqual([]);
 });
 
 test('Ctrl-C (SIGINT to the whole process group) is one signal, not two: the grace is kept; a second Ctrl-C hurries every worker', async () => {
   const database = await createTestDatabase();
   cleanups.push(database.drop);
-  const { base, env } = await serviceEnv(database.url, { SHUTDOWN_GRACE: '30' });
-  const s = await startServe(env, 60_000, { detached: true });
+  const GRACE = 30;
+  const s = await startServe(serviceEnv(database.url, { SHUTDOWN_GRACE: String(GRACE) }), 60_000, { detached: true });
   started.push(s);
+  const base = s.url!;
   const pid = s.child.pid!;
   const workers = childrenOf(pid);
   expect(workers).toHaveLength(2);
@@ -262,8 +294,8 @@ test('Ctrl-C (SIGINT to the whole process group) is one signal, not two: the gra
   const signalled = Date.now();
   process.kill(-pid, 'SIGINT');
   expect(await s.exited).toBe(0);
-  // Well before the 30 s grace would have ended.
-  expect(Date.now() - signalled).toBeLessThan(15_000);
+  // Before the grace would have ended by itself.
+  expect(Date.now() - signalled).toBeLessThan(GRACE * 1000);
   const all = lines(s);
   expect(all.filter((l) => l.msg === 'shutting down: SIGTERM forwarded to every worker')).toEqual([expect.objectContaining({ signal: 'SIGINT' })]);
   expect(all.filter((l) => l.msg === 'second signal: forwarded, the workers end their grace now')).toEqual([expect.objectContaining({ signal: 'SIGINT' })]);
@@ -277,8 +309,7 @@ test('a worker that cannot start (wrong key-encryption key) stops serve: exit 1,
   cleanups.push(database.drop);
   // The key exists, encrypted with another key-encryption key than the service is given.
   const [step] = await ensureSigningKey(database.db, randomBytes(32), 'RS256', { rotationInterval: 30 * 86400, publishLead: 3600, retiredRetention: 3600 });
-  const { env } = await serviceEnv(database.url);
-  const s = await startServe(env);
+  const s = await startServe(serviceEnv(database.url));
   started.push(s);
   expect(await s.exited).toBe(1);
   const all = lines(s);
@@ -303,8 +334,7 @@ test('migrations that fail in the primary\'s preparation end serve with exit 1 a
   const pre = createPrisma(empty.url, 1);
   await pre.$executeRawUnsafe('CREATE TABLE clients (x int)');
   await pre.$disconnect();
-  const { env } = await serviceEnv(empty.url);
-  const s = await startServe(env);
+  const s = await startServe(serviceEnv(empty.url));
   started.push(s);
   expect(await s.exited).toBe(1);
   expect(s.output()).toMatch(/^error: .*relation "clients" already exists/m);
@@ -314,8 +344,7 @@ test('migrations that fail in the primary\'s preparation end serve with exit 1 a
 test('a crash loop (more than 5 worker deaths within 60 s) stops serve with exit 1', async () => {
   const database = await createTestDatabase();
   cleanups.push(database.drop);
-  const { env } = await serviceEnv(database.url);
-  const s = await startServe(env);
+  const s = await startServe(serviceEnv(database.url));
   started.push(s);
   const killed: number[] = [];
   for (let i = 0; i < 6; i += 1) {

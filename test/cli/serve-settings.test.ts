@@ -1,0 +1,157 @@
+// `serve` with the settings the deployments use and nothing else exercised:
+// MIGRATE_ON_START=false (the Kubernetes Deployment: a Job runs
+// `jenkins-oidc migrate` first) and OPTIMIZE_FOR=memory (README
+// "Performance"). Real processes, real PostgreSQL, clients added with the CLI
+// and a mint and an exchange over HTTP, as an operator and a build do.
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { readMigrations } from '../../src/store/migrate.js';
+import { runCli, startServe, type ServeProcess } from '../helpers/cli.js';
+import { createEmptyDatabase } from '../helpers/database.js';
+import { basic, EXCHANGE, MINT, REQUEST_TOKEN_TYPE } from '../helpers/service.js';
+
+const KEK = randomBytes(32).toString('base64');
+const RECORD_V8_FLAGS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../helpers/record-v8-flags.mjs');
+const cleanups: (() => Promise<void>)[] = [];
+const running: ServeProcess[] = [];
+afterAll(async () => {
+  for (const s of running) {
+    if (s.child.exitCode === null && s.child.signalCode === null) {
+      s.child.kill('SIGTERM');
+      await s.exited;
+    }
+  }
+  for (const c of cleanups) await c();
+});
+
+interface Database {
+  url: string;
+  query(sql: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
+}
+
+/** A database without any table, as a new deployment meets it. */
+async function emptyDatabase(): Promise<Database> {
+  const empty = await createEmptyDatabase();
+  const pool = new pg.Pool({ connectionString: empty.url, max: 1 });
+  pool.on('error', () => undefined);
+  cleanups.push(async () => {
+    await pool.end();
+    await empty.drop();
+  });
+  return { url: empty.url, query: async (sql, params) => (await pool.query(sql, params)).rows };
+}
+
+const envFor = (database: Database, extra: Record<string, string> = {}) => ({
+  DATABASE_URL: database.url,
+  KEY_ENCRYPTION_KEY: KEK,
+  ISSUER: 'http://127.0.0.1',
+  ALLOW_INSECURE_ISSUER: 'true',
+  DATABASE_POOL_SIZE: '2',
+  ...extra,
+});
+
+async function serve(env: Record<string, string>): Promise<ServeProcess> {
+  const s = await startServe(env);
+  running.push(s);
+  return s;
+}
+
+async function stop(s: ServeProcess): Promise<void> {
+  s.child.kill('SIGTERM');
+  expect(await s.exited).toBe(0);
+}
+
+/** The error lines `serve` printed on stderr (the message and its advice). */
+const errorLines = (s: ServeProcess) => s.output().split('\n').filter((l) => l.startsWith('error: ') || l.startsWith('  run: '));
+
+/** A controller added with the CLI mints over HTTP, and its build exchanges: the statuses. */
+async function mintAndExchange(s: ServeProcess, database: Database): Promise<{ mint: number; exchange: number }> {
+  const name = `ci-${randomBytes(3).toString('hex')}`;
+  const added = await runCli(['clients', 'add', name, '--jenkins-url', 'https://jenkins.example.com', '--json'], { DATABASE_URL: database.url });
+  expect(added.code).toBe(0);
+  const { client_secret: secret } = JSON.parse(added.stdout) as { client_secret: string };
+  const minted = await fetch(`${s.url}/token`, {
+    method: 'POST',
+    headers: { authorization: basic(name, secret), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: MINT, job: 'app', build_number: '1', build_url: 'https://jenkins.example.com/job/app/1/' }),
+  });
+  const token = ((await minted.json()) as { access_token?: string }).access_token ?? '';
+  const exchanged = await fetch(`${s.url}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: EXCHANGE, client_id: 'jenkins-build', subject_token: token, subject_token_type: REQUEST_TOKEN_TYPE }),
+  });
+  return { mint: minted.status, exchange: exchanged.status };
+}
+
+const migrationRows = (database: Database) => database.query('SELECT migration_name, checksum, finished_at FROM _prisma_migrations ORDER BY migration_name');
+
+describe('MIGRATE_ON_START=false', () => {
+  test('on a database the migrate Job has not reached yet, serve refuses to start and says to migrate', async () => {
+    const database = await emptyDatabase();
+    const s = await serve(envFor(database, { MIGRATE_ON_START: 'false' }));
+    // (startServe returns once it listens or exits: it never listened.)
+    expect(s.url).toBeUndefined();
+    expect(await s.exited).toBe(1);
+    expect(errorLines(s)).toEqual(['error: the database has no jenkins-oidc tables yet', '  run: jenkins-oidc migrate']);
+    expect(await database.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")).toEqual([]);
+  });
+
+  test('with a migration of this release still pending, serve refuses to start and applies nothing', async () => {
+    const database = await emptyDatabase();
+    expect((await runCli(['migrate'], envFor(database))).code).toBe(0);
+    // As if this release brought the last migration and the Job had not run it yet.
+    const last = readMigrations().at(-1)!.name;
+    await database.query('DELETE FROM _prisma_migrations WHERE migration_name = $1', [last]);
+    const before = await migrationRows(database);
+    const s = await serve(envFor(database, { MIGRATE_ON_START: 'false' }));
+    expect(s.url).toBeUndefined();
+    expect(await s.exited).toBe(1);
+    expect(errorLines(s)).toEqual([`error: 1 migration(s) pending: ${last}`, '  run: jenkins-oidc migrate']);
+    expect(await migrationRows(database)).toEqual(before);
+  });
+
+  test('once `jenkins-oidc migrate` has run, serve starts without touching the schema, and serves', async () => {
+    const database = await emptyDatabase();
+    expect((await runCli(['migrate'], envFor(database))).code).toBe(0);
+    const before = await migrationRows(database);
+    expect(before).toHaveLength(readMigrations().length);
+    const s = await serve(envFor(database, { MIGRATE_ON_START: 'false' }));
+    expect(s.url).toBeDefined();
+    expect(await mintAndExchange(s, database)).toEqual({ mint: 200, exchange: 200 });
+    await stop(s);
+    expect(s.lines().filter((l) => /migrat/i.test(l.msg ?? ''))).toEqual([]);
+    expect(await migrationRows(database)).toEqual(before);
+    // The first signing key is still the service's to create.
+    expect(s.lines().filter((l) => l.msg === 'signing key step')).toEqual([expect.objectContaining({ to: 'active', reason: 'first key' })]);
+  });
+});
+
+describe('OPTIMIZE_FOR', () => {
+  let database: Database;
+  beforeAll(async () => {
+    database = await emptyDatabase();
+    expect((await runCli(['migrate'], envFor(database))).code).toBe(0);
+  });
+
+  // NODE_OPTIONS preloads a recorder of the flags serve sets on V8 (helpers/record-v8-flags.mjs).
+  const flagsSet = (s: ServeProcess) => s.output().split('\n').filter((l) => l.startsWith('v8.setFlagsFromString('));
+
+  test('memory: serve has V8 optimize for size, and serves', async () => {
+    const s = await serve(envFor(database, { OPTIMIZE_FOR: 'memory', NODE_OPTIONS: `--import=${RECORD_V8_FLAGS}` }));
+    expect(s.url).toBeDefined();
+    expect(flagsSet(s)).toEqual(['v8.setFlagsFromString("--optimize-for-size")']);
+    expect(await mintAndExchange(s, database)).toEqual({ mint: 200, exchange: 200 });
+    await stop(s);
+  });
+
+  test('speed (the default): serve leaves V8 as it is', async () => {
+    const s = await serve(envFor(database, { NODE_OPTIONS: `--import=${RECORD_V8_FLAGS}` }));
+    expect(s.url).toBeDefined();
+    expect(flagsSet(s)).toEqual([]);
+    expect(await mintAndExchange(s, database)).toEqual({ mint: 200, exchange: 200 });
+    await stop(s);
+  });
+});
