@@ -27,6 +27,7 @@ describe('configuration', () => {
       databaseUrl: undefined,
       databasePoolSize: 10,
       databaseAcquireTimeout: 3,
+      requestBodyTimeout: 5,
       databaseConnectTimeout: 60,
       mode: 'embedded',
       dataDir: '/srv/.data',

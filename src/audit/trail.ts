@@ -4,15 +4,17 @@
 // the redeem statement, request-tokens/redeem.ts), so a token never exists
 // without its row; every refusal goes through AuditTrail.refuse().
 //
-// A refusal of a caller who proved who it is (a controller's client secret, or
-// a request token this service knows) is one row, written before the answer
-// goes out. A refusal of a caller who proved nothing (a junk bearer token, a
-// wrong client secret) is counted in memory per (address, event, reason,
-// minute) and written as one row per window with its count: a flood of junk
-// writes a bounded number of rows instead of one per request. A refusal a
-// proven caller can repeat at will (`aggregate`: a right client secret used
-// from an address outside the client's allowed sources) is counted the same
-// way, per (client, address, event, reason, minute), its client kept.
+// Every refusal is counted in memory per (client, request token, address,
+// event, error, minute) and written as one row per window with its count and
+// the window's bounds: a flood writes a bounded number of rows (at most
+// maxWindows a minute) instead of one per request, whoever sends it, a build
+// with a valid token asking for a thousand audiences included. A refusal of a
+// caller who proved who it is (a controller's client secret, a request token
+// this service knows) keeps who it was: client, job, build, request token, and
+// the first refused audience and description of the window; one who proved
+// nothing keeps only its address and the reason (none of what it sent). Caller
+// text in a row is bounded: an audience at most 255 characters, a job 512, a
+// description a few hundred (values in it are cut at 40).
 import type { Db } from '../store/prisma.js';
 
 export const AUDIT_EVENTS = {
@@ -39,8 +41,6 @@ export interface Refusal {
   description: string;
   /** Whether the caller proved who it is; only then are its own values stored. */
   authenticated: boolean;
-  /** Counted per minute like an unauthenticated refusal, keeping clientName: for refusals a proven caller can repeat at will. */
-  aggregate?: boolean;
   clientName?: string;
   job?: string;
   buildNumber?: number;
@@ -51,6 +51,10 @@ export interface Refusal {
 
 interface Window {
   clientName: string | undefined;
+  job: string | undefined;
+  buildNumber: number | undefined;
+  audience: string | undefined;
+  requestTokenId: string | undefined;
   remoteAddr: string | undefined;
   event: RefusalEvent;
   error: string;
@@ -62,7 +66,7 @@ interface Window {
 export interface AuditTrailOptions {
   /** Length of an aggregation window (default one minute). */
   windowMs?: number;
-  /** Distinct (address, reason) pairs kept per window; beyond it they share one row per reason. */
+  /** Distinct (caller, reason) pairs kept per window; beyond it they share one row per reason. */
   maxWindows?: number;
   /** A failed background write (the caller's answer has long gone out). */
   onError?: (err: unknown) => void;
@@ -95,34 +99,22 @@ export class AuditTrail {
 
   async refuse(r: Refusal): Promise<void> {
     this.options.onRefusal?.(r.event, r.error);
-    if (r.authenticated && !r.aggregate) {
-      await this.db.auditEvent.create({
-        data: {
-          event: r.event,
-          clientName: r.clientName,
-          job: r.job,
-          buildNumber: r.buildNumber,
-          audience: r.audience,
-          requestTokenId: r.requestTokenId,
-          remoteAddr: r.remoteAddr,
-          detail: { error: r.error, error_description: r.description },
-        },
-      });
-      return;
-    }
     const start = Math.floor(this.now() / this.windowMs) * this.windowMs;
-    // Only a proven caller's name is kept: an unauthenticated one may have named any client.
-    const clientName = r.authenticated ? r.clientName : undefined;
-    let key = `${start}|${clientName ?? ''}|${r.remoteAddr}|${r.event}|${r.error}|${r.description}`;
+    // Only a proven caller's values are kept: an unauthenticated one may have named any client or token.
+    const who = r.authenticated
+      ? { clientName: r.clientName, job: r.job, buildNumber: r.buildNumber, audience: r.audience, requestTokenId: r.requestTokenId }
+      : { clientName: undefined, job: undefined, buildNumber: undefined, audience: undefined, requestTokenId: undefined };
+    let key = `${start}|${who.clientName ?? ''}|${who.requestTokenId ?? ''}|${r.remoteAddr}|${r.event}|${r.error}`;
     let remoteAddr = r.remoteAddr;
     if (!this.windows.has(key) && this.windows.size >= this.maxWindows) {
-      // Too many addresses at once: the rest of this window is counted without them.
-      key = `${start}|${clientName ?? ''}|*|${r.event}|${r.error}|${r.description}`;
+      // Too many callers at once: the rest of this window is counted without them.
+      key = `${start}|*|${r.event}|${r.error}`;
       remoteAddr = undefined;
+      Object.assign(who, { clientName: undefined, job: undefined, buildNumber: undefined, audience: undefined, requestTokenId: undefined });
     }
     const w = this.windows.get(key);
     if (w) w.count += 1;
-    else this.windows.set(key, { clientName, remoteAddr, event: r.event, error: r.error, description: r.description, start, count: 1 });
+    else this.windows.set(key, { ...who, remoteAddr, event: r.event, error: r.error, description: r.description, start, count: 1 });
   }
 
   /** Hands over a write started where it could not be awaited (an event hook), for settle() to await. */
@@ -150,6 +142,10 @@ export class AuditTrail {
           data: due.map(([, w]) => ({
             event: w.event,
             clientName: w.clientName,
+            job: w.job,
+            buildNumber: w.buildNumber,
+            audience: w.audience,
+            requestTokenId: w.requestTokenId,
             remoteAddr: w.remoteAddr,
             detail: {
               error: w.error,

@@ -46,6 +46,7 @@ export class Metrics {
   private readonly connectionHold: client.Histogram<never>;
   private readonly pruned: client.Counter<'table'>;
   private readonly newSources: client.Counter<'client'>;
+  private readonly clientAborts: client.Counter;
   private readonly overload: client.Counter<'cap'>;
 
   constructor(info: BuildInfo) {
@@ -93,6 +94,11 @@ export class Metrics {
       labelNames: ['cap'],
       registers,
     });
+    this.clientAborts = new client.Counter({
+      name: 'jenkins_oidc_client_aborts_total',
+      help: 'Requests whose client went away before the request had arrived (no answer sent; not a database outage).',
+      registers,
+    });
     this.newSources = new client.Counter({
       name: 'jenkins_oidc_new_client_sources_total',
       help: 'Mints from an address the controller had never minted from before (each is marked new_source in its audit row: a stolen client secret shows here).',
@@ -121,6 +127,10 @@ export class Metrics {
 
   overloadRefused(cap: 'connections' | 'in_flight' | 'database_queue'): void {
     this.overload.inc({ cap });
+  }
+
+  clientAborted(): void {
+    this.clientAborts.inc();
   }
 
   newClientSource(clientName: string): void {

@@ -7,10 +7,20 @@
 // credential that has worked lately from this process (a request token that
 // was exchanged, a client secret that minted, a request token this process
 // minted) is let through even when its address is over budget: legitimate
-// builds keep working while junk is turned away. The budget is per process:
-// behind several replicas, put the load balancer's or proxy's own limits in
-// front (docs: README, "Abuse limits").
+// builds keep working while junk is turned away. Only a proof of possession
+// earns that trust: a request accepted for what it presented. A revocation of
+// a token the service does not know answers 200 (RFC 7009) but is charged as
+// a failure and trusts nothing. A trusted credential that keeps failing (a
+// valid request token asking for audiences it does not have) has a budget of
+// its own and gets 429 too. The budget is per process: behind several
+// replicas, put the load balancer's or proxy's own limits in front (docs:
+// README, "Abuse limits").
+//
+// Addresses are the ones the trusted proxies saw (server/client-address.ts);
+// an IPv6 caller is one /64, since a single host is usually given a whole
+// /64 and could otherwise rotate through it.
 import { createHash } from 'node:crypto';
+import { isIPv6 } from 'node:net';
 import type { Context, Middleware } from 'koa';
 import { AUDIT_EVENTS, type AuditTrail } from '../audit/trail.js';
 import { sendError } from './routes/errors.js';
@@ -94,6 +104,17 @@ export class FailureBudget {
   }
 }
 
+/** The key an address's budget is kept under: the address, or for IPv6 its /64. */
+export function budgetKey(address: string): string {
+  if (!isIPv6(address)) return address;
+  // Expand "::" so that the first four groups are the /64 whatever the spelling.
+  const [head = '', tail = ''] = address.split('::');
+  const left = head ? head.split(':') : [];
+  const right = address.includes('::') ? (tail ? tail.split(':') : []) : [];
+  const groups = address.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
 /** A digest of the credential a request presents (never the credential itself), or undefined. */
 export function credentialOf(ctx: Context): string | undefined {
   const digest = (kind: string, value: string) => `${kind}:${createHash('sha256').update(value).digest('base64url')}`;
@@ -118,13 +139,25 @@ function isFailure(status: number): boolean {
 }
 
 /**
+ * Whether a 200 proved the credential: anything but a build's revocation of
+ * a token the service did not find (server/revocation.ts marks the ones it found).
+ */
+function proved(ctx: Context): boolean {
+  const form = ctx.state.form as Map<string, string> | undefined;
+  const buildRevocation = ctx.path.endsWith('/token/revocation') && form?.get('client_id') === 'jenkins-build';
+  return !buildRevocation || ctx.state.revocationFound === true;
+}
+
+/**
  * Counts the outcome of every request to the token endpoints (outermost, so
  * refusals at the edge count too) and trusts credentials that worked.
+ * `credentials` is the budget of trusted credentials' own failures.
  */
-export function countAttempts(budget: FailureBudget, isTokenPath: (ctx: Context) => boolean): Middleware {
+export function countAttempts(budget: FailureBudget, isTokenPath: (ctx: Context) => boolean, credentials?: FailureBudget): Middleware {
   return async function countFailedAttempts(ctx, next) {
     await next();
     if (!budget.enabled || !isTokenPath(ctx)) return;
+    const address = budgetKey(ctx.ip);
     // An unproven credential's attempt was reserved up front (see refuseOverBudget).
     const reserved = ctx.state.attemptReserved === true;
     // A controller whose secret checked out (provider.ts sets clientSecret) is
@@ -134,12 +167,17 @@ export function countAttempts(budget: FailureBudget, isTokenPath: (ctx: Context)
     // send such requests; it must not be able to get the controller's address
     // refused for everyone.
     const proven = ctx.state.clientSecret !== undefined;
+    const credential = (ctx.state.credential as string | undefined) ?? credentialOf(ctx);
     if (isFailure(ctx.status)) {
-      if (proven && reserved) budget.refund(ctx.ip);
-      else if (!proven && !reserved) budget.fail(ctx.ip);
+      if (proven && reserved) budget.refund(address);
+      else if (!proven && !reserved) budget.fail(address);
+      // A trusted credential's failure spends its own budget (it went past the address's).
+      if (!proven && credential && ctx.state.credentialTrusted === true) credentials?.fail(credential);
+    } else if (ctx.status === 200 && !proved(ctx)) {
+      // RFC 7009's 200 for a token nobody has: a failed guess all the same.
+      if (!reserved) budget.fail(address);
     } else if (ctx.status === 200) {
-      if (reserved) budget.refund(ctx.ip);
-      const credential = (ctx.state.credential as string | undefined) ?? credentialOf(ctx);
+      if (reserved) budget.refund(address);
       if (credential) budget.trust(credential);
       // A request token this process just minted is good from its first use on.
       const minted = (ctx.body as { access_token?: unknown } | undefined)?.access_token;
@@ -148,14 +186,24 @@ export function countAttempts(budget: FailureBudget, isTokenPath: (ctx: Context)
   };
 }
 
-/** After the edge read the form: an address over budget is turned away unless its credential worked lately. */
-export function refuseOverBudget(budget: FailureBudget, isTokenPath: (ctx: Context) => boolean, audit: AuditTrail): Middleware {
+/** After the edge read the form: an address over budget is turned away unless its credential worked lately (and has not kept failing since). */
+export function refuseOverBudget(budget: FailureBudget, isTokenPath: (ctx: Context) => boolean, audit: AuditTrail, credentials?: FailureBudget): Middleware {
   return async function refuseAddressOverBudget(ctx, next) {
     if (!budget.enabled || !isTokenPath(ctx)) return next();
+    const address = budgetKey(ctx.ip);
     const credential = credentialOf(ctx);
     ctx.state.credential = credential;
-    if (budget.isTrusted(credential)) return next();
-    const wait = budget.retryAfter(ctx.ip);
+    if (budget.isTrusted(credential)) {
+      const wait = credentials?.retryAfter(credential!) ?? 0;
+      if (wait > 0) {
+        ctx.set('Retry-After', String(wait));
+        await audit.refuse({ event: AUDIT_EVENTS.tokenRefused, authenticated: false, error: 'slow_down', description: 'too many failed attempts with this credential', remoteAddr: ctx.ip });
+        return sendError(ctx, 429, 'slow_down', `too many failed attempts with this credential; retry in ${wait} s`);
+      }
+      ctx.state.credentialTrusted = true;
+      return next();
+    }
+    const wait = budget.retryAfter(address);
     if (wait > 0) {
       ctx.set('Retry-After', String(wait));
       // Counted with the other unauthenticated refusals: a flood is a few rows with their counts.
@@ -163,7 +211,7 @@ export function refuseOverBudget(budget: FailureBudget, isTokenPath: (ctx: Conte
       return sendError(ctx, 429, 'slow_down', `too many failed attempts from this address; retry in ${wait} s`);
     }
     // Reserved now, refunded if it works: concurrent junk cannot all slip through on one remaining attempt.
-    budget.fail(ctx.ip);
+    budget.fail(address);
     ctx.state.attemptReserved = true;
     return next();
   };

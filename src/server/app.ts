@@ -95,6 +95,11 @@ function logRequests(logger: Logger, metrics: Metrics | undefined): Middleware {
     } finally {
       const body = ctx.body as { error?: string } | undefined;
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      if (ctx.state.clientAborted) {
+        // Not an outcome of ours: counted in jenkins_oidc_client_aborts_total, logged only at debug.
+        logger.debug({ method: ctx.method, route: ctx.state.route ?? 'unknown', ms, ip: ctx.ip }, 'client went away before its request arrived');
+        return;
+      }
       metrics?.observeRequest(ctx.state.route, ctx.method, ctx.status, ms / 1000);
       logger.info({
         method: ctx.method,
@@ -130,14 +135,16 @@ export function createApp(deps: AppDeps): Koa {
   if (deps.config.basePath) healthRoutes(router, deps, named);
 
   const budget = deps.budget ?? new FailureBudget({ perMinute: deps.config.failedAttemptsPerMinute });
+  // A trusted credential's own failures: the same rate as an address's.
+  const credentialBudget = new FailureBudget({ perMinute: deps.config.failedAttemptsPerMinute });
   const tokenPaths = new Set([PATHS.token, PATHS.revocation, PATHS.idToken].map((p) => `${deps.config.basePath}${p}`));
   const isTokenPath = (ctx: Context) => tokenPaths.has(ctx.path);
 
   app.use(resolveClientAddress(deps.config.trustProxy));
   app.use(logRequests(deps.logger, deps.metrics));
-  app.use(countAttempts(budget, isTokenPath));
-  app.use(checkAtTheEdge());
-  app.use(refuseOverBudget(budget, isTokenPath, deps.audit));
+  app.use(countAttempts(budget, isTokenPath, credentialBudget));
+  app.use(checkAtTheEdge({ bodyTimeoutSeconds: deps.config.requestBodyTimeout, onClientAbort: () => deps.metrics?.clientAborted() }));
+  app.use(refuseOverBudget(budget, isTokenPath, deps.audit, credentialBudget));
   app.use(async function answerUnmatched(ctx, next) {
     await next();
     // Runs after the routers (and allowedMethods) have had their say.

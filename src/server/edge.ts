@@ -8,8 +8,18 @@
 // Refusals name the parameter, never echo its value, and are 400 invalid_request
 // in the OAuth JSON shape. Semantic limits (a job is at most 512 characters, an
 // audience 255...) stay with the grants; the limits here bound any value.
+//
+// Bodies are on a deadline: a form must arrive within REQUEST_BODY_TIMEOUT of
+// its headers, or the request is answered 408 and its connection closed, and
+// one address (an IPv6 /64) may have at most MAX_PENDING_BODIES requests
+// waiting for their bodies at once. A caller that sends headers and then
+// nothing holds no more than that, and the front door counts a request
+// against MAX_IN_FLIGHT only once its body is in (front-door.ts). A client
+// that goes away mid-body is a client abort, not a database outage: it gets
+// no answer (nobody is there to read it), a debug log line and a metric.
 import type { IncomingMessage } from 'node:http';
 import type { Context, Middleware } from 'koa';
+import { budgetKey } from './abuse-limits.js';
 import { sendError } from './routes/errors.js';
 
 export const EDGE_LIMITS = {
@@ -28,6 +38,16 @@ const SAFE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 /** C0 and C1 controls, DEL: never part of any value this service accepts. */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const FATAL_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Requests from one address (an IPv6 /64) still waiting for their bodies; past it, 429 at once. */
+export const MAX_PENDING_BODIES = 16;
+
+/** The client went away while its request was arriving. */
+export class ClientAborted extends Error {
+  constructor() {
+    super('the client went away before its request arrived');
+  }
+}
 
 export class EdgeError extends Error {
   constructor(readonly status: number, readonly description: string) {
@@ -94,16 +114,34 @@ export function checkHeaders(headers: IncomingMessage['headers']): void {
   }
 }
 
-async function readBody(req: IncomingMessage, length: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let received = 0;
-  for await (const chunk of req) {
-    received += (chunk as Buffer).length;
-    if (received > length) throw new EdgeError(400, 'the request body is longer than its Content-Length');
-    chunks.push(chunk as Buffer);
-  }
-  if (received !== length) throw new EdgeError(400, 'the request body is shorter than its Content-Length');
-  return Buffer.concat(chunks);
+/** The body, all of it, within `timeoutMs`; EdgeError 408 past it, ClientAborted if the client goes. */
+function readBody(req: IncomingMessage, length: number, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const finish = (settle: () => void) => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onGone);
+      req.off('close', onGone);
+      settle();
+    };
+    const timer = setTimeout(() => finish(() => reject(new EdgeError(408, `the request body did not arrive within ${timeoutMs / 1000} s of its headers`))), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > length) return finish(() => reject(new EdgeError(400, 'the request body is longer than its Content-Length')));
+      chunks.push(chunk);
+    };
+    const onEnd = () =>
+      finish(() => (received === length ? resolve(Buffer.concat(chunks)) : reject(new EdgeError(400, 'the request body is shorter than its Content-Length'))));
+    // 'error' (ECONNRESET, "aborted") or a close before the end: nobody is left to answer.
+    const onGone = () => finish(() => reject(new ClientAborted()));
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onGone);
+    req.once('close', onGone);
+  });
 }
 
 /**
@@ -132,7 +170,15 @@ export function withReplayedBody(req: IncomingMessage, body: Buffer): IncomingMe
 
 const FORM = 'application/x-www-form-urlencoded';
 
-export function checkAtTheEdge(): Middleware {
+export interface EdgeOptions {
+  /** Seconds a body may take after its headers (REQUEST_BODY_TIMEOUT). */
+  bodyTimeoutSeconds: number;
+  /** A client went away mid-request (metrics). */
+  onClientAbort?: () => void;
+}
+
+export function checkAtTheEdge(options: EdgeOptions): Middleware {
+  const pending = new Map<string, number>();
   return async function checkRequestEncoding(ctx: Context, next) {
     try {
       checkHeaders(ctx.req.headers);
@@ -143,7 +189,22 @@ export function checkAtTheEdge(): Middleware {
           return sendError(ctx, 413, 'invalid_request', `request body is ${ctx.request.length} bytes; the limit is ${EDGE_LIMITS.body}`);
         }
         if (!ctx.is(FORM)) throw new EdgeError(415, `send the form as ${FORM}`);
-        const body = await readBody(ctx.req, ctx.request.length);
+        const address = budgetKey(ctx.ip);
+        const waiting = pending.get(address) ?? 0;
+        if (waiting >= MAX_PENDING_BODIES) {
+          ctx.set('Connection', 'close');
+          ctx.set('Retry-After', '1');
+          return sendError(ctx, 429, 'slow_down', `this address has ${MAX_PENDING_BODIES} requests still sending their bodies; finish those first`);
+        }
+        pending.set(address, waiting + 1);
+        let body: Buffer;
+        try {
+          body = await readBody(ctx.req, ctx.request.length, options.bodyTimeoutSeconds * 1000);
+        } finally {
+          const left = (pending.get(address) ?? 1) - 1;
+          if (left > 0) pending.set(address, left);
+          else pending.delete(address);
+        }
         let text: string;
         try {
           text = FATAL_UTF8.decode(body);
@@ -155,8 +216,18 @@ export function checkAtTheEdge(): Middleware {
         ctx.state.formBody = body;
       }
     } catch (err) {
+      if (err instanceof ClientAborted) {
+        // Nobody to answer: no response, the socket goes; logged at debug and counted (app.ts).
+        ctx.state.clientAborted = true;
+        options.onClientAbort?.();
+        ctx.respond = false;
+        ctx.req.socket.destroy();
+        return;
+      }
       if (!(err instanceof EdgeError)) throw err;
       ctx.state.edgeRefused = true;
+      // A body that never came: the connection cannot be trusted to carry another request.
+      if (err.status === 408) ctx.set('Connection', 'close');
       return sendError(ctx, err.status, 'invalid_request', err.description);
     }
     return next();

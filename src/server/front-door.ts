@@ -3,7 +3,8 @@
 // memory.
 //
 // Caps (README "Capacity"): past MAX_CONNECTIONS a new connection is answered
-// 503 and closed; past MAX_IN_FLIGHT requests being worked on, or with
+// 503 and closed; past MAX_IN_FLIGHT requests being worked on (a request with
+// a body counts once its body is in), or with
 // DATABASE_MAX_QUEUE queries already waiting for a pooled connection, a
 // request is answered 503 temporarily_unavailable with Retry-After at once.
 // Under overload memory then stays flat and a client learns it quickly,
@@ -120,9 +121,19 @@ export class FrontDoor {
       this.overloaded(res, 'database_queue', 'this server is waiting for the database on too many requests already; retry shortly');
       return;
     }
-    this.inFlight += 1;
+    // Counted while the service works on it: a request with a body from when
+    // the body is in (the edge reads it, on a deadline), so callers that send
+    // headers and then nothing cannot fill MAX_IN_FLIGHT (edge.ts bounds them
+    // per address instead).
+    let counted = false;
+    const count = () => {
+      counted = true;
+      this.inFlight += 1;
+    };
+    if (Number(req.headers['content-length'] ?? 0) > 0) req.once('end', count);
+    else count();
     res.once('close', () => {
-      this.inFlight -= 1;
+      if (counted) this.inFlight -= 1;
     });
     app(req, res);
   }

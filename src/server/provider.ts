@@ -146,7 +146,6 @@ export async function createOidcRuntime({ config, db, keys, audit, metrics, onSe
       await audit.refuse({
         event: ctx?.path.endsWith(PATHS.revocation) ? AUDIT_EVENTS.revocationRefused : AUDIT_EVENTS.tokenRefused,
         authenticated: true,
-        aggregate: true,
         error: err.error,
         description: err.error_description!,
         clientName: this.clientId,

@@ -54,6 +54,8 @@ export function revocationPolicy(db: Db) {
       await revokeRequestToken(db, token.jti, who);
     }
     ctx.state.client = token.clientId;
+    // The token existed: the 200 proves possession (abuse-limits.ts trusts only such answers).
+    ctx.state.revocationFound = true;
     return true;
   };
 }

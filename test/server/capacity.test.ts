@@ -3,6 +3,7 @@
 // serves again as soon as the load is gone; health checks are never refused.
 // And discovery and JWKS are sent from memory before the app.
 import net from 'node:net';
+import pg from 'pg';
 import type { Histogram } from 'prom-client';
 import { poolOf } from '../../src/store/prisma.js';
 import { EXCHANGE, REQUEST_TOKEN_TYPE as RTT, postForm, startWithToken, type TestService } from '../helpers/service.js';
@@ -91,12 +92,18 @@ describe('MAX_IN_FLIGHT', () => {
   afterAll(async () => t.stop());
 
   test('past the cap a token request gets 503 at once and writes nothing; health and JWKS still answer', async () => {
-    // Two requests held in flight: their forms are announced but not all sent yet.
+    // Two requests held in flight while the service works on them: their
+    // exchanges wait for a lock the test holds on the audit table. (A request
+    // still sending its body is not counted: see abuse-attacks.test.ts.)
     const form = new URLSearchParams(exchangeForm(token)).toString();
+    const blocker = new pg.Client({ connectionString: t.database.url });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE audit_events IN EXCLUSIVE MODE');
     const slow = await Promise.all([connect(t.url), connect(t.url)]);
     const answers = slow.map((s) => readUntilClosed(s));
     for (const s of slow) {
-      s.write(`POST /token HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${form.length}\r\n\r\n${form.slice(0, 10)}`);
+      s.write(`POST /token HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${form.length}\r\n\r\n${form}`);
     }
     await waitFor('both requests in flight', () => t.service.frontDoor.requestsInFlight === 2);
     const before = await counts(t);
@@ -113,7 +120,8 @@ describe('MAX_IN_FLIGHT', () => {
     expect((await fetch(`${t.url}/jwks`)).status).toBe(200);
 
     // The held requests finish; the next one is served.
-    for (const s of slow) s.write(form.slice(10));
+    await blocker.query('ROLLBACK');
+    await blocker.end();
     const done = await Promise.all(answers);
     expect(done.map((d) => d.text.split('\r\n')[0])).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
     await waitFor('no request in flight', () => t.service.frontDoor.requestsInFlight === 0);

@@ -159,7 +159,8 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('%s under keep-alive load', (signa
     // Long enough for the steps below to happen inside it on a busy machine
     // (they take a few hundred ms on a quiet one); the test waits for each.
     const GRACE = 5;
-    s = await startService({ SHUTDOWN_GRACE: String(GRACE), SHUTDOWN_TIMEOUT: '10' });
+    // A body may take longer than the grace here (the slow mint's second half is sent after the listener closed).
+    s = await startService({ SHUTDOWN_GRACE: String(GRACE), SHUTDOWN_TIMEOUT: '10', REQUEST_BODY_TIMEOUT: '60s' });
     const service = s;
     const outcomes: Outcome[] = [];
     let balancerSaw503At: number | undefined;

@@ -126,8 +126,10 @@ describe('mint grant', () => {
       error: 'invalid_request',
       error_description: 'build_url: must lie under this client\'s Jenkins URL https://jenkins.example.com, got "https://evil.example.com/job/folder/job/app/42/"',
     });
+    // Refusals are counted per caller, reason and minute (audit/trail.ts): flushed here rather than waited for.
+    await t.service.audit.flush(true);
     const [row] = await t.database.query("SELECT * FROM audit_events WHERE event = 'request_token.refused' ORDER BY id DESC LIMIT 1");
-    expect(row).toMatchObject({ client_name: 'ci-main', job: 'folder/app', detail: { error: 'invalid_request', error_description: res.json.error_description } });
+    expect(row).toMatchObject({ client_name: 'ci-main', job: 'folder/app', detail: { error: 'invalid_request', error_description: res.json.error_description, count: 1 } });
   });
 
   test('audience narrows to a subset of the allowed audiences; others are invalid_target', async () => {
@@ -328,8 +330,9 @@ describe('the replayed claim', () => {
       body: { error: 'invalid_request', error_description: `replayed: must be true or false, got "${value}"` },
     });
     expect(await t.database.query('SELECT count(*)::int AS n FROM request_tokens')).toEqual(before);
+    await t.service.audit.flush(true);
     const [row] = await t.database.query("SELECT event, client_name, detail FROM audit_events WHERE event = 'request_token.refused' ORDER BY id DESC LIMIT 1");
-    expect(row).toMatchObject({ event: 'request_token.refused', client_name: 'ci-replay', detail: { error: 'invalid_request', error_description: `replayed: must be true or false, got "${value}"` } });
+    expect(row).toMatchObject({ event: 'request_token.refused', client_name: 'ci-replay', detail: { error: 'invalid_request', error_description: `replayed: must be true or false, got "${value}"`, count: 1 } });
   });
 
   test('a job name with % and : renders one-to-one in sub (% -> %25 first, then : -> %3A)', async () => {
@@ -418,12 +421,13 @@ describe('revocation (RFC 7009)', () => {
     const res = await postForm(`${t.url}/token/revocation`, { token }, { authorization: basic('ci-other', other) });
     expect(res.status).toBe(400);
     expect(res.json).toEqual({ error: 'invalid_request', error_description: 'client is not authorized to revoke the presented token' });
-    // A controller whose secret checked out proved who it is: its refusal is a
-    // row of its own, written before the answer went out (no flush).
-    const rows = await t.database.query("SELECT event, client_name, job, build_number, audience, jti, kid, request_token_id, remote_addr, detail FROM audit_events WHERE event = 'revocation.refused' AND client_name = 'ci-other'");
+    // A controller whose secret checked out proved who it is: its refusal keeps
+    // its name, counted per caller, reason and minute like every refusal.
+    await t.service.audit.flush(true);
+    const rows = await t.database.query("SELECT event, client_name, job, build_number, audience, jti, kid, request_token_id, remote_addr, detail - 'window_start' - 'window_end' AS detail FROM audit_events WHERE event = 'revocation.refused' AND client_name = 'ci-other'");
     expect(rows).toEqual([{
       event: 'revocation.refused', client_name: 'ci-other', job: null, build_number: null, audience: null, jti: null, kid: null, request_token_id: null, remote_addr: '127.0.0.1',
-      detail: { error: 'invalid_request', error_description: 'client is not authorized to revoke the presented token' },
+      detail: { error: 'invalid_request', error_description: 'client is not authorized to revoke the presented token', count: 1 },
     }]);
     const [stored] = await t.database.query('SELECT revoked_at FROM request_tokens WHERE token_hash = $1', [hashSecret(token)]);
     expect(stored).toEqual({ revoked_at: null });
@@ -447,9 +451,10 @@ describe('revocation (RFC 7009)', () => {
 
 describe('audit rows of refused ID tokens', () => {
   // Holding a token this service knows, even a dead one, says who the caller
-  // is: the refusal is a row of its own with the token's client, build and
-  // id, written before the answer goes out. Only an unknown token is an
-  // anonymous refusal, counted per address and minute.
+  // is: the refusal keeps the token's client, build and id (counted per token,
+  // reason and minute, as every refusal is, so a build cannot write without
+  // bound). Only an unknown token is an anonymous refusal, counted per address
+  // and minute with nothing of what it sent.
   type Entry = 'exchange' | 'GET /id-token';
   const ask = async (entry: Entry, token: string, audience?: string) => {
     if (entry === 'exchange') {
@@ -459,11 +464,13 @@ describe('audit rows of refused ID tokens', () => {
     const res = await fetch(`${t.url}/id-token?api-version=1${audience ? `&audience=${audience}` : ''}`, { headers: { authorization: `Bearer ${token}` } });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
-  const refusedRows = (requestTokenId: string) =>
-    t.database.query(
-      "SELECT event, client_name, job, build_number, audience, jti, kid, request_token_id, remote_addr, detail FROM audit_events WHERE event = 'id_token.refused' AND request_token_id = $1",
+  const refusedRows = async (requestTokenId: string) => {
+    await t.service.audit.flush(true);
+    return t.database.query(
+      "SELECT event, client_name, job, build_number, audience, jti, kid, request_token_id, remote_addr, detail - 'window_start' - 'window_end' AS detail FROM audit_events WHERE event = 'id_token.refused' AND request_token_id = $1",
       [requestTokenId],
     );
+  };
 
   const cases: [string, (token: string, client: string) => Promise<unknown>, string | undefined, string, (client: string) => string][] = [
     ['revoked', (token, client) => postForm(`${t.url}/token/revocation`, { token }, { authorization: basic(client, secrets[client]!) }), undefined, 'invalid_grant', () => 'the build request token has been revoked'],
@@ -475,7 +482,7 @@ describe('audit rows of refused ID tokens', () => {
   let n = 0;
 
   describe.each(['exchange', 'GET /id-token'] as Entry[])('%s', (entry) => {
-    test.each(cases)('a token %s: its own row, with client, build, audience and token id', async (_name, kill, audience, error, description) => {
+    test.each(cases)('a token %s: its row keeps client, build, audience and token id', async (_name, kill, audience, error, description) => {
       const client = `ci-refused-${(n += 1)}`;
       ({ secret: secrets[client] } = await addClient(t, client, { audiences: ['sts.amazonaws.com', 'vault'] }));
       const token = (await mint(t, secrets[client]!, {}, client)).json.access_token as string;
@@ -486,7 +493,7 @@ describe('audit rows of refused ID tokens', () => {
       const status = entry === 'GET /id-token' && error === 'invalid_grant' ? 401 : 400;
       const body = entry === 'GET /id-token' && error === 'invalid_grant' ? { error: 'invalid_token', error_description: description(client) } : { error, error_description: description(client) };
       expect(answer).toEqual({ status, body });
-      // Exactly one row (oidc-provider's own error event does not record it again), there already.
+      // Exactly one row with a count of one (oidc-provider's own error event does not record it again).
       expect(await refusedRows(id)).toEqual([{
         event: 'id_token.refused',
         client_name: client,
@@ -497,7 +504,7 @@ describe('audit rows of refused ID tokens', () => {
         kid: null,
         request_token_id: id,
         remote_addr: '127.0.0.1',
-        detail: { error, error_description: description(client) },
+        detail: { error, error_description: description(client), count: 1 },
       }]);
     });
 

@@ -1,0 +1,201 @@
+// The abuse limits against the attacks that stepped around them (issue 18),
+// on the real service over real sockets: spoofed X-Forwarded-For, bodies that
+// never come, revocation as a trust launderer, a valid token that keeps
+// failing, and clients that go away mid-request. Distinct callers are
+// distinct loopback source addresses (127.0.0.0/8 is all local on Linux), or
+// distinct addresses a trusted proxy reports.
+import http from 'node:http';
+import net from 'node:net';
+import { sampleValue } from '../helpers/metrics.js';
+import { addClient, basic, BUILD, MINT, postForm, REQUEST_TOKEN_TYPE, EXCHANGE, startTestService, type TestService } from '../helpers/service.js';
+import { waitFor } from '../helpers/wait.js';
+
+interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+  headers: http.IncomingHttpHeaders;
+}
+
+/** One request from a chosen loopback source address, with the headers given. */
+function request(t: TestService, opts: { path: string; method?: string; from?: string; headers?: Record<string, string>; body?: string }): Promise<Answer> {
+  const url = new URL(t.url);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: url.hostname, port: url.port, path: opts.path, method: opts.method ?? 'GET', localAddress: opts.from ?? '127.0.0.1', agent: false, headers: opts.headers },
+      (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: res.headers }));
+      },
+    );
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+const formHeaders = (body: string, extra: Record<string, string> = {}) => ({ 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)), ...extra });
+
+function idToken(t: TestService, token: string, opts: { from?: string; forwardedFor?: string; audience?: string } = {}) {
+  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+  if (opts.forwardedFor) headers['x-forwarded-for'] = opts.forwardedFor;
+  return request(t, { path: `/id-token?api-version=1&audience=${encodeURIComponent(opts.audience ?? 'sts.amazonaws.com')}`, from: opts.from, headers });
+}
+
+async function mintToken(t: TestService, auth: string, headers: Record<string, string> = {}): Promise<string> {
+  const res = await postForm(`${t.url}/token`, { grant_type: MINT, ...BUILD }, { authorization: auth, ...headers });
+  expect(res.status).toBe(200);
+  return res.json.access_token as string;
+}
+
+const tally = (answers: Answer[]) => answers.reduce<Record<number, number>>((acc, a) => ({ ...acc, [a.status]: (acc[a.status] ?? 0) + 1 }), {});
+
+describe('spoofed addresses behind a trusted proxy (TRUST_PROXY=1)', () => {
+  let t: TestService;
+  let auth: string;
+  beforeAll(async () => {
+    t = await startTestService({ TRUST_PROXY: '1', FAILED_ATTEMPTS_PER_MINUTE: '30' });
+    auth = basic('ci-main', (await addClient(t)).secret);
+  });
+  afterAll(async () => t.stop());
+
+  test('a fresh left-most X-Forwarded-For per request changes nothing: the address the proxy appended is spent, stored, and alone in the trail', async () => {
+    const build = await mintToken(t, auth, { 'x-forwarded-for': '203.0.113.5' });
+    const answers: Answer[] = [];
+    const started = performance.now();
+    for (let i = 0; i < 120; i++) {
+      answers.push(await idToken(t, `jort_${String(i).padStart(43, 'x')}`, { forwardedFor: `10.${i}.0.1, 198.51.100.7` }));
+      // A build behind another address is served throughout.
+      if (i % 10 === 0) expect((await idToken(t, build, { forwardedFor: '203.0.113.5' })).status).toBe(200);
+    }
+    const refill = Math.ceil((performance.now() - started) / 2000);
+    const counts = tally(answers);
+    expect(counts[401]).toBeGreaterThanOrEqual(30);
+    expect(counts[401]).toBeLessThanOrEqual(30 + refill);
+    expect(counts[429]).toBe(120 - counts[401]!);
+    // 4 KB of caller-written header to the left: never stored.
+    for (let i = 0; i < 50; i++) await idToken(t, 'jort_junk', { forwardedFor: `${'x'.repeat(4000)}, 198.51.100.8` });
+    await t.service.audit.flush(true);
+    const rows = await t.database.query<{ remote_addr: string; n: number; text: number }>(
+      "SELECT remote_addr, count(*)::int AS n, max(length(detail::text))::int AS text FROM audit_events WHERE event LIKE '%.refused' GROUP BY remote_addr ORDER BY remote_addr",
+    );
+    expect(rows.map((r) => r.remote_addr)).toEqual(['198.51.100.7', '198.51.100.8']);
+    // (401, 429) in at most two minute windows each.
+    for (const r of rows) expect(r.n).toBeLessThanOrEqual(4);
+    for (const r of rows) expect(r.text).toBeLessThan(400);
+  }, 120_000);
+});
+
+describe('bodies that never come', () => {
+  let t: TestService;
+  let auth: string;
+  beforeAll(async () => {
+    t = await startTestService({ MAX_IN_FLIGHT: '16', REQUEST_BODY_TIMEOUT: '2s', FAILED_ATTEMPTS_PER_MINUTE: '1000' });
+    auth = basic('ci-main', (await addClient(t)).secret);
+  });
+  afterAll(async () => t.stop());
+
+  /** Sends a POST's headers, announcing a body it never sends; resolves with the raw answer once the server closes. */
+  function silentBody(from: string): Promise<string> {
+    const url = new URL(t.url);
+    return new Promise((resolve) => {
+      const socket = net.connect({ host: url.hostname, port: Number(url.port), localAddress: from });
+      let raw = '';
+      socket.on('data', (c) => (raw += c));
+      socket.on('close', () => resolve(raw));
+      socket.on('error', () => undefined);
+      socket.write(`POST /token HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 16000\r\n\r\n`);
+    });
+  }
+
+  test('64 sockets that send headers and no body from one address: 16 wait and get 408, the rest 429 at once; every build meanwhile gets its token', async () => {
+    const token = await mintToken(t, auth);
+    const slow = Array.from({ length: 64 }, () => silentBody('127.0.0.2'));
+    // The legitimate build, from another address, while they hang.
+    const legit: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const body = form({ grant_type: EXCHANGE, client_id: 'jenkins-build', subject_token: token, subject_token_type: REQUEST_TOKEN_TYPE });
+      legit.push((await request(t, { path: '/token', method: 'POST', from: '127.0.0.3', headers: formHeaders(body), body })).status);
+    }
+    expect(legit).toEqual(Array(40).fill(200));
+    const raws = await Promise.all(slow);
+    const status = (raw: string) => Number(raw.split(' ')[1]);
+    expect(raws.filter((r) => status(r) === 429)).toHaveLength(48);
+    expect(raws.filter((r) => status(r) === 408)).toHaveLength(16);
+    expect(raws.find((r) => status(r) === 408)).toContain('{"error":"invalid_request","error_description":"the request body did not arrive within 2 s of its headers"}');
+    expect(raws.find((r) => status(r) === 429)).toContain('"error":"slow_down","error_description":"this address has 16 requests still sending their bodies; finish those first"');
+  }, 120_000);
+});
+
+describe('trust is earned by a proof of possession only', () => {
+  let t: TestService;
+  let auth: string;
+  beforeAll(async () => {
+    t = await startTestService({ FAILED_ATTEMPTS_PER_MINUTE: '10' });
+    auth = basic('ci-main', (await addClient(t, 'ci-main', { audiences: ['sts.amazonaws.com', 'vault'] })).secret);
+  });
+  afterAll(async () => t.stop());
+
+  test('revoking an unknown token answers 200 (RFC 7009) but is charged, and the junk never becomes a credential that worked', async () => {
+    const junk = `jort_${'j'.repeat(43)}`;
+    const revoked = await request(t, { path: '/token/revocation', method: 'POST', from: '127.0.0.4', headers: formHeaders(form({ client_id: 'jenkins-build', token: junk })), body: form({ client_id: 'jenkins-build', token: junk }) });
+    expect(revoked.status).toBe(200);
+    const answers: Answer[] = [];
+    while (answers.length < 30 && !answers.some((a) => a.status === 429)) answers.push(await idToken(t, junk, { from: '127.0.0.4' }));
+    // 10 attempts a minute: the revocation spent one.
+    expect(answers.at(-1)!.status).toBe(429);
+    expect(answers.slice(0, -1).every((a) => a.status === 401)).toBe(true);
+    expect(answers.length - 1).toBeGreaterThanOrEqual(9);
+    expect(answers.length - 1).toBeLessThanOrEqual(10);
+  });
+
+  test('a valid token that keeps asking for audiences it lacks gets 429 after its budget, its refusals are a few rows, and another build is unharmed', async () => {
+    const token = await mintToken(t, auth);
+    const other = await mintToken(t, auth);
+    expect((await idToken(t, token, { from: '127.0.0.5' })).status).toBe(200);
+    const answers: Answer[] = [];
+    for (let i = 0; i < 40; i++) answers.push(await idToken(t, token, { from: '127.0.0.5', audience: `not-allowed-${i}` }));
+    const counts = tally(answers);
+    expect(counts[400]).toBeGreaterThanOrEqual(10);
+    expect(counts[400]).toBeLessThanOrEqual(11);
+    expect(counts[429]).toBe(40 - counts[400]!);
+    expect(answers.find((a) => a.status === 429)!.body).toEqual({ error: 'slow_down', error_description: expect.stringMatching(/^too many failed attempts with this credential; retry in \d+ s$/) });
+    // The same address, another build's token: served.
+    expect((await idToken(t, other, { from: '127.0.0.5' })).status).toBe(200);
+    await t.service.audit.flush(true);
+    const rows = await t.database.query<{ request_token_id: string; count: number; audience: string }>(
+      "SELECT request_token_id, (detail->>'count')::int AS count, audience FROM audit_events WHERE event = 'id_token.refused' AND remote_addr = '127.0.0.5'",
+    );
+    expect(rows.length).toBeLessThanOrEqual(2);
+    expect(rows.reduce((n, r) => n + r.count, 0)).toBe(counts[400]);
+    expect(new Set(rows.map((r) => r.request_token_id)).size).toBe(1);
+    expect(rows[0]!.audience).toBe('not-allowed-0');
+  });
+});
+
+describe('a client that goes away', () => {
+  let t: TestService;
+  beforeAll(async () => {
+    t = await startTestService({ METRICS_PORT: '0' });
+    await addClient(t);
+  });
+  afterAll(async () => t.stop());
+
+  test('mid-body is a client abort (counted, logged at debug), not a database outage, and the service serves on', async () => {
+    const url = new URL(t.url);
+    const metric = async () => sampleValue(await (await fetch(t.service.metricsUrl!)).text(), 'jenkins_oidc_client_aborts_total') ?? 0;
+    const before = await metric();
+    await new Promise<void>((resolve) => {
+      const socket = net.connect({ host: url.hostname, port: Number(url.port) }, () => {
+        socket.write(`POST /token HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=`);
+        // Some of the body, then gone (RST, as a killed client).
+        setImmediate(() => socket.resetAndDestroy());
+      });
+      socket.on('close', () => resolve());
+      socket.on('error', () => undefined);
+    });
+    await waitFor('the abort to be counted', async () => (await metric()) === before + 1);
+    expect(t.logs.filter((l) => l.msg === 'database unavailable: answered 503' || (l.msg === 'request' && l.route === 'token'))).toEqual([]);
+    expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
+  });
+});
