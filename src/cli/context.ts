@@ -37,8 +37,12 @@ export const warnAll = (warnings: string[]): void => warnings.forEach((w) => not
  * issuer, so client and audit commands run in production mode with
  * DATABASE_URL alone.
  */
-export async function withDb<T>(fn: (db: Db, config: Config, database: Database) => Promise<T>, needs: ConfigNeeds = { keyEncryptionKey: false, publicIssuer: false }): Promise<T> {
-  const config = loadConfig(process.env, process.cwd(), needs);
+export async function withDb<T>(
+  fn: (db: Db, config: Config, database: Database) => Promise<T>,
+  needs: ConfigNeeds = { keyEncryptionKey: false, publicIssuer: false },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<T> {
+  const config = loadConfig(env, process.cwd(), needs);
   if (config.mode === 'embedded') note(`using the embedded database in ${config.dataDir}`);
   const database = await openDatabase(config, 'cli', undefined, note);
   try {

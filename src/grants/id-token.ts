@@ -11,7 +11,7 @@ import type { GrantDeps } from './deps.js';
 
 export type IdTokenOutcome =
   | { ok: true; idToken: string; expiresIn: number; client: string }
-  | { ok: false; error: 'invalid_grant' | 'invalid_target'; description: string; client?: string };
+  | { ok: false; error: 'invalid_grant' | 'invalid_token' | 'invalid_target'; description: string; client?: string };
 
 type Refusal = Extract<RedeemResult, { ok: false }>;
 
@@ -32,7 +32,17 @@ function describe(r: Refusal): { error: 'invalid_grant' | 'invalid_target'; desc
 
 export async function issueIdToken(
   deps: GrantDeps,
-  input: { token: string; audience: string | undefined; remoteAddr: string | undefined },
+  input: {
+    token: string;
+    audience: string | undefined;
+    remoteAddr: string | undefined;
+    /**
+     * The token came as `Authorization: Bearer` (GET /id-token): a dead or unknown
+     * token is RFC 6750's invalid_token there, not the grant's invalid_grant; the
+     * audit row records the error the caller was given.
+     */
+    bearer?: boolean;
+  },
 ): Promise<IdTokenOutcome> {
   const signer = deps.signer();
   const jti = randomUUID();
@@ -41,7 +51,9 @@ export async function issueIdToken(
     ? await redeemRequestToken(deps.db, { token: input.token, audience: input.audience, jti, kid: signer.kid, remoteAddr: input.remoteAddr })
     : { ok: false, reason: 'unknown' };
   if (!result.ok) {
-    const { error, description } = describe(result);
+    const described = describe(result);
+    const { description } = described;
+    const error = input.bearer && described.error === 'invalid_grant' ? 'invalid_token' : described.error;
     await deps.audit.refuse({
       event: AUDIT_EVENTS.idTokenRefused,
       // Holding a token this service knows (even a dead one) is who the caller is; an unknown one proves nothing.

@@ -30,7 +30,7 @@ import type { Config } from '../config.js';
 import { DomainError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ClusterMetrics, Metrics, serveMetrics } from '../metrics/metrics.js';
-import { checkPortFree, waitForDatabase } from './startup.js';
+import { checkPortFree, METRICS_LISTENER, waitForDatabase } from './startup.js';
 import { isStartFailure, PREPARE_VARIABLE, WORKER_SLOT_VARIABLE } from './worker-protocol.js';
 
 /** More deaths than this within DEATH_WINDOW_MS is a crash loop. */
@@ -126,6 +126,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<Primar
 
   // 1. Once for all workers.
   await checkPortFree(config.host, config.port);
+  if (config.metricsPort !== undefined) await checkPortFree(config.metricsHost, config.metricsPort, METRICS_LISTENER);
   if (config.databaseUrl) {
     await waitForDatabase(config.databaseUrl, {
       timeoutSeconds: config.databaseConnectTimeout,

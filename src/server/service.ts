@@ -22,7 +22,7 @@ import { prepareDatabase } from './prepare.js';
 import { createOidcRuntime, OidcRuntimeHolder } from './provider.js';
 import { FrontDoor } from './front-door.js';
 import { HttpDrain, type Lifecycle } from './shutdown.js';
-import { checkPortFree, waitForDatabase } from './startup.js';
+import { checkPortFree, METRICS_LISTENER, waitForDatabase } from './startup.js';
 
 export interface StartOptions {
   /**
@@ -73,6 +73,7 @@ export async function startService(config: Config, logger: Logger, options: Star
   // was initialised; a database still starting is waited for, not a crash
   // (by a worker too: a replacement may start during a database outage).
   if (!worker && !options.listener) await checkPortFree(config.host, config.port);
+  if (!worker && config.metricsPort !== undefined) await checkPortFree(config.metricsHost, config.metricsPort, METRICS_LISTENER);
   if (config.databaseUrl) {
     await waitForDatabase(config.databaseUrl, {
       timeoutSeconds: config.databaseConnectTimeout,
@@ -81,6 +82,9 @@ export async function startService(config: Config, logger: Logger, options: Star
     });
   }
   const database = await openDatabase(config, 'serve', (m) => logger.debug({ component: 'embedded-postgres' }, m));
+  // What a failed start-up has opened so far, closed before the error goes on:
+  // a listener or a watcher left behind keeps the process alive forever.
+  const opened: Array<() => Promise<unknown>> = [];
   try {
     if (!worker) await prepareDatabase(database, config, logger);
     const kek = resolveKeyEncryptionKey(config);
@@ -97,6 +101,7 @@ export async function startService(config: Config, logger: Logger, options: Star
       onRefusal: (event, error) => metrics.tokenRefused(event, error),
     });
     audit.start();
+    opened.push(() => audit.close());
     const build = (set: typeof keys) =>
       createOidcRuntime({
         config,
@@ -130,6 +135,7 @@ export async function startService(config: Config, logger: Logger, options: Star
       },
     });
     await watcher.start(fingerprint);
+    opened.push(() => watcher.stop());
     const server = http.createServer();
     const drain = new HttpDrain(server);
     const app = createApp({ config, db: database.db, runtime, logger, lifecycle: drain, audit, metrics });
@@ -150,6 +156,7 @@ export async function startService(config: Config, logger: Logger, options: Star
       if (options.listener) server.listen(options.listener, listening);
       else server.listen(config.port, config.host, listening);
     });
+    opened.push(() => new Promise((resolve) => server.close(resolve)));
     // Metrics on a listener of their own: the public issuer never serves them.
     const metricsServer = config.metricsPort === undefined || worker ? undefined : await metrics.serve(config.metricsHost, config.metricsPort);
     const { port } = server.address() as AddressInfo;
@@ -207,6 +214,7 @@ export async function startService(config: Config, logger: Logger, options: Star
       },
     };
   } catch (err) {
+    for (const close of opened.reverse()) await close().catch(() => undefined);
     await database.close().catch(() => undefined);
     throw err;
   }

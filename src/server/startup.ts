@@ -18,16 +18,29 @@ export class StartupError extends Error {
   }
 }
 
-/** Binds HOST:PORT for a moment, so that a port in use is named before anything starts. */
-export async function checkPortFree(host: string, port: number): Promise<void> {
+/** The settings that name a listener, for errors that say which one to change. */
+export interface ListenerSettings {
+  port: string;
+  host: string;
+}
+
+const PUBLIC_LISTENER: ListenerSettings = { port: 'PORT', host: 'HOST' };
+export const METRICS_LISTENER: ListenerSettings = { port: 'METRICS_PORT', host: 'METRICS_HOST' };
+
+/**
+ * Binds host:port for a moment, so that a port in use is named before anything
+ * starts. Both listeners are checked (PORT and METRICS_PORT): a busy metrics
+ * port found after start-up used to leave a half-started process that never exited.
+ */
+export async function checkPortFree(host: string, port: number, names: ListenerSettings = PUBLIC_LISTENER): Promise<void> {
   if (port === 0) return;
   await new Promise<void>((resolve, reject) => {
     const probe = net.createServer();
     probe.once('error', (err: NodeJS.ErrnoException) => {
       const where = `${host}:${port}`;
-      if (err.code === 'EADDRINUSE') reject(new StartupError(`PORT ${port} on HOST ${host} is already in use (${where}): stop the other process, or set PORT (and HOST) to a free address`));
-      else if (err.code === 'EACCES') reject(new StartupError(`not allowed to listen on ${where}: ports below 1024 need privileges; set PORT to 1024 or above (a proxy or the container runtime can map 443 to it)`));
-      else if (err.code === 'EADDRNOTAVAIL') reject(new StartupError(`HOST ${host} is not an address of this machine: set HOST to one (0.0.0.0 for all)`));
+      if (err.code === 'EADDRINUSE') reject(new StartupError(`${names.port} ${port} on ${names.host} ${host} is already in use (${where}): stop the other process, or set ${names.port} (and ${names.host}) to a free address`));
+      else if (err.code === 'EACCES') reject(new StartupError(`not allowed to listen on ${where}: ports below 1024 need privileges; set ${names.port} to 1024 or above (a proxy or the container runtime can map 443 to it)`));
+      else if (err.code === 'EADDRNOTAVAIL') reject(new StartupError(`${names.host} ${host} is not an address of this machine: set ${names.host} to one (0.0.0.0 for all)`));
       else reject(err);
     });
     probe.listen(port, host, () => probe.close(() => resolve()));

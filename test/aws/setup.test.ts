@@ -167,6 +167,24 @@ test('the --sub help says what * matches, and --exclude-pull-requests is offered
   }
 });
 
+test('--issuer generates for the issuer AWS will see, checked as ISSUER is, on both commands', async () => {
+  // Generating on an admin's machine, where ISSUER is not the service's.
+  const elsewhere = { ...cli, ISSUER: 'http://localhost:8080' };
+  const policy = await runCli(['aws', 'trust-policy', '--client', 'ci-main', '--account-id', ACCOUNT, '--sub', MAIN_ONLY, '--issuer', 'https://oidc.example.com/jenkins'], elsewhere);
+  expect(policy.stderr).toBe('');
+  expect(JSON.parse(policy.stdout).Statement[0].Principal).toEqual({ Federated: `arn:aws:iam::${ACCOUNT}:oidc-provider/oidc.example.com/jenkins` });
+  const template = await runCli(['aws', 'cloudformation', '--client', 'ci-main', '--sub', MAIN_ONLY, '--json', '--issuer', 'https://oidc.example.com/jenkins'], elsewhere);
+  expect(template.code).toBe(0);
+  expect(JSON.stringify(JSON.parse(template.stdout))).toContain('"Url":"https://oidc.example.com/jenkins"');
+  expect(await runCli(['aws', 'trust-policy', '--client', 'ci-main', '--account-id', ACCOUNT, '--sub', MAIN_ONLY, '--issuer', 'oidc.example.com'], elsewhere)).toEqual({
+    code: 2,
+    stdout: '',
+    stderr: 'jenkins-oidc: invalid configuration:\n  - ISSUER: must be an absolute http(s) URL such as https://oidc.example.com, got "oidc.example.com"\n',
+  });
+  const help = (await runCli(['aws', 'cloudformation', '--help'], cli)).stdout.replace(/\s+/g, ' ');
+  expect(help).toContain('--issuer <url> the issuer URL as AWS will see it (default: the ISSUER setting, which the service advertises; checked the same way)');
+});
+
 test('trust-policy prints just the policy, with the provider ARN for the account', async () => {
   const res = await runCli(['aws', 'trust-policy', '--client', 'ci-main', '--account-id', ACCOUNT, '--sub', 'jenkins_instance:ci-main:job:folder/app:ref:refs/heads/main'], cli);
   expect(res.code).toBe(0);

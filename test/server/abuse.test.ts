@@ -97,9 +97,9 @@ describe('a flood from one address', () => {
     const total = (await t.database.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events'))[0]!.n;
     const refusalRows = rows.length;
     expect(new Set(rows.map((r) => `${r.error}|${r.window}`)).size).toBe(refusalRows);
-    expect(new Set(rows.map((r) => r.error))).toEqual(new Set(['invalid_grant', 'slow_down']));
+    expect(new Set(rows.map((r) => r.error))).toEqual(new Set(['invalid_token', 'slow_down']));
     expect(new Set(rows.map((r) => r.window)).size).toBeLessThanOrEqual(Math.ceil(floodSeconds / 60) + 1);
-    expect(rows.filter((r) => r.error === 'invalid_grant').reduce((a, r) => a + r.count, 0)).toBe(statuses[401]);
+    expect(rows.filter((r) => r.error === 'invalid_token').reduce((a, r) => a + r.count, 0)).toBe(statuses[401]);
     expect(rows.filter((r) => r.error === 'slow_down').reduce((a, r) => a + r.count, 0)).toBe(statuses[429]);
     // Everything else written meanwhile is the build's own ID tokens, one row each.
     expect(total - auditBefore).toBe(refusalRows + baseline.length + underFlood.length);

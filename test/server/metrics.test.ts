@@ -32,7 +32,7 @@ test('issued and refused tokens, request latency, pool, keys and build info', as
   const text = await scrape();
   expect(sampleValue(text, 'jenkins_oidc_tokens_issued_total{kind="request_token",client="ci-main"}')).toBe(1);
   expect(sampleValue(text, 'jenkins_oidc_tokens_issued_total{kind="id_token",client="ci-main"}')).toBe(3);
-  expect(sampleValue(text, 'jenkins_oidc_tokens_refused_total{event="id_token.refused",reason="invalid_grant"}')).toBe(1);
+  expect(sampleValue(text, 'jenkins_oidc_tokens_refused_total{event="id_token.refused",reason="invalid_token"}')).toBe(1);
   expect(sampleValue(text, 'jenkins_oidc_tokens_refused_total{event="token.refused",reason="invalid_client"}')).toBe(1);
   expect(sampleValue(text, 'jenkins_oidc_http_request_duration_seconds_count{route="id-token",method="GET",status="200"}')).toBe(3);
   expect(sampleValue(text, 'jenkins_oidc_http_request_duration_seconds_count{route="id-token",method="GET",status="401"}')).toBe(1);

@@ -4,6 +4,7 @@
 // Ports that must stay unbound for a while ("nothing listens there yet") are
 // taken on a loopback address of the test's own (helpers/ports.ts): a port
 // freed on 127.0.0.1 could be taken by another process of the run meanwhile.
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { checkPortFree, StartupError, waitForDatabase, type WaitEvent } from '../../src/server/startup.js';
@@ -39,6 +40,29 @@ test('serve on a port in use fails before it initialises a PostgreSQL or generat
     expect(existsSync(path.join(dataDir, 'key-encryption-key'))).toBe(false);
   } finally {
     busy.close();
+  }
+});
+
+test.each([['one process', false], ['workers', true]])('serve (%s) with METRICS_PORT in use names METRICS_PORT and exits, leaving nothing running', async (_name, workers) => {
+  // Before: the metrics listener failed after the service was up; the error
+  // named nothing, the database was stopped, and the process never exited.
+  const { server: busy, port } = await boundListener();
+  const dataDir = path.join(scratchDir(), 'data');
+  // Workers need a database of their own (the embedded one belongs to one process).
+  const db = workers ? await createTestDatabase() : undefined;
+  const env = db
+    ? { DATABASE_URL: db.url, KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'), ISSUER: 'https://oidc.example.com', WORKERS: '2' }
+    : { DATA_DIR: dataDir };
+  try {
+    const res = await runCli(['serve'], { ...env, PORT: '0', METRICS_PORT: String(port) });
+    expect(res.stderr).toContain(
+      `error: METRICS_PORT ${port} on METRICS_HOST 127.0.0.1 is already in use (127.0.0.1:${port}): stop the other process, or set METRICS_PORT (and METRICS_HOST) to a free address`,
+    );
+    expect(res.code).toBe(1);
+    expect(existsSync(path.join(dataDir, 'pg'))).toBe(false);
+  } finally {
+    busy.close();
+    await db?.drop();
   }
 });
 

@@ -504,7 +504,8 @@ describe('audit rows of refused ID tokens', () => {
         kid: null,
         request_token_id: id,
         remote_addr: '127.0.0.1',
-        detail: { error, error_description: description(client), count: 1 },
+        // The error the caller was given: a bearer token's is invalid_token (RFC 6750).
+        detail: { error: body.error, error_description: description(client), count: 1 },
       }]);
     });
 
@@ -521,7 +522,7 @@ describe('audit rows of refused ID tokens', () => {
       // One row per minute window the three fell in (two if a minute ended between them), their counts adding up.
       expect(rows.map(({ window: _w, count: _c, ...row }) => row)).toEqual(rows.map(() => ({
         event: 'id_token.refused', client_name: null, job: null, request_token_id: null, remote_addr: '127.0.0.1',
-        detail: { error: 'invalid_grant', error_description: 'the build request token is not known to this service' },
+        detail: { error: entry === 'exchange' ? 'invalid_grant' : 'invalid_token', error_description: 'the build request token is not known to this service' },
       })));
       expect(new Set(rows.map((r) => r.window)).size).toBe(rows.length);
       expect(rows.length).toBeLessThanOrEqual(2);

@@ -27,6 +27,11 @@ export function register(program: Command): void {
   const subHelpAws =
     "sub this role admits, repeatable: exact, or a StringLike pattern where ? is one character and * any characters, / and : included, " +
     "so end it at a separator ('jenkins_instance:ci-main:job:team/app/*', not 'job:team/app*'); values write % as %25 and : as %3A";
+  const issuerHelp =
+    'the issuer URL as AWS will see it (default: the ISSUER setting, which the service advertises; checked the same way). ' +
+    'Set it when generating on another machine than the service';
+  // --issuer stands in for ISSUER, so it is checked by the same rules as the service's own.
+  const withIssuer = (issuer: string | undefined): NodeJS.ProcessEnv => (issuer === undefined ? process.env : { ...process.env, ISSUER: issuer });
   const excludePrHelp =
     'refuse multibranch pull-request jobs (PR-<n>, MR-<n>), which can run code from forks, with a StringNotLike on sub ' +
     '(it also refuses jobs below a folder or branch whose name starts with PR- or MR-)';
@@ -40,9 +45,10 @@ export function register(program: Command): void {
     .option('--account-id <id>', 'AWS account of the IAM OIDC provider (builds the provider ARN)')
     .option('--provider-arn <arn>', 'the IAM OIDC provider ARN, instead of --account-id')
     .option('--partition <name>', 'AWS partition: aws, aws-cn, aws-us-gov', 'aws')
+    .option('--issuer <url>', issuerHelp)
     .option('--exclude-pull-requests', excludePrHelp)
     .option('--json', 'machine-readable output (the policy is JSON either way; warnings stay on stderr)')
-    .action(async (opts: { client: string; sub?: string[]; audience?: string; accountId?: string; providerArn?: string; partition: string; excludePullRequests?: boolean }) => {
+    .action(async (opts: { client: string; sub?: string[]; audience?: string; accountId?: string; providerArn?: string; partition: string; issuer?: string; excludePullRequests?: boolean }) => {
       const { policy, warnings, issuer } = await withDb(async (db, config) => {
         const client = await showClient(db, opts.client);
         const federated = federatedPrincipal({ issuer: config.issuer, providerArn: opts.providerArn, accountId: opts.accountId, partition: opts.partition });
@@ -51,7 +57,7 @@ export function register(program: Command): void {
           ...trustPolicy({ issuer: config.issuer, client, subPatterns: opts.sub ?? [], audience, federated, excludePullRequests: opts.excludePullRequests }),
           issuer: config.issuer,
         };
-      }, { keyEncryptionKey: false, publicIssuer: true });
+      }, { keyEncryptionKey: false, publicIssuer: true }, withIssuer(opts.issuer));
       warnAll([...issuerWarnings(issuer), ...warnings]);
       printJson(policy);
     });
@@ -68,13 +74,14 @@ export function register(program: Command): void {
     .option('--existing-provider-arn <arn>', 'use the IAM OIDC provider already in the account (one per issuer URL) instead of creating one')
     .option('--managed-policy-arn <arn>', 'managed policy attached to every role, repeatable', collect)
     .option('--max-session-duration <seconds>', 'MaxSessionDuration of the roles, 3600-43200', parseMaxSessionDuration)
+    .option('--issuer <url>', issuerHelp)
     .option('--exclude-pull-requests', `every role: ${excludePrHelp}`)
     .addOption(new Option('--format <format>', 'template format').choices(['yaml', 'json']).default('yaml'))
     .option('--json', 'the template as JSON (the same as --format json)')
     .action(async (opts: {
       client: string; roleName?: string; sub?: string[]; role?: string[]; audience?: string; thumbprint?: string[];
       existingProviderArn?: string; managedPolicyArn?: string[]; maxSessionDuration?: number; format: 'yaml' | 'json';
-      excludePullRequests?: boolean; json?: boolean;
+      issuer?: string; excludePullRequests?: boolean; json?: boolean;
     }) => {
       if (opts.json) opts.format = 'json';
       checkMaxSessionDuration(opts.maxSessionDuration);
@@ -93,7 +100,7 @@ export function register(program: Command): void {
           excludePullRequests: opts.excludePullRequests,
         });
         return { ...out, issuer: config.issuer };
-      }, { keyEncryptionKey: false, publicIssuer: true });
+      }, { keyEncryptionKey: false, publicIssuer: true }, withIssuer(opts.issuer));
       warnAll([...issuerWarnings(issuer), ...warnings]);
       if (opts.format === 'json') printJson(template);
       else process.stdout.write(toYaml(template));

@@ -25,7 +25,7 @@ export function idTokenRoute(deps: AppDeps): Middleware {
     if (audience !== undefined && (audience.length === 0 || audience.length > 255)) {
       return sendError(ctx, 400, 'invalid_target', 'audience must be 1-255 characters');
     }
-    const outcome = await issueIdToken(grantDeps, { token: match[1]!, audience, remoteAddr: ctx.ip });
+    const outcome = await issueIdToken(grantDeps, { token: match[1]!, audience, remoteAddr: ctx.ip, bearer: true });
     ctx.state.client = outcome.client;
     if (!outcome.ok) {
       return outcome.error === 'invalid_target' ? sendError(ctx, 400, 'invalid_target', outcome.description) : unauthorized(ctx, outcome.description);
