@@ -47,6 +47,20 @@ export async function checkPortFree(host: string, port: number, names: ListenerS
   });
 }
 
+/**
+ * A connection PostgreSQL refused for good, in words: its own message (which
+ * names the user or database, never the password), the SQLSTATE for searching,
+ * and what to change.
+ */
+function refusedConnection(where: { host: string; port: number; database: string }, err: unknown): string {
+  const { code, message } = err as { code?: string; message?: string };
+  const words = message ?? String(err);
+  const at = `the database ${where.database} on ${where.host}:${where.port}`;
+  if (code === '3D000') return `cannot use ${at}: ${words} (SQLSTATE 3D000). Create it (createdb -h ${where.host} -p ${where.port} ${where.database}), or fix its name in DATABASE_URL`;
+  if (code === '28P01' || code === '28000') return `cannot use ${at}: ${words} (SQLSTATE ${code}). Fix the user or password in DATABASE_URL, or the server's pg_hba.conf`;
+  return `cannot use ${at}: ${words}${code ? ` (SQLSTATE ${code})` : ''}. Check DATABASE_URL`;
+}
+
 /** Where a URL points, for a log line: host and port, never the user or password. */
 export function describeDatabaseUrl(url: string): { host: string; port: number; database: string } {
   const u = new URL(url);
@@ -91,9 +105,7 @@ export async function waitForDatabase(url: string, o: WaitOptions): Promise<void
     } catch (err) {
       const cause = databaseUnavailable(err);
       const fatal = !cause || /password|authorization|catalog/.test(cause);
-      if (fatal) {
-        throw new StartupError(`cannot use the database ${where.database} on ${where.host}:${where.port}: ${cause ?? (err as Error).message}. Check DATABASE_URL`);
-      }
+      if (fatal) throw new StartupError(refusedConnection(where, err));
       const elapsed = (Date.now() - started) / 1000;
       if (elapsed + delay / 1000 > o.timeoutSeconds) {
         throw new StartupError(

@@ -115,7 +115,20 @@ test('what waiting cannot fix (a database that does not exist) ends at once', as
   const url = new URL(ADMIN.toString());
   url.pathname = '/jenkins_oidc_no_such_database';
   const events: WaitEvent[] = [];
-  await expect(waitForDatabase(url.toString(), { timeoutSeconds: 30, attemptSeconds: 2, report: (e) => events.push(e) })).rejects.toThrow(/^cannot use the database jenkins_oidc_no_such_database on 127\.0\.0\.1:\d+: invalid_catalog_name \(3D000\)\. Check DATABASE_URL$/);
+  await expect(waitForDatabase(url.toString(), { timeoutSeconds: 30, attemptSeconds: 2, report: (e) => events.push(e) })).rejects.toThrow(
+    /^cannot use the database jenkins_oidc_no_such_database on 127\.0\.0\.1:\d+: database "jenkins_oidc_no_such_database" does not exist \(SQLSTATE 3D000\)\. Create it \(createdb -h 127\.0\.0\.1 -p \d+ jenkins_oidc_no_such_database\), or fix its name in DATABASE_URL$/,
+  );
   // At once: on the first attempt, without a single backoff.
   expect(events).toEqual([]);
+});
+
+test('a user PostgreSQL does not know is said in words, with what to change, and never the password', async () => {
+  const url = new URL(ADMIN.toString());
+  url.username = 'jenkins_oidc_no_such_role';
+  url.password = 'pw-never-printed';
+  const failure = waitForDatabase(url.toString(), { timeoutSeconds: 30, attemptSeconds: 2, report: () => undefined });
+  await expect(failure).rejects.toThrow(
+    /^cannot use the database \w+ on 127\.0\.0\.1:\d+: (role "jenkins_oidc_no_such_role" does not exist|password authentication failed for user "jenkins_oidc_no_such_role") \(SQLSTATE 28(000|P01)\)\. Fix the user or password in DATABASE_URL, or the server's pg_hba\.conf$/,
+  );
+  await expect(failure).rejects.not.toThrow(/pw-never-printed/);
 });
