@@ -1,6 +1,6 @@
-// The suite runs on the Node it is meant to. .ci/run runs it on the machine's
-// Node 20, on Node 24 LTS, and the build agent's tests with the agent on Node
-// 18; each step says which major it expects (EXPECT_NODE_MAJOR, and
+// The suite runs on the Node it is meant to. .ci/run runs it on Node 24 LTS
+// (twice), on Node 22 (the oldest package.json engines allows), and the build
+// agent's tests with the agent on Node 18; each step says which major it expects (EXPECT_NODE_MAJOR, and
 // EXPECT_AGENT_NODE_MAJOR for the agent's node), and this file checks it from
 // inside the run: a PATH that quietly kept another node would otherwise pass
 // as a run "on Node 24".
