@@ -96,47 +96,167 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-/** Documentation of every variable; the README table is written from the same words. */
+/**
+ * Every variable the service reads, with its default and meaning, in the words
+ * of the configuration reference: docs/configuration.md's table is generated
+ * from this record (scripts/config-docs.mjs), and test/docs/configuration.test.ts
+ * fails while the committed table differs. Meanings are Markdown; links are
+ * relative to docs/. misspelledVariables() knows the names from here too.
+ */
 export const VARIABLES = {
-  ISSUER: 'Public URL of the service, exactly as registered in AWS IAM (https, no port, may have a path). Default http://localhost:8080.',
-  HOST: 'Address to listen on. Default 127.0.0.1 (the Docker image sets 0.0.0.0).',
-  PORT: 'Port to listen on; 0 takes any free port (the "jenkins-oidc listening" log line gives its url). Default 8080.',
-  DATABASE_URL: 'PostgreSQL connection URL. Unset: an embedded PostgreSQL runs in DATA_DIR. Set: production mode.',
-  DATABASE_POOL_SIZE: 'Connections each serve process (each worker) may open (1-100). Default 10. Size it as replicas x WORKERS x this < the server\'s max_connections.',
-  DATABASE_CONNECT_TIMEOUT: 'How long serve and migrate wait at start for PostgreSQL to answer, retrying with backoff (0s-10m; production mode). Default 60s.',
-  DATABASE_ACQUIRE_TIMEOUT: 'How long a request may wait to connect to PostgreSQL (or for a pooled connection) before it is answered 503 temporarily_unavailable (1s-60s). Default 3s.',
-  REQUEST_BODY_TIMEOUT: 'How long a request body (a form of a few hundred bytes) may take to arrive after its headers before the request is answered 408 and its connection closed (1s-60s). Default 5s.',
-  DATA_DIR: 'Folder for the embedded PostgreSQL and its generated key-encryption key. Default ./.data.',
-  KEY_ENCRYPTION_KEY: '32 random bytes, base64 (openssl rand -base64 32). Encrypts signing keys at rest. Required in production mode.',
-  KEY_ENCRYPTION_KEY_FILE: 'File holding KEY_ENCRYPTION_KEY (for Docker/Kubernetes secrets). Use one of the two.',
-  ID_TOKEN_TTL: 'ID token lifetime in seconds (60-3600). Default 300.',
-  REQUEST_TOKEN_TTL: 'Default build request token lifetime in seconds. Default 3600.',
-  REQUEST_TOKEN_MAX_TTL: 'Upper bound for any request token lifetime, whatever a client asks. Default 86400.',
-  TRUST_PROXY: 'Behind proxies: how many (true is one; 2 for a CDN in front of a load balancer) or their addresses/CIDRs (10.0.0.0/8,192.168.1.5). The client address is the right-most X-Forwarded-For entry not added by them; entries to its left are never believed. Default false: the connection\'s address.',
-  LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent. Default info.',
-  MIGRATE_ON_START: 'serve applies pending migrations before listening. false: it applies none, and refuses to start while one is pending (run jenkins-oidc migrate first). Default true.',
-  ALLOW_INSECURE_ISSUER: 'true lets production mode use an http issuer or one with a port (tests, private labs only). Default false.',
-  SIGNING_ALG: 'Algorithm of new signing keys: RS256 (default, accepted everywhere) or ES256.',
-  KEY_ROTATION_INTERVAL: 'How long a key signs before the next rotation starts (30d, 12h, 90m or seconds). Default 30d.',
-  KEY_PUBLISH_LEAD: 'How long a new key is published before it signs. Default 1h.',
-  KEY_RETIRED_RETENTION: 'How long a retired key stays published; at least ID_TOKEN_TTL + 60 s. Default 1h.',
-  KEY_CHECK_INTERVAL: 'How often each replica checks the rotation schedule and polls for key changes. Default 2s.',
-  KEY_ENCRYPTION_KEY_PREVIOUS: 'Only for `jenkins-oidc keys rewrap`: the key-encryption key being replaced.',
-  EMBEDDED: 'true: run the embedded PostgreSQL even in the container image; false: refuse to start without DATABASE_URL. Default true, but false in the container image.',
-  JENKINS_OIDC_CONTAINER: 'Set to 1 by the container image: without DATABASE_URL it refuses to start unless EMBEDDED=true.',
-  METRICS_PORT: 'Port of a separate listener serving Prometheus metrics at /metrics; 0 takes any free port (logged as metrics). Unset (default): no metrics listener.',
-  METRICS_HOST: 'Address the metrics listener binds to. Default: HOST.',
-  FAILED_ATTEMPTS_PER_MINUTE: 'Refused tokens and failed client authentications one address may cause per minute on the token endpoints, per process (per worker), before it gets 429 (0: no limit). Default 60.',
-  MAX_CONNECTIONS: 'Open client connections one serve process accepts (1-100000); past it, a new connection is answered 503 and closed. Default 4096.',
-  MAX_IN_FLIGHT: 'Requests one serve process works on at once (1-100000; health checks, discovery and JWKS are not counted); past it, 503 temporarily_unavailable with Retry-After. Default 256.',
-  DATABASE_MAX_QUEUE: 'Queries one serve process lets wait for a pooled connection (0-100000); past it, token requests are answered 503 at once instead of queueing. Default 64.',
-  AUDIT_RETENTION: 'How long audit rows are kept (400d, or 0 to keep them forever); at least 1d. Default 400d.',
-  REQUEST_TOKEN_RETENTION: 'How long a request token\'s row is kept after it expired (7d, or 0 to keep them forever). Default 7d.',
-  SHUTDOWN_GRACE: 'After SIGTERM/SIGINT, how long serve keeps answering (with Connection: close) while /readyz says 503, so load balancers stop sending; 0 allowed (0s-5m). Default 5s.',
-  SHUTDOWN_TIMEOUT: 'After the grace, how long serve waits for requests in flight before it closes their connections (1s-5m). Default 10s.',
-  OPTIMIZE_FOR: 'speed (default) or memory: V8 optimizes serve for size, keeping resident memory about 150 MB instead of about 350 MB under load, for more CPU per request (README "Performance").',
-  WORKERS: 'Processes serve runs on the one PORT, each a whole replica with its own pool (1-64, or auto: one per CPU). Default auto with DATABASE_URL, 1 in embedded mode.',
-} as const;
+  ISSUER: {
+    default: '`http://localhost:$PORT`',
+    meaning: 'Public URL, exactly as registered in AWS IAM: https, no port, may have a path (`https://host/jenkins` serves everything under `/jenkins`).',
+  },
+  HOST: {
+    default: '`127.0.0.1`',
+    meaning: 'Address to listen on (the Docker image sets `0.0.0.0`).',
+  },
+  PORT: {
+    default: '`8080`',
+    meaning: 'Port to listen on. `0` takes any free port; the `jenkins-oidc listening` log line gives its `url`.',
+  },
+  DATABASE_URL: {
+    default: 'unset',
+    meaning: 'PostgreSQL URL (RDS, Aurora, Cloud SQL, on-prem). Unset: embedded PostgreSQL in `DATA_DIR`. Set: production mode.',
+  },
+  DATABASE_POOL_SIZE: {
+    default: '`10`',
+    meaning: 'Connections each `serve` process may open (1-100): each worker has a pool of its own, so keep replicas × `WORKERS` × this below the server\'s `max_connections`. CLI commands use 2.',
+  },
+  DATABASE_CONNECT_TIMEOUT: {
+    default: '`60s`',
+    meaning: 'At start, how long `serve` and `migrate` wait for PostgreSQL to answer, retrying with backoff (0.5 s doubling to 5 s) and logging each attempt with host and port. A wrong password or a missing database ends the wait at once.',
+  },
+  DATABASE_ACQUIRE_TIMEOUT: {
+    default: '`3s`',
+    meaning: 'How long a request may wait to connect to PostgreSQL, or for a free pooled connection, before it is answered `503 temporarily_unavailable` (1 s-60 s; see [When PostgreSQL is out of reach](operations.md#when-postgresql-is-out-of-reach)).',
+  },
+  REQUEST_BODY_TIMEOUT: {
+    default: '`5s`',
+    meaning: 'How long a request body (a form of a few hundred bytes) may take to arrive after its headers; past it the request is answered 408 and its connection closed (1s-60s).',
+  },
+  EMBEDDED: {
+    default: '`true`; `false` in the container image',
+    meaning: '`true` runs the embedded PostgreSQL even in the container image; `false` refuses to start without `DATABASE_URL`.',
+  },
+  JENKINS_OIDC_CONTAINER: {
+    default: 'unset; `1` in the container image',
+    meaning: 'Set by the container image, not by you: without `DATABASE_URL` the service then refuses to start unless `EMBEDDED=true`.',
+  },
+  DATA_DIR: {
+    default: '`./.data`',
+    meaning: 'Embedded mode: the PostgreSQL cluster, its password, and the generated key-encryption key.',
+  },
+  KEY_ENCRYPTION_KEY: {
+    default: 'generated in embedded mode',
+    meaning: '32 random bytes, base64 (`openssl rand -base64 32`). Encrypts signing keys at rest (AES-256-GCM). Required in production mode; never stored in the database.',
+  },
+  KEY_ENCRYPTION_KEY_FILE: {
+    default: 'unset',
+    meaning: 'A file holding the key instead (Docker/Kubernetes secrets). Use one of the two.',
+  },
+  ID_TOKEN_TTL: {
+    default: '`5m`',
+    meaning: 'ID token lifetime (1m-1h). An ID token never outlives its request token.',
+  },
+  REQUEST_TOKEN_TTL: {
+    default: '`1h`',
+    meaning: 'Default build request token lifetime.',
+  },
+  REQUEST_TOKEN_MAX_TTL: {
+    default: '`1d`',
+    meaning: 'Upper bound for any request token, whatever a client may ask (at most 7d).',
+  },
+  TRUST_PROXY: {
+    default: '`false`',
+    meaning: 'Behind proxies: how many (`true` is one, a load balancer; `2` for a CDN in front of it), or their addresses/CIDRs (`10.0.0.0/8,192.168.1.5`). The client\'s address (limits, allowed sources, audit rows) is the right-most `X-Forwarded-For` entry the trusted proxies did not add; whatever a caller wrote to its left is never believed. A hop count trusts whatever connects: where the service port is reachable other than through the proxies (a pod inside a cluster), list the proxies\' CIDRs. `false`: the connection\'s address.',
+  },
+  LOG_LEVEL: {
+    default: '`info`',
+    meaning: '`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.',
+  },
+  MIGRATE_ON_START: {
+    default: '`true`',
+    meaning: '`serve` applies pending migrations before listening. `false`: it applies none, and refuses to start while one is pending, saying to run `jenkins-oidc migrate`.',
+  },
+  ALLOW_INSECURE_ISSUER: {
+    default: '`false`',
+    meaning: 'Lets production mode use an http issuer or one with a port (test labs only: AWS will not accept it).',
+  },
+  SIGNING_ALG: {
+    default: '`RS256`',
+    meaning: 'Algorithm of new signing keys: `RS256` or `ES256`.',
+  },
+  KEY_ROTATION_INTERVAL: {
+    default: '`30d`',
+    meaning: 'How long a key signs before the scheduler starts the next rotation (`d`, `h`, `m`, `s` or seconds).',
+  },
+  KEY_PUBLISH_LEAD: {
+    default: '`1h`',
+    meaning: 'How long a new key is in JWKS before it signs. JWKS/discovery `max-age` is at most half of it.',
+  },
+  KEY_RETIRED_RETENTION: {
+    default: '`1h`',
+    meaning: 'How long a retired key stays in JWKS; at least `ID_TOKEN_TTL` + 60 s.',
+  },
+  KEY_CHECK_INTERVAL: {
+    default: '`2s`',
+    meaning: 'How often each replica runs the rotation schedule and polls for key changes (LISTEN/NOTIFY is the fast path).',
+  },
+  KEY_ENCRYPTION_KEY_PREVIOUS: {
+    default: 'unset',
+    meaning: 'Only for `keys rewrap`: the key-encryption key being replaced.',
+  },
+  METRICS_PORT: {
+    default: 'unset',
+    meaning: 'A separate listener serving Prometheus metrics at `/metrics` (never on the public `PORT`; `0` takes any free port, logged as `metrics`). Unset: no metrics. See [Metrics](operations.md#metrics).',
+  },
+  METRICS_HOST: {
+    default: '`HOST`',
+    meaning: 'Address the metrics listener binds to.',
+  },
+  FAILED_ATTEMPTS_PER_MINUTE: {
+    default: '`60`',
+    meaning: 'Refused tokens and failed client authentications one address may cause per minute on the token endpoints, per process (per worker), before it gets `429` (`0`: no limit). See [Abuse limits](operations.md#abuse-limits).',
+  },
+  MAX_CONNECTIONS: {
+    default: '`4096`',
+    meaning: 'Open client connections one `serve` process accepts; past it a new connection is answered `503` and closed. See [Capacity](operations.md#capacity).',
+  },
+  MAX_IN_FLIGHT: {
+    default: '`256`',
+    meaning: 'Requests one `serve` process works on at once (health checks, discovery and JWKS are not counted); past it `503 temporarily_unavailable` with `Retry-After: 1`.',
+  },
+  DATABASE_MAX_QUEUE: {
+    default: '`64`',
+    meaning: 'Queries one `serve` process lets wait for a pooled connection; past it, token requests get `503` at once instead of queueing.',
+  },
+  AUDIT_RETENTION: {
+    default: '`400d`',
+    meaning: 'How long audit rows are kept before the service deletes them; `0` keeps them forever. At least `1d` (a bare number is seconds). See [Audit trail](operations.md#audit-trail-retention-and-export).',
+  },
+  REQUEST_TOKEN_RETENTION: {
+    default: '`7d`',
+    meaning: 'How long a request token\'s row is kept after the token expired; `0` keeps them forever.',
+  },
+  SHUTDOWN_GRACE: {
+    default: '`5s`',
+    meaning: 'After SIGTERM/SIGINT, how long `serve` keeps answering (with `Connection: close`) while `/readyz` says 503, so load balancers stop sending first; `0` allowed (0 s-5 m). See [Shutdown](operations.md#shutdown).',
+  },
+  SHUTDOWN_TIMEOUT: {
+    default: '`10s`',
+    meaning: 'After the grace, how long `serve` waits for requests in flight before it closes their connections (1 s-5 m).',
+  },
+  OPTIMIZE_FOR: {
+    default: '`speed`',
+    meaning: '`memory`: V8 optimizes `serve` for size; resident memory stays near 150 MB per process instead of about 350 MB under load, for more CPU per request. See [Performance](performance.md).',
+  },
+  WORKERS: {
+    default: '`auto` with `DATABASE_URL`; `1` in embedded mode',
+    meaning: 'Processes `serve` runs on the one `PORT` (1-64, or `auto`: one per CPU, `os.availableParallelism()`). Above 1, a primary forks that many workers, each a whole replica with its own pool. Not above 1 in embedded mode. Set it to the CPU a container is given: `auto` counts the host\'s cores when there is no CPU limit. See [Workers](operations.md#workers-one-process-per-core).',
+  },
+} satisfies Record<string, { default: string; meaning: string }>;
 
 /** 30d, 12h, 90m, 45s or plain seconds. */
 export function parseDuration(value: string): number | undefined {

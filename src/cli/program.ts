@@ -21,7 +21,8 @@ export function buildCli(): Command {
     .version(VERSION, '-V, --version', 'print the version')
     .description('OpenID Connect token service for Jenkins: builds assume AWS roles with short-lived signed ID tokens.')
     .addHelpText('after', `
-Configuration comes from environment variables (see README): with no DATABASE_URL every
+Configuration comes from environment variables (docs/configuration.md; jenkins-oidc serve --help
+lists them): with no DATABASE_URL every
 command uses the embedded PostgreSQL in DATA_DIR (default ./.data), shared with a running serve.
 
 Getting started:

@@ -6,6 +6,7 @@ import { checkMaxSessionDuration, federatedPrincipal, parseMaxSessionDuration, r
 import { checkLimit, refusalReason } from '../../src/audit/query.js';
 import { InputError } from '../../src/claims/text.js';
 import { buildCli } from '../../src/cli/program.js';
+import { VARIABLES } from '../../src/config.js';
 import { DomainError } from '../../src/errors.js';
 
 interface Entry {
@@ -59,6 +60,17 @@ test('every leaf command offers --json, except serve (logs JSON lines) and audit
   expect(leaves.filter((c) => !c.json).map((c) => c.name)).toEqual(['serve', 'audit export']);
   // The groups themselves only hold subcommands.
   expect(commands.filter((c) => !c.leaf).map((c) => c.name)).toEqual(['clients', 'keys', 'audit', 'aws']);
+});
+
+test('serve --help lists every setting and points at docs/configuration.md', () => {
+  const serve = buildCli().commands.find((c) => c.name() === 'serve')!;
+  let help = '';
+  serve.configureOutput({ writeOut: (text) => void (help += text) });
+  serve.outputHelp();
+  expect(help).toContain('docs/configuration.md');
+  // Every variable config.ts validates, by name (the list is wrapped, so look for words).
+  const words = new Set(help.split(/[\s,]+/));
+  expect(Object.keys(VARIABLES).filter((name) => !words.has(name))).toEqual([]);
 });
 
 function failure(fn: () => unknown): string {

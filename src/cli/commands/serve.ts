@@ -6,7 +6,7 @@
 import cluster from 'node:cluster';
 import v8 from 'node:v8';
 import type { Command } from 'commander';
-import { loadConfig, type Config } from '../../config.js';
+import { loadConfig, VARIABLES, type Config } from '../../config.js';
 import { DomainError } from '../../errors.js';
 import { createLogger, flushLogs, type Logger } from '../../logger.js';
 import { RetentionScheduler } from '../../retention/scheduler.js';
@@ -14,7 +14,18 @@ import { PREPARE_VARIABLE, WORKER_SLOT_VARIABLE, type StartFailure } from '../..
 import { note } from '../output.js';
 
 export function register(program: Command): void {
-  program.command('serve').description('run the token service (migrates first unless MIGRATE_ON_START=false)').action(async () => {
+  program
+    .command('serve')
+    .description('run the token service (migrates first unless MIGRATE_ON_START=false)')
+    // The names come from the record config.ts validates, so the list cannot
+    // miss one; their defaults and meanings are in the generated reference.
+    .addHelpText('after', `
+Settings are environment variables, checked at start (a wrong one stops serve, naming it):
+${wrap(Object.keys(VARIABLES).join(', '), 96, '  ')}
+
+Each one's default and meaning: docs/configuration.md in the source repository
+(generated from the same declarations). No DATABASE_URL: embedded PostgreSQL in DATA_DIR.`)
+    .action(async () => {
     const config = loadConfig();
     // Before the service's modules load and V8 sizes its heap for them: V8 then
     // grows the heap slowly and collects young objects often (README
@@ -173,4 +184,18 @@ async function runService(config: Config, logger: Logger, slot: number | undefin
   } else {
     retention?.start();
   }
+}
+
+/** Words joined by ", " broken into lines of at most width characters, each indented. */
+function wrap(text: string, width: number, indent: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && indent.length + line.length + 1 + word.length > width) {
+      lines.push(indent + line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(indent + line);
+  return lines.join('\n');
 }
