@@ -50,7 +50,7 @@ export interface BuildClaims {
   [AWS_SOURCE_IDENTITY_CLAIM]?: string;
 }
 
-/** Limits on mint parameters (documented in the README). */
+/** Limits on mint parameters (documented in docs/operations.md, "Input limits"). */
 export const LIMITS = {
   job: 512,
   ref: 255,

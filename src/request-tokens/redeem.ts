@@ -44,7 +44,7 @@ interface RedeemRow {
  * audience allowed, writes the audit row of the ID token about to be signed;
  * the reason for a refusal comes back in the same round trip.
  *
- * Why so (README "Performance", measured on 2 cores): through $queryRaw,
+ * Why so (docs/performance.md, measured on 2 cores): through $queryRaw,
  * PostgreSQL planned the statement anew on every call and Prisma's client
  * added about 130 µs of JavaScript; prepared once per connection, it costs a
  * fraction of that. And most of a redeem's server CPU is the transaction
@@ -56,7 +56,7 @@ interface RedeemRow {
  *
  * The name carries a version: change the SQL, change the name, or connections
  * that prepared the old text would keep it. Behind PgBouncer in transaction
- * mode, this needs PgBouncer 1.21+ with max_prepared_statements set (README
+ * mode, this needs PgBouncer 1.21+ with max_prepared_statements set (docs/operations.md,
  * "Sizing").
  */
 const REDEEM_STATEMENT = {

@@ -1,7 +1,7 @@
 // `serve` with the settings the deployments use and nothing else exercised:
 // MIGRATE_ON_START=false (the Kubernetes Deployment: a Job runs
-// `jenkins-oidc migrate` first) and OPTIMIZE_FOR=memory (README
-// "Performance"). Real processes, real PostgreSQL, clients added with the CLI
+// `jenkins-oidc migrate` first) and OPTIMIZE_FOR=memory (docs/
+// performance.md). Real processes, real PostgreSQL, clients added with the CLI
 // and a mint and an exchange over HTTP, as an operator and a build do.
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';

@@ -10,7 +10,7 @@ let t: TestService;
 let cli: Record<string, string>;
 beforeAll(async () => {
   t = await startTestService();
-  // The CLI's client commands need only DATABASE_URL (README "CLI").
+  // The CLI's client commands need only DATABASE_URL (docs/reference.md "CLI").
   cli = { DATABASE_URL: t.database.url };
 });
 afterAll(async () => t.stop());

@@ -1,6 +1,6 @@
 // deploy/kubernetes/, rendered offline (base and the example overlay, by
 // test/helpers/kustomize.ts) and checked: every object against the Kubernetes
-// schemas of the `kubernetes-models` packages, and the properties the README
+// schemas of the `kubernetes-models` packages, and the properties docs/operations.md
 // promises — only discovery and JWKS public, probes on the right endpoints, a
 // stop sequence that fits the grace period, the restricted Pod Security profile.
 import path from 'node:path';
@@ -248,7 +248,7 @@ describe.each(TREES)('%s', (tree, objects) => {
     const cpu = server.resources.requests.cpu as string;
     const cores = cpu.endsWith('m') ? Number(cpu.slice(0, -1)) / 1000 : Number(cpu);
     expect(Number(workers)).toBeLessThanOrEqual(Math.max(1, Math.ceil(cores)));
-    // README "Sizing": about 200 MB per process serving, 75 MB more for a primary.
+    // docs/operations.md "Sizing": about 200 MB per process serving, 75 MB more for a primary.
     const limitMb = (Number((server.resources.limits.memory as string).replace(/Mi$/, '')) * 1048576) / 1e6;
     expect(limitMb).toBeGreaterThanOrEqual(Number(workers) * 200 + (Number(workers) > 1 ? 75 : 0));
   });

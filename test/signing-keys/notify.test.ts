@@ -1,4 +1,4 @@
-// Key changes reach every replica by LISTEN/NOTIFY (README "Key rotation":
+// Key changes reach every replica by LISTEN/NOTIFY (docs/key-rotation.md:
 // within milliseconds; polling every KEY_CHECK_INTERVAL is only the fallback,
 // tested by watcher.test.ts). Two replicas on one database poll once an hour
 // here, so within this test only a notification can bring them a change: a

@@ -28,8 +28,8 @@ Each one's default and meaning: docs/configuration.md in the source repository
     .action(async () => {
     const config = loadConfig();
     // Before the service's modules load and V8 sizes its heap for them: V8 then
-    // grows the heap slowly and collects young objects often (README
-    // "Performance" has the measured trade).
+    // grows the heap slowly and collects young objects often (docs/
+    // performance.md has the measured trade).
     if (config.optimizeFor === 'memory') v8.setFlagsFromString('--optimize-for-size');
     // Set by the primary for each worker it forks (not a setting): the worker's
     // number, 1..WORKERS, kept by its replacement. A cluster worker without it
