@@ -20,7 +20,8 @@
 // two deletes of the same due rows are harmless, each row goes once.
 import pg from 'pg';
 import { DomainError } from '../errors.js';
-import type { Db } from '../store/prisma.js';
+import { connectionOptions } from '../store/deadlines.js';
+import { deadlinesOf, poolOf, type Db } from '../store/prisma.js';
 
 export interface Retention {
   /** Seconds an audit row is kept; 0 keeps them forever. */
@@ -149,7 +150,9 @@ export async function pruneUnderLock(
   retention: Retention,
   opts: PruneOptions = {},
 ): Promise<PruneResult | undefined> {
-  const lock = new pg.Client({ connectionString: database.url, application_name: 'jenkins-oidc retention lock' });
+  // Keepalive and statement deadlines as the pool's: a lock connection gone silent must not hang a prune.
+  const { Client, ...keepAlive } = connectionOptions(deadlinesOf(poolOf(database.db)));
+  const lock = new Client({ connectionString: database.url, application_name: 'jenkins-oidc retention lock', ...keepAlive });
   // A lost lock connection only means another replica may start pruning too.
   lock.on('error', () => undefined);
   await lock.connect();

@@ -14,9 +14,11 @@ import { databaseUnavailable } from '../store/connectivity.js';
 import { AuditTrail } from '../audit/trail.js';
 import { Metrics } from '../metrics/metrics.js';
 import { redeemQueueOf } from '../request-tokens/redeem.js';
-import { poolOf } from '../store/prisma.js';
+import { connectionCountsOf, poolOf } from '../store/prisma.js';
 import { VERSION } from '../version.js';
 import { createApp } from './app.js';
+import { Readiness } from './readiness.js';
+import { tokenPathHealthOf } from '../request-tokens/path-health.js';
 import { onClientError } from './client-errors.js';
 import { prepareDatabase } from './prepare.js';
 import { createOidcRuntime, OidcRuntimeHolder } from './provider.js';
@@ -90,6 +92,7 @@ export async function startService(config: Config, logger: Logger, options: Star
     if (worker) metrics.answerPrimary();
     const pool = poolOf(database.db);
     metrics.watchPool(pool);
+    metrics.watchConnections(connectionCountsOf(pool));
     metrics.watchRedeems(redeemQueueOf(database.db));
     metrics.watchKeys(database.db, timingOf(config));
     const audit = new AuditTrail(database.db, {
@@ -132,7 +135,14 @@ export async function startService(config: Config, logger: Logger, options: Star
     await watcher.start(fingerprint);
     const server = http.createServer();
     const drain = new HttpDrain(server);
-    const app = createApp({ config, db: database.db, runtime, logger, lifecycle: drain, audit, metrics });
+    const readiness = new Readiness({
+      pool,
+      tokenPath: tokenPathHealthOf(pool),
+      stalledAfterMs: config.databaseAcquireTimeout * 1000,
+      onUnexpected: (err) => logger.error({ err }, 'readiness check failed'),
+    });
+    metrics.watchReadiness(readiness, tokenPathHealthOf(pool));
+    const app = createApp({ config, db: database.db, runtime, logger, lifecycle: drain, audit, metrics, readiness });
     const frontDoor = new FrontDoor({ config, runtime, drain, logger, metrics, pool });
     frontDoor.attach(server, app.callback());
     server.on('clientError', onClientError);

@@ -3,7 +3,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.js';
-import { connectionOptions, newConnectionCounts, prepareConnection, type ConnectionCounts } from './deadlines.js';
+import { connectionOptions, newConnectionCounts, prepareConnection, type ConnectionCounts, type DeadlineOptions } from './deadlines.js';
 
 export type Db = PrismaClient;
 export { Prisma } from '../generated/prisma/client.js';
@@ -12,7 +12,7 @@ export { Prisma } from '../generated/prisma/client.js';
 export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 3;
 
 const pools = new WeakMap<Db, pg.Pool>();
-const connectionCounts = new WeakMap<pg.Pool, ConnectionCounts>();
+const deadlinesOfPool = new WeakMap<pg.Pool, DeadlineOptions>();
 
 /**
  * `connectTimeoutSeconds` bounds both a new connection's handshake and the
@@ -40,7 +40,7 @@ export function createPrisma(
     // awaits the hook): synchronous commit, statement_timeout, and a standby refused.
     onConnect: (client) => prepareConnection(client, deadlines),
   });
-  connectionCounts.set(pool, deadlines.counts);
+  deadlinesOfPool.set(pool, deadlines);
   // An idle connection's error (a server restart, the database dropped)
   // surfaces through the next query; unheard, the pool's 'error' event would
   // end the process. The adapter adds its own listener only once Prisma
@@ -54,7 +54,21 @@ export function createPrisma(
 
 /** What happened to a pool's connections (deadlines missed, connections destroyed...), for metrics. */
 export function connectionCountsOf(pool: pg.Pool): ConnectionCounts {
-  return connectionCounts.get(pool) ?? newConnectionCounts();
+  return deadlinesOf(pool).counts;
+}
+
+/**
+ * The deadlines of a pool's connections, for the process's other
+ * connections to the same database (the key watcher's LISTEN, the retention
+ * lock): the same statement bound, counted in the same metrics.
+ */
+export function deadlinesOf(pool: pg.Pool): DeadlineOptions {
+  let d = deadlinesOfPool.get(pool);
+  if (!d) {
+    d = { statementTimeoutMs: undefined, counts: newConnectionCounts() };
+    deadlinesOfPool.set(pool, d);
+  }
+  return d;
 }
 
 /**
