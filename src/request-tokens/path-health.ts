@@ -6,7 +6,13 @@
 // also asks this: is a token statement stuck, and did the last one fail for
 // want of the database with none succeeding since?
 import type pg from 'pg';
-import { databaseUnavailable } from '../store/connectivity.js';
+import { commitUnknown, databaseUnavailable } from '../store/connectivity.js';
+
+/** What a token statement would have issued: the ID tokens' jtis of a redeem batch, or a mint's request token id. */
+export interface Issuing {
+  kind: 'id_token' | 'request_token';
+  ids: string[];
+}
 
 export class TokenPathHealth {
   private readonly running = new Set<{ since: number }>();
@@ -15,10 +21,17 @@ export class TokenPathHealth {
   /** The last token statement that failed because the database was unavailable. */
   lastFailure: { at: number; cause: string } | undefined;
 
+  /**
+   * Told of a statement that failed after it may have committed: its tokens'
+   * rows may exist although no caller ever saw them (serve writes an audit
+   * row saying so, audit/trail.ts).
+   */
+  onCommitUnknown: ((issuing: Issuing, cause: string) => void) | undefined;
+
   constructor(private readonly now: () => number = () => performance.now()) {}
 
   /** Follows one token statement to its end. */
-  async track<T>(statement: () => Promise<T>): Promise<T> {
+  async track<T>(statement: () => Promise<T>, issuing?: Issuing): Promise<T> {
     const entry = { since: this.now() };
     this.running.add(entry);
     try {
@@ -28,7 +41,10 @@ export class TokenPathHealth {
     } catch (err) {
       // A refusal for its input (a constraint) says nothing about the database's health.
       const cause = databaseUnavailable(err);
-      if (cause) this.lastFailure = { at: this.now(), cause };
+      if (cause) {
+        this.lastFailure = { at: this.now(), cause };
+        if (issuing && commitUnknown(cause)) this.onCommitUnknown?.(issuing, cause);
+      }
       throw err;
     } finally {
       this.running.delete(entry);

@@ -238,7 +238,7 @@ export class RedeemQueue {
         inputs.map((i) => i.remoteAddr ?? null),
         AUDIT_EVENTS.idTokenIssued,
       ],
-    }));
+    }), { kind: 'id_token', ids: inputs.map((i) => i.jti) });
     return new Map(rows.map((r) => [r.jti, r]));
   }
 }

@@ -85,7 +85,7 @@ export async function createRequestToken(db: Db, record: MintRecord): Promise<Mi
     record.audiences.join(' '),
     JSON.stringify(detail),
     createdAt,
-  ]));
+  ]), { kind: 'request_token', ids: [id] });
   return { token, id, expiresAt, newSource: rows[0]?.new_source === true };
 }
 

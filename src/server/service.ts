@@ -135,6 +135,10 @@ export async function startService(config: Config, logger: Logger, options: Star
     await watcher.start(fingerprint);
     const server = http.createServer();
     const drain = new HttpDrain(server);
+    tokenPathHealthOf(pool).onCommitUnknown = ({ kind, ids }, cause) => {
+      logger.warn({ kind, count: ids.length, cause }, 'token statement lost mid-flight: it may have committed; callers were answered 503 and got no token (audit: commit_unknown)');
+      audit.commitUnknown(kind, ids, cause);
+    };
     const readiness = new Readiness({
       pool,
       tokenPath: tokenPathHealthOf(pool),

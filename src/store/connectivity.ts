@@ -131,3 +131,26 @@ export function databaseUnavailable(err: unknown): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Causes that can end a statement after it was sent and before its answer
+ * came back: it may or may not have committed. (A refused or timed-out
+ * connect, a standby refused at connect, a cancelled statement (57014) and a
+ * read-only refusal (25006) commit nothing.)
+ */
+const MAYBE_COMMITTED = new Set([
+  'statement deadline missed',
+  'connection terminated',
+  'connection reset',
+  'connection aborted',
+  'connection closed',
+  'server closed the connection',
+  'socket timeout',
+  'admin_shutdown (57P01)',
+  'crash_shutdown (57P02)',
+]);
+
+/** Whether a statement that failed with this cause (from databaseUnavailable) may have committed all the same. */
+export function commitUnknown(cause: string): boolean {
+  return MAYBE_COMMITTED.has(cause);
+}

@@ -222,6 +222,15 @@ test('silence, a standby as the only server, promotion: 503s within the deadline
     );
     expect(rows.rows[0]!.n).toBe(minted.length);
     expect(jtis.length).toBeGreaterThan(0);
+    // Statements lost mid-flight are on record, and none of their tokens reached a client.
+    await t.service.audit.flush();
+    const unknown = await promoted.query<{ event: string; ids: string[]; cause: string }>(
+      `SELECT event, detail->'ids' AS ids, detail->>'cause' AS cause FROM audit_events WHERE event LIKE '%.commit_unknown'`,
+    );
+    console.log(JSON.stringify({ commitUnknown: unknown.rows.map((r) => ({ event: r.event, ids: r.ids.length, cause: r.cause })) }));
+    const mintedIds = await promoted.query<{ id: string }>('SELECT id FROM request_tokens WHERE token_hash = ANY($1)', [minted]);
+    const received = new Set([...jtis, ...mintedIds.rows.map((r) => r.id)]);
+    expect(unknown.rows.flatMap((r) => r.ids).filter((id) => received.has(id))).toEqual([]);
   } finally {
     await promoted.end();
   }
