@@ -22,6 +22,7 @@ import type { RedeemQueue } from '../request-tokens/redeem.js';
 import type { TokenPathHealth } from '../request-tokens/path-health.js';
 import type { Readiness } from '../server/readiness.js';
 import type { ConnectionCounts } from '../store/deadlines.js';
+import { retentionLockConnections } from '../retention/lock-connections.js';
 import type { Db } from '../store/prisma.js';
 
 /** OAuth error codes and our own refusal reasons; anything else is counted as `other`. */
@@ -158,9 +159,26 @@ export class Metrics {
     });
   }
 
-  /** What the statement deadlines did to this process's connections (store/deadlines.ts). */
-  watchConnections(counts: ConnectionCounts): void {
+  /**
+   * What the statement deadlines did to this process's connections
+   * (store/deadlines.ts), and every connection it holds by kind: the pool
+   * (at most DATABASE_POOL_SIZE; the redeem statements take theirs from it),
+   * the key watcher's LISTEN (1), the retention lock (1 while pruning, in one
+   * process per replica).
+   */
+  watchConnections(counts: ConnectionCounts, open: { pool: pg.Pool; listening: () => boolean }): void {
     const registers = [this.registry];
+    new client.Gauge({
+      name: 'jenkins_oidc_db_connections',
+      help: 'Database connections this process holds, by kind: pool (at most DATABASE_POOL_SIZE), listen (key changes, 1), retention_lock (1 while pruning).',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        this.set({ kind: 'pool' }, open.pool.totalCount);
+        this.set({ kind: 'listen' }, open.listening() ? 1 : 0);
+        this.set({ kind: 'retention_lock' }, retentionLockConnections.open);
+      },
+    });
     // Counters read from the counts at each scrape.
     const counter = (name: string, help: string, labelNames: string[], read: (set: (labels: Record<string, string>, n: number) => void) => void) =>
       new client.Counter({
@@ -170,9 +188,7 @@ export class Metrics {
         registers,
         collect() {
           this.reset();
-          read((labels, n) => {
-            if (n > 0) this.inc(labels, n);
-          });
+          read((labels, n) => this.inc(labels, n));
         },
       });
     counter('jenkins_oidc_db_statement_timeouts_total', 'Statements that ran out of time: by="server" cancelled by statement_timeout (57014), by="client" unanswered a second past it (the connection was destroyed).', ['by'], (set) => {
@@ -192,7 +208,7 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        if (readiness.probes > 0) this.inc(readiness.probes);
+        this.inc(readiness.probes);
       },
     });
     new client.Gauge({

@@ -21,6 +21,7 @@
 import pg from 'pg';
 import { DomainError } from '../errors.js';
 import { connectionOptions } from '../store/deadlines.js';
+import { retentionLockConnections } from './lock-connections.js';
 import { deadlinesOf, poolOf, type Db } from '../store/prisma.js';
 
 export interface Retention {
@@ -155,7 +156,13 @@ export async function pruneUnderLock(
   const lock = new Client({ connectionString: database.url, application_name: 'jenkins-oidc retention lock', ...keepAlive });
   // A lost lock connection only means another replica may start pruning too.
   lock.on('error', () => undefined);
-  await lock.connect();
+  retentionLockConnections.open += 1;
+  try {
+    await lock.connect();
+  } catch (err) {
+    retentionLockConnections.open -= 1;
+    throw err;
+  }
   try {
     await lock.query('BEGIN');
     const { rows } = await lock.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [RETENTION_LOCK]);
@@ -164,6 +171,7 @@ export async function pruneUnderLock(
   } finally {
     await lock.query('ROLLBACK').catch(() => undefined);
     await lock.end().catch(() => undefined);
+    retentionLockConnections.open -= 1;
   }
 }
 

@@ -92,7 +92,6 @@ export async function startService(config: Config, logger: Logger, options: Star
     if (worker) metrics.answerPrimary();
     const pool = poolOf(database.db);
     metrics.watchPool(pool);
-    metrics.watchConnections(connectionCountsOf(pool));
     metrics.watchRedeems(redeemQueueOf(database.db));
     metrics.watchKeys(database.db, timingOf(config));
     const audit = new AuditTrail(database.db, {
@@ -133,6 +132,7 @@ export async function startService(config: Config, logger: Logger, options: Star
       },
     });
     await watcher.start(fingerprint);
+    metrics.watchConnections(connectionCountsOf(pool), { pool, listening: () => watcher.listening });
     const server = http.createServer();
     const drain = new HttpDrain(server);
     tokenPathHealthOf(pool).onCommitUnknown = ({ kind, ids }, cause) => {

@@ -54,6 +54,11 @@ export class KeyWatcher {
 
   constructor(private readonly opts: WatcherOptions) {}
 
+  /** Whether the LISTEN connection is open now (metrics count it). */
+  get listening(): boolean {
+    return this.listener !== undefined;
+  }
+
   async start(initialFingerprint?: string): Promise<void> {
     this.fingerprint = initialFingerprint ?? (await keySetFingerprint(this.opts.db));
     await this.listen();
