@@ -28,6 +28,12 @@ export interface Config {
   databasePoolSize: number;
   /** Seconds a connection attempt (or a wait for a pooled connection) may take before the request fails. */
   databaseAcquireTimeout: number;
+  /**
+   * Seconds a statement of `serve` may run: the server cancels it then
+   * (statement_timeout), and one unanswered a second later has its
+   * connection destroyed (store/deadlines.ts).
+   */
+  databaseStatementTimeout: number;
   /** Seconds a request's body may take to arrive after its headers before 408. */
   requestBodyTimeout: number;
   mode: 'embedded' | 'production';
@@ -105,6 +111,7 @@ export const VARIABLES = {
   DATABASE_POOL_SIZE: 'Connections each serve process (each worker) may open (1-100). Default 10. Size it as replicas x WORKERS x this < the server\'s max_connections.',
   DATABASE_CONNECT_TIMEOUT: 'How long serve and migrate wait at start for PostgreSQL to answer, retrying with backoff (0s-10m; production mode). Default 60s.',
   DATABASE_ACQUIRE_TIMEOUT: 'How long a request may wait to connect to PostgreSQL (or for a pooled connection) before it is answered 503 temporarily_unavailable (1s-60s). Default 3s.',
+  DATABASE_STATEMENT_TIMEOUT: 'How long one statement of serve may run (1s-10m): PostgreSQL cancels it then (statement_timeout), and one still unanswered a second later (a network path gone silent) has its connection destroyed; either way the request is answered 503 temporarily_unavailable. A token request waits at most DATABASE_ACQUIRE_TIMEOUT + this + 1 s. CLI commands have no statement timeout. Default 5s.',
   REQUEST_BODY_TIMEOUT: 'How long a request body (a form of a few hundred bytes) may take to arrive after its headers before the request is answered 408 and its connection closed (1s-60s). Default 5s.',
   DATA_DIR: 'Folder for the embedded PostgreSQL and its generated key-encryption key. Default ./.data.',
   KEY_ENCRYPTION_KEY: '32 random bytes, base64 (openssl rand -base64 32). Encrypts signing keys at rest. Required in production mode.',
@@ -332,6 +339,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
   // A database that does not answer must cost a request seconds, not the
   // operating system's TCP connect timeout (minutes).
   const databaseAcquireTimeout = duration('DATABASE_ACQUIRE_TIMEOUT', 3, 1, 60);
+  // A statement already sent must not wait for TCP to give up either; the
+  // slowest legitimate statement of serve (a retention batch, the key
+  // scheduler under its lock) takes tens of milliseconds.
+  const databaseStatementTimeout = duration('DATABASE_STATEMENT_TIMEOUT', 5, 1, 600);
   const requestBodyTimeout = duration('REQUEST_BODY_TIMEOUT', 5, 1, 60);
   const databaseConnectTimeout = duration('DATABASE_CONNECT_TIMEOUT', 60, 0, 600);
   const shutdownGrace = duration('SHUTDOWN_GRACE', 5, 0, 300);
@@ -387,6 +398,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     databaseUrl,
     databasePoolSize: int('DATABASE_POOL_SIZE', 10, 1, 100),
     databaseAcquireTimeout,
+    databaseStatementTimeout,
     requestBodyTimeout,
     databaseConnectTimeout,
     mode,
