@@ -50,7 +50,7 @@ test.each([['one process', false], ['workers', true]])('serve (%s) with METRICS_
   const dataDir = path.join(scratchDir(), 'data');
   // Workers need a database of their own (the embedded one belongs to one process).
   const db = workers ? await createTestDatabase() : undefined;
-  const env = db
+  const env: Record<string, string> = db
     ? { DATABASE_URL: db.url, KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'), ISSUER: 'https://oidc.example.com', WORKERS: '2' }
     : { DATA_DIR: dataDir };
   try {
