@@ -6,6 +6,8 @@
 // distinct addresses a trusted proxy reports.
 import http from 'node:http';
 import net from 'node:net';
+import pg from 'pg';
+import { createTestDatabase } from '../helpers/database.js';
 import { sampleValue } from '../helpers/metrics.js';
 import { addClient, basic, BUILD, MINT, postForm, REQUEST_TOKEN_TYPE, EXCHANGE, startTestService, type TestService } from '../helpers/service.js';
 import { waitFor } from '../helpers/wait.js';
@@ -286,4 +288,54 @@ describe('every attack at once', () => {
     const addresses = await t.database.query<{ remote_addr: string }>("SELECT DISTINCT remote_addr FROM audit_events WHERE event LIKE '%.refused' ORDER BY 1");
     expect(addresses.map((r) => r.remote_addr)).toEqual(['198.51.100.7']);
   }, 180_000);
+});
+
+describe('a lock the token path cannot get', () => {
+  let t: TestService;
+  let auth: string;
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    // Every connection the service opens gives up on a lock after 300 ms with 55P03
+    // (an operator's lock_timeout), well before its statements' own deadline.
+    await database.query(`ALTER DATABASE ${database.name} SET lock_timeout = '300ms'`);
+    t = await startTestService({ DATABASE_STATEMENT_TIMEOUT: '60' }, database);
+    auth = basic('ci-main', (await addClient(t)).secret);
+  });
+  afterAll(async () => {
+    await t.stop();
+    await database.drop();
+  });
+
+  test('55P03 (lock not available) is a 503 with Retry-After that issues nothing, never a 500; the next request is served', async () => {
+    const token = await mintToken(t, auth);
+    const exchange = () => {
+      const body = form({ grant_type: EXCHANGE, client_id: 'jenkins-build', subject_token: token, subject_token_type: REQUEST_TOKEN_TYPE });
+      return request(t, { path: '/token', method: 'POST', headers: formHeaders(body), body });
+    };
+    const issued = async () => (await t.database.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_events WHERE event = 'id_token.issued'"))[0]!.n;
+    const before = await issued();
+    // Someone holds the audit trail (a long maintenance statement, say).
+    const blocker = new pg.Client({ connectionString: t.database.url });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE audit_events IN EXCLUSIVE MODE');
+      const answers = [await exchange(), await idToken(t, token), await request(t, { path: '/token', method: 'POST', headers: { ...formHeaders(form({ grant_type: MINT, ...BUILD })), authorization: auth }, body: form({ grant_type: MINT, ...BUILD }) })];
+      for (const a of answers) {
+        expect(a.status).toBe(503);
+        expect(a.body).toEqual({ error: 'temporarily_unavailable', error_description: 'the token service cannot reach its database right now; retry after the Retry-After delay' });
+        expect(Number(a.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      }
+    } finally {
+      await blocker.query('ROLLBACK');
+      await blocker.end();
+    }
+    expect(await issued()).toBe(before);
+    // The cause is in the log, named (the answer keeps it to itself).
+    expect(t.logs.filter((l) => String(l.cause ?? '').includes('lock_not_available (55P03)')).length).toBeGreaterThanOrEqual(3);
+    expect(t.logs.filter((l) => l.level === 50)).toEqual([]);
+    expect((await exchange()).status).toBe(200);
+    expect(await issued()).toBe(before + 1);
+  });
 });
