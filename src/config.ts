@@ -28,6 +28,12 @@ export interface Config {
   databasePoolSize: number;
   /** Seconds a connection attempt (or a wait for a pooled connection) may take before the request fails. */
   databaseAcquireTimeout: number;
+  /**
+   * Seconds a statement of `serve` may run: the server cancels it then
+   * (statement_timeout), and one unanswered a second later has its
+   * connection destroyed (store/deadlines.ts).
+   */
+  databaseStatementTimeout: number;
   /** Seconds a request's body may take to arrive after its headers before 408. */
   requestBodyTimeout: number;
   mode: 'embedded' | 'production';
@@ -131,6 +137,10 @@ export const VARIABLES = {
   DATABASE_ACQUIRE_TIMEOUT: {
     default: '`3s`',
     meaning: 'How long a request may wait to connect to PostgreSQL, or for a free pooled connection, before it is answered `503 temporarily_unavailable` (1 s-60 s; see [When PostgreSQL is out of reach](operations.md#when-postgresql-is-out-of-reach)).',
+  },
+  DATABASE_STATEMENT_TIMEOUT: {
+    default: '`5s`',
+    meaning: 'How long one statement of `serve` may run (1 s-10 m): PostgreSQL cancels it then (`statement_timeout`), and one still unanswered a second later (a network path gone silent) has its connection destroyed; either way the request is answered `503 temporarily_unavailable`. A token request waits at most `DATABASE_ACQUIRE_TIMEOUT` + this + 1 s. CLI commands have no statement timeout.',
   },
   REQUEST_BODY_TIMEOUT: {
     default: '`5s`',
@@ -452,6 +462,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
   // A database that does not answer must cost a request seconds, not the
   // operating system's TCP connect timeout (minutes).
   const databaseAcquireTimeout = duration('DATABASE_ACQUIRE_TIMEOUT', 3, 1, 60);
+  // A statement already sent must not wait for TCP to give up either; the
+  // slowest legitimate statement of serve (a retention batch, the key
+  // scheduler under its lock) takes tens of milliseconds.
+  const databaseStatementTimeout = duration('DATABASE_STATEMENT_TIMEOUT', 5, 1, 600);
   const requestBodyTimeout = duration('REQUEST_BODY_TIMEOUT', 5, 1, 60);
   const databaseConnectTimeout = duration('DATABASE_CONNECT_TIMEOUT', 60, 0, 600);
   const shutdownGrace = duration('SHUTDOWN_GRACE', 5, 0, 300);
@@ -507,6 +521,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
     databaseUrl,
     databasePoolSize: int('DATABASE_POOL_SIZE', 10, 1, 100),
     databaseAcquireTimeout,
+    databaseStatementTimeout,
     requestBodyTimeout,
     databaseConnectTimeout,
     mode,

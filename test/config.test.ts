@@ -27,6 +27,7 @@ describe('configuration', () => {
       databaseUrl: undefined,
       databasePoolSize: 10,
       databaseAcquireTimeout: 3,
+      databaseStatementTimeout: 5,
       requestBodyTimeout: 5,
       databaseConnectTimeout: 60,
       mode: 'embedded',
@@ -105,6 +106,8 @@ describe('configuration', () => {
       ['KEY_RETIRED_RETENTION: 300 s would unpublish a key while tokens it signed are still valid; it must be at least ID_TOKEN_TTL + 60 s of clock skew (660 s)']],
     ['a connect timeout of 0 is refused (pg would wait forever)', { DATABASE_ACQUIRE_TIMEOUT: '0' }, ['DATABASE_ACQUIRE_TIMEOUT: must be at least 1 seconds, got 0']],
     ['a connect timeout above a minute is refused', { DATABASE_ACQUIRE_TIMEOUT: '2m' }, ['DATABASE_ACQUIRE_TIMEOUT: must be at most 60 seconds, got 120']],
+    ['a statement timeout of 0 is refused (a silent connection would wait for TCP)', { DATABASE_STATEMENT_TIMEOUT: '0' }, ['DATABASE_STATEMENT_TIMEOUT: must be at least 1 seconds, got 0']],
+    ['a statement timeout above 10 minutes is refused', { DATABASE_STATEMENT_TIMEOUT: '1h' }, ['DATABASE_STATEMENT_TIMEOUT: must be at most 600 seconds, got 3600']],
     ['a shutdown timeout of 0 is refused (requests in flight would be cut)', { SHUTDOWN_TIMEOUT: '0' }, ['SHUTDOWN_TIMEOUT: must be at least 1 seconds, got 0']],
     ['a shutdown grace that is not a duration is refused', { SHUTDOWN_GRACE: '-1' }, ['SHUTDOWN_GRACE: must be a duration such as 30d, 12h, 90m, 45s or a number of seconds, got "-1"']],
     ['a rotation interval not longer than the publish lead is refused', { KEY_ROTATION_INTERVAL: '1h', KEY_PUBLISH_LEAD: '1h' },
@@ -196,8 +199,8 @@ describe('configuration', () => {
   });
 
   test('shutdown and connect settings take durations; a grace of 0 is allowed', () => {
-    expect(loadConfig({ SHUTDOWN_GRACE: '0', SHUTDOWN_TIMEOUT: '1m', DATABASE_ACQUIRE_TIMEOUT: '1s' }, '/srv')).toMatchObject({
-      shutdownGrace: 0, shutdownTimeout: 60, databaseAcquireTimeout: 1,
+    expect(loadConfig({ SHUTDOWN_GRACE: '0', SHUTDOWN_TIMEOUT: '1m', DATABASE_ACQUIRE_TIMEOUT: '1s', DATABASE_STATEMENT_TIMEOUT: '30s' }, '/srv')).toMatchObject({
+      shutdownGrace: 0, shutdownTimeout: 60, databaseAcquireTimeout: 1, databaseStatementTimeout: 30,
     });
   });
 

@@ -965,15 +965,22 @@ class ScriptDefinedRun {
   List causes = []
 }
 
+/** The messages of an exception, its causes and the exceptions suppressed in it. */
+String throwableText(Throwable t, Set seen, boolean first = true) {
+  if (t == null || (!first && !seen.add(t))) return ''
+  return ([t.toString()] + t.suppressed.collect { throwableText(it, seen, false) } + [throwableText(t.cause, seen, false)]).join(' ')
+}
+
 /** Everything readable from a value: strings, collections, exceptions, and the fields of library objects. */
 String reachableText(Object o, Set<Class> library, int depth = 4, Set seen = Collections.newSetFromMap(new IdentityHashMap())) {
   if (o == null || depth < 0 || !seen.add(o)) return ''
   if (o instanceof CharSequence || o instanceof Number || o instanceof Boolean) return o.toString()
   if (o instanceof Map) return ((Map) o).collect { k, v -> reachableText(k, library, depth - 1, seen) + '=' + reachableText(v, library, depth - 1, seen) }.join(' ')
   if (o instanceof Collection || o.getClass().isArray()) return (o as List).collect { reachableText(it, library, depth - 1, seen) }.join(' ')
-  if (o instanceof Throwable) {
-    StringWriter w = new StringWriter(); ((Throwable) o).printStackTrace(new PrintWriter(w)); return w.toString()
-  }
+  // An exception carries text in its messages (its own, its causes', the suppressed ones), as printStackTrace
+  // shows them; its frames name only classes and lines. Printing whole Groovy stacks for thousands of refused
+  // calls was a hot spot of the sweeps.
+  if (o instanceof Throwable) return throwableText((Throwable) o, seen)
   if (o instanceof Reference) return reachableText(((Reference) o).get(), library, depth - 1, seen)
   String out = o.toString()
   for (Class c = o.getClass(); c != null && (library.contains(c) || Closure.isAssignableFrom(c)) && c != Closure; c = c.superclass) {

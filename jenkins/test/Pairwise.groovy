@@ -6,9 +6,27 @@
  * product when it is small enough. Deterministic: the same lists every run.
  */
 class Pairwise {
+  /**
+   * The picks depend only on the pools' sizes: the greedy covering (strings
+   * in a set, in dynamic Groovy) was the sweeps' hottest code, computed again
+   * for every member of every sweep with the same sizes. Computed once per
+   * shape, the lists are the same as before.
+   */
+  private static final Map<String, List<int[]>> PICKS = [:]
+
   static List<Object[]> of(List<List> pools, int wholeProductUpTo = 200) {
     int n = pools.size()
     if (n == 0) return [[] as Object[]]
+    String shape = "${wholeProductUpTo}:${pools*.size()}".toString()
+    List<int[]> picks = PICKS[shape]
+    if (picks == null) PICKS[shape] = picks = picksFor(pools*.size(), wholeProductUpTo)
+    return picks.collect { int[] pick -> (0..<n).collect { int k -> pools[k][pick[k]] } as Object[] }
+  }
+
+  /** Indexes into pools of these sizes. */
+  private static List<int[]> picksFor(List<Integer> sizes, int wholeProductUpTo) {
+    List<List> pools = sizes.collect { int size -> (0..<size).toList() }
+    int n = pools.size()
     long total = 1
     for (List p : pools) total *= Math.max(1, p.size())
     List<int[]> picks = []
@@ -41,6 +59,6 @@ class Pairwise {
         picks << best
       }
     }
-    return picks.collect { int[] pick -> (0..<n).collect { int k -> pools[k][pick[k]] } as Object[] }
+    return picks
   }
 }

@@ -26,7 +26,18 @@ export const AUDIT_EVENTS = {
   tokenRefused: 'token.refused',
   revocationRefused: 'revocation.refused',
   clientSecretRotated: 'client.secret_rotated',
+  /**
+   * A token statement failed after it may have committed (a connection lost
+   * mid-statement): its tokens' issued rows may exist, but no caller was
+   * given those tokens (it was answered 503, and an ID token is signed only
+   * after its statement answered). detail: { ids, cause, at }.
+   */
+  idTokenCommitUnknown: 'id_token.commit_unknown',
+  requestTokenCommitUnknown: 'request_token.commit_unknown',
 } as const;
+
+/** Ids of tokens of statements whose commit is unknown, kept until written; past it they are only counted. */
+const MAX_UNKNOWN_IDS = 10_000;
 
 export type RefusalEvent =
   | typeof AUDIT_EVENTS.requestTokenRefused
@@ -82,6 +93,11 @@ export class AuditTrail {
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** commit_unknown rows not written yet: retried at every flush until the database takes them. */
+  private unknown: { event: string; ids: string[]; cause: string; at: string }[] = [];
+  private unknownIds = 0;
+  /** ids left out of commit_unknown rows because too many were waiting (a long outage). */
+  unknownDropped = 0;
   /** Writes started from synchronous hooks, awaited before the request's answer goes out. */
   private readonly pending = new WeakMap<object, Promise<void>[]>();
 
@@ -130,9 +146,31 @@ export class AuditTrail {
     if (list) await Promise.all(list);
   }
 
+  /** Records, at the next flush, that these tokens' statement may have committed unseen. */
+  commitUnknown(kind: 'id_token' | 'request_token', ids: string[], cause: string): void {
+    if (this.unknownIds + ids.length > MAX_UNKNOWN_IDS) {
+      this.unknownDropped += ids.length;
+      return;
+    }
+    this.unknownIds += ids.length;
+    const event = kind === 'id_token' ? AUDIT_EVENTS.idTokenCommitUnknown : AUDIT_EVENTS.requestTokenCommitUnknown;
+    this.unknown.push({ event, ids, cause, at: new Date(this.now()).toISOString() });
+  }
+
   /** Writes the windows that have ended (all of them with `all`), one row each with its count. */
   flush(all = false): Promise<void> {
     this.flushing = this.flushing.then(async () => {
+      if (this.unknown.length) {
+        const rows = this.unknown.slice();
+        try {
+          await this.db.auditEvent.createMany({ data: rows.map((u) => ({ event: u.event, detail: { ids: u.ids, cause: u.cause, at: u.at } })) });
+          this.unknown = this.unknown.slice(rows.length);
+          this.unknownIds -= rows.reduce((n, u) => n + u.ids.length, 0);
+        } catch (err) {
+          // Still unavailable: kept for the next flush.
+          this.options.onError?.(err);
+        }
+      }
       const cutoff = all ? Infinity : Math.floor(this.now() / this.windowMs) * this.windowMs;
       const due = [...this.windows.entries()].filter(([, w]) => w.start < cutoff);
       if (!due.length) return;

@@ -19,6 +19,10 @@ import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import client from 'prom-client';
 import type { RedeemQueue } from '../request-tokens/redeem.js';
+import type { TokenPathHealth } from '../request-tokens/path-health.js';
+import type { Readiness } from '../server/readiness.js';
+import type { ConnectionCounts } from '../store/deadlines.js';
+import { retentionLockConnections } from '../retention/lock-connections.js';
 import type { Db } from '../store/prisma.js';
 
 /** OAuth error codes and our own refusal reasons; anything else is counted as `other`. */
@@ -152,6 +156,69 @@ export class Metrics {
     pool.on('release', (_err, c) => {
       const t = started.get(c);
       if (t !== undefined) this.connectionHold.observe(Number(process.hrtime.bigint() - t) / 1e9);
+    });
+  }
+
+  /**
+   * What the statement deadlines did to this process's connections
+   * (store/deadlines.ts), and every connection it holds by kind: the pool
+   * (at most DATABASE_POOL_SIZE; the redeem statements take theirs from it),
+   * the key watcher's LISTEN (1), the retention lock (1 while pruning, in one
+   * process per replica).
+   */
+  watchConnections(counts: ConnectionCounts, open: { pool: pg.Pool; listening: () => boolean }): void {
+    const registers = [this.registry];
+    new client.Gauge({
+      name: 'jenkins_oidc_db_connections',
+      help: 'Database connections this process holds, by kind: pool (at most DATABASE_POOL_SIZE), listen (key changes, 1), retention_lock (1 while pruning).',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        this.set({ kind: 'pool' }, open.pool.totalCount);
+        this.set({ kind: 'listen' }, open.listening() ? 1 : 0);
+        this.set({ kind: 'retention_lock' }, retentionLockConnections.open);
+      },
+    });
+    // Counters read from the counts at each scrape.
+    const counter = (name: string, help: string, labelNames: string[], read: (set: (labels: Record<string, string>, n: number) => void) => void) =>
+      new client.Counter({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          read((labels, n) => this.inc(labels, n));
+        },
+      });
+    counter('jenkins_oidc_db_statement_timeouts_total', 'Statements that ran out of time: by="server" cancelled by statement_timeout (57014), by="client" unanswered a second past it (the connection was destroyed).', ['by'], (set) => {
+      set({ by: 'server' }, counts.statementTimeouts);
+      set({ by: 'client' }, counts.deadlinesMissed);
+    });
+    counter('jenkins_oidc_db_connections_destroyed_total', 'Connections destroyed by the service: a missed statement deadline, or a server that answered read-only (25006).', [], (set) => set({}, counts.destroyed));
+    counter('jenkins_oidc_db_standby_refused_total', 'New connections refused because the server was in recovery (a standby).', [], (set) => set({}, counts.standbyRefused));
+  }
+
+  /** /readyz's probes, and how long ago the token path last succeeded. */
+  watchReadiness(readiness: Readiness, tokenPath: TokenPathHealth): void {
+    const registers = [this.registry];
+    new client.Counter({
+      name: 'jenkins_oidc_readiness_probes_total',
+      help: 'Database probes run for /readyz (at most one a second, whatever the number of callers).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(readiness.probes);
+      },
+    });
+    new client.Gauge({
+      name: 'jenkins_oidc_token_statement_last_success_age_seconds',
+      help: 'Seconds since a token statement (a redeem for an exchange or GET /id-token, or a mint) last succeeded; -1: none yet.',
+      aggregator: 'min',
+      registers,
+      collect() {
+        this.set(tokenPath.lastSuccessAt === undefined ? -1 : (performance.now() - tokenPath.lastSuccessAt) / 1000);
+      },
     });
   }
 

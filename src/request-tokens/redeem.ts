@@ -7,6 +7,7 @@ import { AUDIT_EVENTS } from '../audit/trail.js';
 import type { BuildClaims } from '../claims/build-claims.js';
 import { hashSecret } from '../secrets/bearer-secrets.js';
 import { poolOf, type Db } from '../store/prisma.js';
+import { tokenPathHealthOf, type TokenPathHealth } from './path-health.js';
 
 export interface RedeemInput {
   token: string;
@@ -151,8 +152,11 @@ export class RedeemQueue {
   /** Told the number of redeems of each statement sent (metrics: batch sizes). */
   onStatement: ((redeems: number) => void) | undefined;
 
+  private readonly health: TokenPathHealth;
+
   constructor(private readonly pool: pg.Pool) {
     this.waitLimitMs = pool.options.connectionTimeoutMillis || 3000;
+    this.health = tokenPathHealthOf(pool);
   }
 
   redeem(input: RedeemInput): Promise<RedeemResult> {
@@ -224,7 +228,7 @@ export class RedeemQueue {
     this.counts.statements += 1;
     this.counts.redeems += inputs.length;
     this.onStatement?.(inputs.length);
-    const { rows } = await this.pool.query<RedeemRow>({
+    const { rows } = await this.health.track(() => this.pool.query<RedeemRow>({
       ...REDEEM_STATEMENT,
       values: [
         inputs.map((i) => i.audience ?? null),
@@ -234,7 +238,7 @@ export class RedeemQueue {
         inputs.map((i) => i.remoteAddr ?? null),
         AUDIT_EVENTS.idTokenIssued,
       ],
-    });
+    }), { kind: 'id_token', ids: inputs.map((i) => i.jti) });
     return new Map(rows.map((r) => [r.jti, r]));
   }
 }

@@ -6,6 +6,7 @@ import { AUDIT_EVENTS } from '../audit/trail.js';
 import type { BuildClaims } from '../claims/build-claims.js';
 import { REQUEST_TOKEN_PREFIX, generateSecret, hashSecret } from '../secrets/bearer-secrets.js';
 import { poolOf, type Db } from '../store/prisma.js';
+import { tokenPathHealthOf } from './path-health.js';
 
 export interface MintRecord {
   clientName: string;
@@ -69,7 +70,8 @@ export async function createRequestToken(db: Db, record: MintRecord): Promise<Mi
     ...(record.secret && { client_secret: record.secret }),
     ...(record.warnings?.length && { warnings: record.warnings }),
   };
-  const { rows } = await poolOf(db).query<{ new_source: boolean }>(MINT_STATEMENT, [
+  const pool = poolOf(db);
+  const { rows } = await tokenPathHealthOf(pool).track(() => pool.query<{ new_source: boolean }>(MINT_STATEMENT, [
     id,
     record.clientName,
     hashSecret(token),
@@ -83,7 +85,7 @@ export async function createRequestToken(db: Db, record: MintRecord): Promise<Mi
     record.audiences.join(' '),
     JSON.stringify(detail),
     createdAt,
-  ]);
+  ]), { kind: 'request_token', ids: [id] });
   return { token, id, expiresAt, newSource: rows[0]?.new_source === true };
 }
 

@@ -20,7 +20,9 @@
 // two deletes of the same due rows are harmless, each row goes once.
 import pg from 'pg';
 import { DomainError } from '../errors.js';
-import type { Db } from '../store/prisma.js';
+import { connectionOptions } from '../store/deadlines.js';
+import { retentionLockConnections } from './lock-connections.js';
+import { deadlinesOf, poolOf, type Db } from '../store/prisma.js';
 
 export interface Retention {
   /** Seconds an audit row is kept; 0 keeps them forever. */
@@ -149,10 +151,18 @@ export async function pruneUnderLock(
   retention: Retention,
   opts: PruneOptions = {},
 ): Promise<PruneResult | undefined> {
-  const lock = new pg.Client({ connectionString: database.url, application_name: 'jenkins-oidc retention lock' });
+  // Keepalive and statement deadlines as the pool's: a lock connection gone silent must not hang a prune.
+  const { Client, ...keepAlive } = connectionOptions(deadlinesOf(poolOf(database.db)));
+  const lock = new Client({ connectionString: database.url, application_name: 'jenkins-oidc retention lock', ...keepAlive });
   // A lost lock connection only means another replica may start pruning too.
   lock.on('error', () => undefined);
-  await lock.connect();
+  retentionLockConnections.open += 1;
+  try {
+    await lock.connect();
+  } catch (err) {
+    retentionLockConnections.open -= 1;
+    throw err;
+  }
   try {
     await lock.query('BEGIN');
     const { rows } = await lock.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [RETENTION_LOCK]);
@@ -161,6 +171,7 @@ export async function pruneUnderLock(
   } finally {
     await lock.query('ROLLBACK').catch(() => undefined);
     await lock.end().catch(() => undefined);
+    retentionLockConnections.open -= 1;
   }
 }
 

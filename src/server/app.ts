@@ -22,6 +22,7 @@ import { sendError } from './routes/errors.js';
 import { EDGE_LIMITS, checkAtTheEdge, withReplayedBody } from './edge.js';
 import { FailureBudget, countAttempts, refuseOverBudget } from './abuse-limits.js';
 import type { Lifecycle } from './shutdown.js';
+import type { Readiness } from './readiness.js';
 import { answerIfDatabaseUnavailable } from './unavailable.js';
 import { resolveClientAddress, trustsProxies } from './client-address.js';
 
@@ -37,6 +38,8 @@ export interface AppDeps {
   /** Failed attempts per address (default: a new budget from config.failedAttemptsPerMinute). */
   budget?: FailureBudget;
   metrics?: Metrics;
+  /** /readyz's shared probe and the token path's health. */
+  readiness: Readiness;
   /** Whether a shutdown has begun (/readyz answers 503 from then on); absent: never. */
   lifecycle?: Lifecycle;
 }

@@ -14,9 +14,11 @@ import { databaseUnavailable } from '../store/connectivity.js';
 import { AuditTrail } from '../audit/trail.js';
 import { Metrics } from '../metrics/metrics.js';
 import { redeemQueueOf } from '../request-tokens/redeem.js';
-import { poolOf } from '../store/prisma.js';
+import { connectionCountsOf, poolOf } from '../store/prisma.js';
 import { VERSION } from '../version.js';
 import { createApp } from './app.js';
+import { Readiness } from './readiness.js';
+import { tokenPathHealthOf } from '../request-tokens/path-health.js';
 import { onClientError } from './client-errors.js';
 import { prepareDatabase } from './prepare.js';
 import { createOidcRuntime, OidcRuntimeHolder } from './provider.js';
@@ -136,9 +138,21 @@ export async function startService(config: Config, logger: Logger, options: Star
     });
     await watcher.start(fingerprint);
     opened.push(() => watcher.stop());
+    metrics.watchConnections(connectionCountsOf(pool), { pool, listening: () => watcher.listening });
     const server = http.createServer();
     const drain = new HttpDrain(server);
-    const app = createApp({ config, db: database.db, runtime, logger, lifecycle: drain, audit, metrics });
+    tokenPathHealthOf(pool).onCommitUnknown = ({ kind, ids }, cause) => {
+      logger.warn({ kind, count: ids.length, cause }, 'token statement lost mid-flight: it may have committed; callers were answered 503 and got no token (audit: commit_unknown)');
+      audit.commitUnknown(kind, ids, cause);
+    };
+    const readiness = new Readiness({
+      pool,
+      tokenPath: tokenPathHealthOf(pool),
+      stalledAfterMs: config.databaseAcquireTimeout * 1000,
+      onUnexpected: (err) => logger.error({ err }, 'readiness check failed'),
+    });
+    metrics.watchReadiness(readiness, tokenPathHealthOf(pool));
+    const app = createApp({ config, db: database.db, runtime, logger, lifecycle: drain, audit, metrics, readiness });
     const frontDoor = new FrontDoor({ config, runtime, drain, logger, metrics, pool });
     frontDoor.attach(server, app.callback());
     server.on('clientError', onClientError);

@@ -6,9 +6,16 @@
 // Fallback: every KEY_CHECK_INTERVAL the replica compares a fingerprint of the
 // key set (kid:status of the published keys), so a lost notification or a
 // dropped connection delays a swap by one interval, never forever.
-import pg from 'pg';
+//
+// A LISTEN connection is idle by nature, so a network path that died
+// silently (a failover) would go unnoticed for as long as TCP takes: every
+// check also sends a heartbeat on it, under the pool's statement deadline
+// (store/deadlines.ts); one unanswered destroys the connection, and the next
+// check opens a new one.
+import type pg from 'pg';
+import { connectionOptions } from '../store/deadlines.js';
 import type { Logger } from '../logger.js';
-import { DEFAULT_CONNECT_TIMEOUT_SECONDS, type Db } from '../store/prisma.js';
+import { DEFAULT_CONNECT_TIMEOUT_SECONDS, deadlinesOf, poolOf, type Db } from '../store/prisma.js';
 import { loadSigningKeys, type LoadedKey, type SigningAlg } from './keys.js';
 import { KEYS_CHANNEL, runSchedule, type Timing } from './lifecycle.js';
 
@@ -40,8 +47,17 @@ export class KeyWatcher {
   private again = false;
   private stopped = false;
   private readonly ticks = new Set<Promise<void>>();
+  private beating: Promise<void> | undefined;
+  private lost = false;
+  /** Heartbeats answered on the LISTEN connection, and listeners reopened after one was lost (tests read these). */
+  readonly counts = { heartbeats: 0, reopened: 0 };
 
   constructor(private readonly opts: WatcherOptions) {}
+
+  /** Whether the LISTEN connection is open now (metrics count it). */
+  get listening(): boolean {
+    return this.listener !== undefined;
+  }
 
   async start(initialFingerprint?: string): Promise<void> {
     this.fingerprint = initialFingerprint ?? (await keySetFingerprint(this.opts.db));
@@ -59,6 +75,7 @@ export class KeyWatcher {
     const l = this.listener;
     this.listener = undefined;
     await l?.end().catch(() => undefined);
+    await this.beating;
     // A tick still running (its queries are bounded by the connect timeout)
     // must not open a LISTEN connection, or query, after we return.
     await Promise.all(this.ticks);
@@ -76,7 +93,35 @@ export class KeyWatcher {
     }
     if (this.stopped) return;
     if (!this.listener) await this.listen();
+    else this.heartbeat();
     await this.check();
+  }
+
+  /** One statement on the LISTEN connection, unless one is still out; not awaited by the tick (it may take the whole deadline). */
+  private heartbeat(): void {
+    const client = this.listener;
+    if (!client || this.beating) return;
+    this.beating = client
+      .query('SELECT 1')
+      .then(() => {
+        this.counts.heartbeats += 1;
+      })
+      .catch(() => {
+        // Missed its deadline (the connection is destroyed) or the connection
+        // failed: the 'error' handler has let it go; the next tick reopens.
+        if (this.listener === client) this.dropListener(client);
+      })
+      .finally(() => {
+        this.beating = undefined;
+      });
+  }
+
+  private dropListener(client: pg.Client): void {
+    if (this.listener === client) {
+      this.listener = undefined;
+      this.lost = true;
+    }
+    void client.end().catch(() => undefined);
   }
 
   /** Reloads and swaps when the key set changed; concurrent calls coalesce. */
@@ -107,7 +152,9 @@ export class KeyWatcher {
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({
+    const { Client, ...keepAlive } = connectionOptions(deadlinesOf(poolOf(this.opts.db)));
+    const client = new Client({
+      ...keepAlive,
       connectionString: this.opts.databaseUrl,
       application_name: 'jenkins-oidc key watcher',
       connectionTimeoutMillis: (this.opts.connectTimeoutSeconds ?? DEFAULT_CONNECT_TIMEOUT_SECONDS) * 1000,
@@ -115,8 +162,7 @@ export class KeyWatcher {
     client.on('error', (err) => {
       // The polling fallback keeps working; the next tick reconnects.
       this.opts.logger.warn({ err: err.message }, 'key change listener lost its connection');
-      if (this.listener === client) this.listener = undefined;
-      void client.end().catch(() => undefined);
+      this.dropListener(client);
     });
     client.on('notification', () => void this.check());
     try {
@@ -129,6 +175,11 @@ export class KeyWatcher {
         return;
       }
       this.listener = client;
+      if (this.lost) {
+        this.lost = false;
+        this.counts.reopened += 1;
+        this.opts.logger.info('key change listener reconnected');
+      }
     } catch (err) {
       this.opts.logger.warn({ err: (err as Error).message }, 'could not LISTEN for key changes; polling only');
       await client.end().catch(() => undefined);

@@ -30,8 +30,13 @@ const SQLSTATES: Record<string, string> = {
   '57P02': 'crash_shutdown',
   '57P03': 'cannot_connect_now',
   '53300': 'too_many_connections',
-  // A failover left us on a standby (or a writer that was just demoted).
+  // A failover left us on a standby (or a writer that was just demoted);
+  // store/deadlines.ts drops such a connection.
   '25006': 'read_only_sql_transaction',
+  // statement_timeout (DATABASE_STATEMENT_TIMEOUT) cancelled it: the server
+  // is overloaded or a lock is held; retrying later is the answer.
+  '57014': 'query_canceled',
+  '55P03': 'lock_not_available',
   '28P01': 'invalid_password',
   '28000': 'invalid_authorization_specification',
   '3D000': 'invalid_catalog_name',
@@ -82,12 +87,16 @@ const PG_MESSAGES: Record<string, string> = {
   'timeout exceeded when trying to connect': 'connect timeout',
   // Ours (request-tokens/redeem.ts): an exchange waited as long for a statement.
   'timeout exceeded when waiting for a database statement': 'statement wait timeout',
+  // Ours (store/deadlines.ts): sent, and unanswered past statement_timeout + 1 s; its connection was destroyed.
+  'database statement deadline missed': 'statement deadline missed',
   'Client has encountered a connection error and is not queryable': 'connection lost',
   'The server does not support SSL connections': 'TLS connection failed',
   'There was an error establishing an SSL connection': 'TLS connection failed',
 };
 
 function causeOf(e: Record<string, unknown>): string | undefined {
+  // Ours (store/deadlines.ts), before its 25006: a new connection found a standby.
+  if (e.message === 'the database server is in recovery (a standby)') return 'server in recovery (standby)';
   const code = typeof e.code === 'string' ? e.code : undefined;
   const original = typeof e.originalCode === 'string' ? e.originalCode : undefined;
   for (const c of [original, code]) {
@@ -121,4 +130,27 @@ export function databaseUnavailable(err: unknown): string | undefined {
     queue.push(record.cause);
   }
   return undefined;
+}
+
+/**
+ * Causes that can end a statement after it was sent and before its answer
+ * came back: it may or may not have committed. (A refused or timed-out
+ * connect, a standby refused at connect, a cancelled statement (57014) and a
+ * read-only refusal (25006) commit nothing.)
+ */
+const MAYBE_COMMITTED = new Set([
+  'statement deadline missed',
+  'connection terminated',
+  'connection reset',
+  'connection aborted',
+  'connection closed',
+  'server closed the connection',
+  'socket timeout',
+  'admin_shutdown (57P01)',
+  'crash_shutdown (57P02)',
+]);
+
+/** Whether a statement that failed with this cause (from databaseUnavailable) may have committed all the same. */
+export function commitUnknown(cause: string): boolean {
+  return MAYBE_COMMITTED.has(cause);
 }

@@ -19,12 +19,14 @@ export async function openDatabase(
 ): Promise<Database> {
   // A CLI command runs a handful of queries; a replica serves many at once.
   const poolSize = owner === 'cli' ? 2 : config.databasePoolSize;
+  // A CLI command may legitimately run for minutes (a migration, an export).
+  const statementTimeout = owner === 'cli' ? undefined : config.databaseStatementTimeout;
   if (config.databaseUrl) {
-    const db = createPrisma(config.databaseUrl, poolSize, config.databaseAcquireTimeout);
+    const db = createPrisma(config.databaseUrl, poolSize, config.databaseAcquireTimeout, statementTimeout);
     return { url: config.databaseUrl, db, close: () => closePrisma(db) };
   }
   const embedded = await openEmbedded(config.dataDir, owner, log, notify);
-  const db = createPrisma(embedded.url, poolSize, config.databaseAcquireTimeout);
+  const db = createPrisma(embedded.url, poolSize, config.databaseAcquireTimeout, statementTimeout);
   return {
     url: embedded.url,
     db,

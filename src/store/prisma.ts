@@ -3,6 +3,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.js';
+import { connectionOptions, newConnectionCounts, prepareConnection, type ConnectionCounts, type DeadlineOptions } from './deadlines.js';
 
 export type Db = PrismaClient;
 export { Prisma } from '../generated/prisma/client.js';
@@ -11,30 +12,35 @@ export { Prisma } from '../generated/prisma/client.js';
 export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 3;
 
 const pools = new WeakMap<Db, pg.Pool>();
+const deadlinesOfPool = new WeakMap<pg.Pool, DeadlineOptions>();
 
 /**
  * `connectTimeoutSeconds` bounds both a new connection's handshake and the
  * wait for a free pooled connection: past it, the query fails (and a request
  * gets 503, see server/unavailable.ts) instead of hanging on an unreachable
- * server for the operating system's TCP timeout. The pool is our own, handed
- * to the adapter, so that metrics can watch it.
+ * server for the operating system's TCP timeout. `statementTimeoutSeconds`
+ * bounds each statement once sent (store/deadlines.ts); undefined: no bound
+ * (CLI commands, whose migrations and exports may take minutes). The pool is
+ * our own, handed to the adapter, so that metrics can watch it.
  */
-export function createPrisma(databaseUrl: string, poolSize = 10, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS): Db {
+export function createPrisma(
+  databaseUrl: string,
+  poolSize = 10,
+  connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+  statementTimeoutSeconds: number | undefined = undefined,
+): Db {
+  const deadlines = { statementTimeoutMs: statementTimeoutSeconds === undefined ? undefined : statementTimeoutSeconds * 1000, counts: newConnectionCounts() };
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: poolSize,
     application_name: 'jenkins-oidc',
     connectionTimeoutMillis: connectTimeoutSeconds * 1000,
-    // Every ID token's audit row is durable before the token is returned:
-    // each commit waits for the WAL flush, whatever a server or database
-    // default says (a DBA may set synchronous_commit=off "for speed"). Set as
-    // each connection opens, before the pool hands it out (pg-pool awaits the
-    // hook): one round trip per connection. A SET, not a startup option, so
-    // that PgBouncer accepts it.
-    onConnect: async (client) => {
-      await client.query('SET synchronous_commit TO on');
-    },
+    ...connectionOptions(deadlines),
+    // Set as each connection opens, before the pool hands it out (pg-pool
+    // awaits the hook): synchronous commit, statement_timeout, and a standby refused.
+    onConnect: (client) => prepareConnection(client, deadlines),
   });
+  deadlinesOfPool.set(pool, deadlines);
   // An idle connection's error (a server restart, the database dropped)
   // surfaces through the next query; unheard, the pool's 'error' event would
   // end the process. The adapter adds its own listener only once Prisma
@@ -44,6 +50,25 @@ export function createPrisma(databaseUrl: string, poolSize = 10, connectTimeoutS
   const db = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
   pools.set(db, pool);
   return db;
+}
+
+/** What happened to a pool's connections (deadlines missed, connections destroyed...), for metrics. */
+export function connectionCountsOf(pool: pg.Pool): ConnectionCounts {
+  return deadlinesOf(pool).counts;
+}
+
+/**
+ * The deadlines of a pool's connections, for the process's other
+ * connections to the same database (the key watcher's LISTEN, the retention
+ * lock): the same statement bound, counted in the same metrics.
+ */
+export function deadlinesOf(pool: pg.Pool): DeadlineOptions {
+  let d = deadlinesOfPool.get(pool);
+  if (!d) {
+    d = { statementTimeoutMs: undefined, counts: newConnectionCounts() };
+    deadlinesOfPool.set(pool, d);
+  }
+  return d;
 }
 
 /**

@@ -3,8 +3,8 @@
 // skip nor repeat a row, even when many rows share a millisecond.
 import { InputError } from '../../src/claims/text.js';
 import { AUDIT_EVENT_NAMES, auditRows, listAudit, outcomeOf, parseWhen, type AuditFilter } from '../../src/audit/query.js';
-import { closePrisma, createPrisma, poolOf } from '../../src/store/prisma.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { closePrisma, poolOf } from '../../src/store/prisma.js';
+import { createTestDatabase, testPrisma, type TestDatabase } from '../helpers/database.js';
 
 let d: TestDatabase;
 const T = (minute: number, ms = 0) => new Date(Date.UTC(2026, 10, 20, 10, minute, 0, ms));
@@ -169,7 +169,7 @@ describe('export streams', () => {
 });
 
 test('a process that only reads the trail never starts Prisma, and closePrisma still ends its pool', async () => {
-  const db = createPrisma(d.url, 2);
+  const db = testPrisma(d.url, 2);
   expect(await listAudit(db, { limit: 1 })).toHaveLength(1);
   // $disconnect alone leaves a pool that Prisma never connected open.
   await db.$disconnect();

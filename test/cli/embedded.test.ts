@@ -117,5 +117,5 @@ describe('commands queue behind each other on one DATA_DIR', () => {
     expect([a.stderr, b.stderr].filter((e) => /waiting for another jenkins-oidc command to finish \(pid \d+\)/.test(e))).toHaveLength(1);
     const listed = await runCli(['clients', 'list', '--json'], queueEnv());
     expect((JSON.parse(listed.stdout) as { name: string }[]).map((c) => c.name).sort()).toEqual(['ci-one', 'ci-two']);
-  }, 120_000);
+  });
 });

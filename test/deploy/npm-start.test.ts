@@ -87,4 +87,4 @@ test.each(['SIGTERM', 'SIGINT'] as const)('%s to npm start\'s PID stops node and
   await waitFor('PostgreSQL to be gone', () => !alive(postgresPid));
   expect(existsSync(path.join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
   expect(existsSync(path.join(dataDir, 'embedded.lock'))).toBe(false);
-}, 120_000);
+});

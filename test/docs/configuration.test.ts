@@ -20,7 +20,7 @@ test('each documented single-value default is the one the service uses', () => {
   const config = loadConfig({}, '/srv');
   const fields: Partial<Record<keyof typeof VARIABLES, keyof Config>> = {
     HOST: 'host', PORT: 'port', DATABASE_POOL_SIZE: 'databasePoolSize', DATABASE_CONNECT_TIMEOUT: 'databaseConnectTimeout',
-    DATABASE_ACQUIRE_TIMEOUT: 'databaseAcquireTimeout', REQUEST_BODY_TIMEOUT: 'requestBodyTimeout', ID_TOKEN_TTL: 'idTokenTtl',
+    DATABASE_ACQUIRE_TIMEOUT: 'databaseAcquireTimeout', DATABASE_STATEMENT_TIMEOUT: 'databaseStatementTimeout', REQUEST_BODY_TIMEOUT: 'requestBodyTimeout', ID_TOKEN_TTL: 'idTokenTtl',
     REQUEST_TOKEN_TTL: 'requestTokenTtl', REQUEST_TOKEN_MAX_TTL: 'requestTokenMaxTtl', LOG_LEVEL: 'logLevel',
     MIGRATE_ON_START: 'migrateOnStart', ALLOW_INSECURE_ISSUER: 'allowInsecureIssuer', SIGNING_ALG: 'signingAlg',
     KEY_ROTATION_INTERVAL: 'keyRotationInterval', KEY_PUBLISH_LEAD: 'keyPublishLead', KEY_RETIRED_RETENTION: 'keyRetiredRetention',

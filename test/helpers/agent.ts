@@ -20,7 +20,7 @@ export interface AgentResult {
   stderr: string;
 }
 
-export function runNode(args: string[], env: Record<string, string>, timeoutMs = 60_000, node = process.execPath): Promise<AgentResult> {
+export function runNode(args: string[], env: Record<string, string>, timeoutMs = 120_000, node = process.execPath): Promise<AgentResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(node, args, {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },

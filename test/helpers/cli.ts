@@ -24,7 +24,7 @@ export type CliResult = AgentResult;
 // a port found free beforehand could be taken by another process of the run.
 const BASE_ENV = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', SHUTDOWN_GRACE: '0', WORKERS: '1', PORT: '0' };
 
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<CliResult> {
   return runNode([CLI, ...args], { LOG_LEVEL: 'info', ...env }, timeoutMs);
 }
 
@@ -60,7 +60,7 @@ export interface ServeOptions {
  * Starts `serve` and waits for its ready line (or its exit): "jenkins-oidc
  * listening", with workers the primary's "jenkins-oidc workers listening".
  */
-export async function startServe(env: Record<string, string>, timeoutMs = 60_000, options: ServeOptions = {}): Promise<ServeProcess> {
+export async function startServe(env: Record<string, string>, timeoutMs = 120_000, options: ServeOptions = {}): Promise<ServeProcess> {
   const readyMsg = env.WORKERS && env.WORKERS !== '1' ? 'jenkins-oidc workers listening' : 'jenkins-oidc listening';
   const child = spawn(process.execPath, [CLI, 'serve'], { env: { ...BASE_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false });
   let out = '';

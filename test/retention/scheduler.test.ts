@@ -9,8 +9,8 @@ import pg from 'pg';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/logger.js';
 import { RetentionScheduler } from '../../src/retention/scheduler.js';
-import { createPrisma, type Db } from '../../src/store/prisma.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { type Db } from '../../src/store/prisma.js';
+import { createTestDatabase, testPrisma, type TestDatabase } from '../helpers/database.js';
 import { waitFor } from '../helpers/wait.js';
 
 const DAY = 86400;
@@ -61,7 +61,7 @@ const deleteWaiting = async () =>
 
 test('two replicas ticking at once: exactly one prunes, every due row goes once, and it logs how many', async () => {
   const kept = await seed(10, 2);
-  const other: Db = createPrisma(d.url, 2);
+  const other: Db = testPrisma(d.url, 2);
   const a = memoryLogger();
   const b = memoryLogger();
   const options = { databaseUrl: d.url, retention, batchSize: 2, pauseMs: 0 };

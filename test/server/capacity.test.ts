@@ -87,7 +87,9 @@ describe('MAX_IN_FLIGHT', () => {
   let t: TestService;
   let token: string;
   beforeAll(async () => {
-    ({ t, token } = await startWithToken({ MAX_IN_FLIGHT: '2' }));
+    // The held exchanges wait on a lock for as long as the test's steps take:
+    // neither cancelled by the statement timeout nor counted as stalled by /readyz.
+    ({ t, token } = await startWithToken({ MAX_IN_FLIGHT: '2', DATABASE_STATEMENT_TIMEOUT: '60', DATABASE_ACQUIRE_TIMEOUT: '60' }));
   });
   afterAll(async () => t.stop());
 

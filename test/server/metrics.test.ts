@@ -51,6 +51,17 @@ test('issued and refused tokens, request latency, pool, keys and build info', as
   expect(sampleValue(text, 'jenkins_oidc_redeem_batch_size_sum')).toBe(3);
   expect(sampleValue(text, 'jenkins_oidc_redeem_batch_size_bucket{le="1"}')).toBe(3);
   expect(sampleValue(text, 'jenkins_oidc_redeem_backlog')).toBe(0);
+  // Connections by kind, and no deadline trouble on a healthy database.
+  expect(sampleValue(text, 'jenkins_oidc_db_connections{kind="pool"}')).toBeGreaterThanOrEqual(1);
+  expect(sampleValue(text, 'jenkins_oidc_db_connections{kind="listen"}')).toBe(1);
+  expect(sampleValue(text, 'jenkins_oidc_db_connections{kind="retention_lock"}')).toBe(0);
+  expect(sampleValue(text, 'jenkins_oidc_db_statement_timeouts_total{by="server"}')).toBe(0);
+  expect(sampleValue(text, 'jenkins_oidc_db_statement_timeouts_total{by="client"}')).toBe(0);
+  expect(sampleValue(text, 'jenkins_oidc_db_connections_destroyed_total')).toBe(0);
+  expect(sampleValue(text, 'jenkins_oidc_db_standby_refused_total')).toBe(0);
+  // The last token statement (the third ID token's redeem) succeeded moments ago.
+  expect(sampleValue(text, 'jenkins_oidc_token_statement_last_success_age_seconds')).toBeGreaterThanOrEqual(0);
+  expect(sampleValue(text, 'jenkins_oidc_token_statement_last_success_age_seconds')).toBeLessThan(30);
   expect(sampleValue(text, 'jenkins_oidc_process_resident_memory_bytes')).toBeGreaterThan(0);
   // No label carries a job name, an audience or a token: the very ones this test sent.
   for (const sent of [BUILD.job, BUILD.build_url, 'sts.amazonaws.com', 'jort_', 'jocs_']) expect(text).not.toContain(sent);

@@ -263,7 +263,7 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('%s under keep-alive load', (signa
     expect(lines.filter((l) => l.msg === 'listener closed, requests in flight answered')).toEqual([expect.objectContaining({ inFlight: expect.any(Number), forced: 0 })]);
     expect(lines.find((l) => l.msg === 'listener closed, requests in flight answered')!.inFlight).toBeGreaterThanOrEqual(1);
     expect(lines.filter((l) => l.msg === 'connections still open at SHUTDOWN_TIMEOUT were closed')).toEqual([]);
-  }, 60_000);
+  });
 });
 
 test('clients that ignore /readyz and keep connecting through the close: refused once the listener is closed, no reset of a connection that was in use', async () => {
@@ -297,7 +297,7 @@ test('clients that ignore /readyz and keep connecting through the close: refused
   } finally {
     await stopLeftover(s);
   }
-}, 60_000);
+});
 
 test('SIGINT with idle keep-alive clients: exit 0 just after the default grace, not after keepAliveTimeout (65 s)', async () => {
   let s: Service | undefined;
@@ -336,7 +336,7 @@ test('SIGINT with idle keep-alive clients: exit 0 just after the default grace, 
   } finally {
     await stopLeftover(s);
   }
-}, 60_000);
+});
 
 test('a request that never completes cannot hold the process: its connection is closed at SHUTDOWN_TIMEOUT, exit 0', async () => {
   let s: Service | undefined;
@@ -359,7 +359,7 @@ test('a request that never completes cannot hold the process: its connection is 
   } finally {
     await stopLeftover(s);
   }
-}, 60_000);
+});
 
 test('a second signal ends the grace at once', async () => {
   let s: Service | undefined;
@@ -383,7 +383,7 @@ test('a second signal ends the grace at once', async () => {
   } finally {
     await stopLeftover(s);
   }
-}, 60_000);
+});
 
 describe.each([
   ['an uncaught exception', 'throw', 'uncaught exception: exiting', 'crash test: thrown'],
@@ -409,5 +409,5 @@ describe.each([
     } finally {
       await stopLeftover(s);
     }
-  }, 60_000);
+  });
 });

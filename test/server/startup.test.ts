@@ -50,7 +50,7 @@ test.each([['one process', false], ['workers', true]])('serve (%s) with METRICS_
   const dataDir = path.join(scratchDir(), 'data');
   // Workers need a database of their own (the embedded one belongs to one process).
   const db = workers ? await createTestDatabase() : undefined;
-  const env = db
+  const env: Record<string, string> = db
     ? { DATABASE_URL: db.url, KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'), ISSUER: 'https://oidc.example.com', WORKERS: '2' }
     : { DATA_DIR: dataDir };
   try {
@@ -83,7 +83,10 @@ test('a database that comes up later is waited for, each attempt reported with h
       delays.push(ms);
       if (delays.length === 2) proxy = await startTcpProxy(Number(ADMIN.port || 5432), port, host);
     };
-    await waitForDatabase(url.toString(), { timeoutSeconds: 30, attemptSeconds: 2, report: (e) => events.push(e), sleep });
+    // Attempts that reach the server get a generous bound: on a busy machine a
+    // handshake through the proxy can take seconds, and a timed-out third
+    // attempt would be one more 'waiting' event, not a slower pass.
+    await waitForDatabase(url.toString(), { timeoutSeconds: 120, attemptSeconds: 60, report: (e) => events.push(e), sleep });
     const database = url.pathname.slice(1);
     expect(events).toEqual([
       { kind: 'waiting', host, port, database, attempt: 1, cause: 'connection refused', retryInMs: 500 },
@@ -115,7 +118,8 @@ test('what waiting cannot fix (a database that does not exist) ends at once', as
   const url = new URL(ADMIN.toString());
   url.pathname = '/jenkins_oidc_no_such_database';
   const events: WaitEvent[] = [];
-  await expect(waitForDatabase(url.toString(), { timeoutSeconds: 30, attemptSeconds: 2, report: (e) => events.push(e) })).rejects.toThrow(
+  // A generous bound on the attempt (see above): a timed-out one would be retried, not refused at once.
+  await expect(waitForDatabase(url.toString(), { timeoutSeconds: 120, attemptSeconds: 60, report: (e) => events.push(e) })).rejects.toThrow(
     /^cannot use the database jenkins_oidc_no_such_database on 127\.0\.0\.1:\d+: database "jenkins_oidc_no_such_database" does not exist \(SQLSTATE 3D000\)\. Create it \(createdb -h 127\.0\.0\.1 -p \d+ jenkins_oidc_no_such_database\), or fix its name in DATABASE_URL$/,
   );
   // At once: on the first attempt, without a single backoff.
@@ -126,7 +130,7 @@ test('a user PostgreSQL does not know is said in words, with what to change, and
   const url = new URL(ADMIN.toString());
   url.username = 'jenkins_oidc_no_such_role';
   url.password = 'pw-never-printed';
-  const failure = waitForDatabase(url.toString(), { timeoutSeconds: 30, attemptSeconds: 2, report: () => undefined });
+  const failure = waitForDatabase(url.toString(), { timeoutSeconds: 120, attemptSeconds: 60, report: () => undefined });
   await expect(failure).rejects.toThrow(
     /^cannot use the database \w+ on 127\.0\.0\.1:\d+: (role "jenkins_oidc_no_such_role" does not exist|password authentication failed for user "jenkins_oidc_no_such_role") \(SQLSTATE 28(000|P01)\)\. Fix the user or password in DATABASE_URL, or the server's pg_hba\.conf$/,
   );

@@ -14,10 +14,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerClient } from '../../src/clients/commands.js';
 import { ensureSigningKey } from '../../src/signing-keys/lifecycle.js';
-import { createPrisma, type Db } from '../../src/store/prisma.js';
+import { type Db } from '../../src/store/prisma.js';
 import { runNode } from '../helpers/agent.js';
 import { runCli, scratchDir, startServe, type ServeProcess } from '../helpers/cli.js';
-import { createEmptyDatabase, createTestDatabase } from '../helpers/database.js';
+import { createEmptyDatabase, createTestDatabase, testPrisma } from '../helpers/database.js';
 import { sampleValue } from '../helpers/metrics.js';
 import { basic, decodeJwt, EXCHANGE, MINT, REQUEST_TOKEN_TYPE } from '../helpers/service.js';
 import { privateLoopbackAddress } from '../helpers/ports.js';
@@ -130,7 +130,7 @@ describe('WORKERS=2: one port, two workers, each a whole replica', () => {
     const empty = await createEmptyDatabase();
     cleanups.push(empty.drop);
     w = await startWorkers(empty.url);
-    db = createPrisma(empty.url, 2);
+    db = testPrisma(empty.url, 2);
     cleanups.unshift(() => db.$disconnect());
   });
 
@@ -331,7 +331,7 @@ test('migrations that fail in the primary\'s preparation end serve with exit 1 a
   const empty = await createEmptyDatabase();
   cleanups.push(empty.drop);
   // A table in the way of the first migration.
-  const pre = createPrisma(empty.url, 1);
+  const pre = testPrisma(empty.url, 1);
   await pre.$executeRawUnsafe('CREATE TABLE clients (x int)');
   await pre.$disconnect();
   const s = await startServe(serviceEnv(empty.url));

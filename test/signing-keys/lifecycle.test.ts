@@ -5,8 +5,7 @@ import { listKeys, revokeKey, rewrapKeys, rotateKeys } from '../../src/signing-k
 import { loadSigningKeys } from '../../src/signing-keys/keys.js';
 import { ensureSigningKey, runSchedule } from '../../src/signing-keys/lifecycle.js';
 import { DomainError } from '../../src/errors.js';
-import { createPrisma } from '../../src/store/prisma.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, testPrisma, type TestDatabase } from '../helpers/database.js';
 
 const timing = { rotationInterval: 30 * 86400, publishLead: 3600, retiredRetention: 3600 };
 const kek = randomBytes(32);
@@ -55,7 +54,7 @@ test('the scheduler walks pending -> active -> retired -> removed on its own, re
 
 test('two replicas running the schedule at once perform each step exactly once', async () => {
   await ensureSigningKey(d.db, kek, 'RS256', timing, T0);
-  const other = createPrisma(d.url, 2);
+  const other = testPrisma(d.url, 2);
   try {
     const now = at(30 * 86400);
     const results = await Promise.all([runSchedule(d.db, kek, timing, 'RS256', now), runSchedule(other, kek, timing, 'RS256', now)]);

@@ -11,9 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { registerClient } from '../../src/clients/commands.js';
 import { decryptPrivateKey } from '../../src/signing-keys/encryption.js';
-import { createPrisma, type Db } from '../../src/store/prisma.js';
+import { type Db } from '../../src/store/prisma.js';
 import { runCli, startServe, type ServeProcess } from '../helpers/cli.js';
-import { createEmptyDatabase } from '../helpers/database.js';
+import { createEmptyDatabase, testPrisma } from '../helpers/database.js';
 import { basic } from '../helpers/service.js';
 import { waitFor } from '../helpers/wait.js';
 import { createPrivateKey } from 'node:crypto';
@@ -77,7 +77,7 @@ beforeAll(async () => {
     if (!proc.url) throw new Error(`serve did not start:\n${proc.output()}`);
     replicas.push({ url: proc.url, proc });
   }
-  db = createPrisma(database.url, 2);
+  db = testPrisma(database.url, 2);
   const { secret } = await registerClient(db, { name: 'ci-main', jenkinsUrl: 'https://jenkins.example.com' }, 86400);
   for (let i = 1; i <= 10; i += 1) {
     const res = await fetch(`${replicas[0]!.url}/token`, {

@@ -2,8 +2,8 @@
 // even on a database whose default says otherwise (issue 11: "every ID token
 // has its durable audit row before it is returned").
 import pg from 'pg';
-import { closePrisma, createPrisma, poolOf } from '../../src/store/prisma.js';
-import { createEmptyDatabase } from '../helpers/database.js';
+import { closePrisma, poolOf } from '../../src/store/prisma.js';
+import { createEmptyDatabase, testPrisma } from '../helpers/database.js';
 
 test('the service\'s connections commit synchronously on a database set to synchronous_commit=off', async () => {
   const database = await createEmptyDatabase();
@@ -18,7 +18,7 @@ test('the service\'s connections commit synchronously on a database set to synch
     expect((await other.query('SHOW synchronous_commit')).rows).toEqual([{ synchronous_commit: 'off' }]);
     await other.end();
 
-    const db = createPrisma(database.url, 2);
+    const db = testPrisma(database.url, 2);
     try {
       const pool = poolOf(db);
       // Two at once: both of the pool's connections, each set on connect.
