@@ -136,7 +136,7 @@ test('silence, a standby as the only server, promotion: 503s within the deadline
   const workers = kinds.map(async (kind, w) => {
     for (let i = w; running; i += kinds.length) samples.push(await call(kind, i));
   });
-  const watcher = (async () => {
+  const readyzPoller = (async () => {
     while (running) {
       readiness.push(await readyz());
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -174,8 +174,11 @@ test('silence, a standby as the only server, promotion: 503s within the deadline
   const back = Math.max(...every.map((k) => seen(k, 200, up)!.ended));
   await waitFor('every kind served once more', () => every.every((k) => seen(k, 200, back)), { detail });
   const ready = await waitFor('/readyz 200 again', () => readiness.find((r) => r.at > up && r.status === 200), { detail });
+  // The key watcher's LISTEN connection went silent too: its heartbeat missed the deadline, and it listens on the new primary.
+  const keyWatcher = t.service.watcher;
+  await waitFor('the key watcher to listen again', () => keyWatcher.counts.reopened >= 1 && keyWatcher.listening, { detail: () => JSON.stringify(keyWatcher.counts) });
   running = false;
-  await Promise.all([...workers, watcher]);
+  await Promise.all([...workers, readyzPoller]);
 
   const recoveryMs = Object.fromEntries(every.map((k) => [k, seen(k, 200, up)!.ended - up]));
   const unavailable = samples.filter((s) => s.status === 503);
@@ -190,6 +193,7 @@ test('silence, a standby as the only server, promotion: 503s within the deadline
     readyzReasons: [...new Set(readiness.filter((r) => r.status === 503).map((r) => r.body.reason))],
     connections: counts,
     relayAccepted: relay.accepted,
+    keyWatcher: keyWatcher.counts,
     causes: t.logs.filter((l) => l.msg === 'database unavailable: answered 503').reduce<Record<string, number>>((n, l) => ({ ...n, [l.cause as string]: (n[l.cause as string] ?? 0) + 1 }), {}),
   }));
 
