@@ -111,7 +111,7 @@ export const VARIABLES = {
   DATABASE_POOL_SIZE: 'Connections each serve process (each worker) may open (1-100). Default 10. Size it as replicas x WORKERS x this < the server\'s max_connections.',
   DATABASE_CONNECT_TIMEOUT: 'How long serve and migrate wait at start for PostgreSQL to answer, retrying with backoff (0s-10m; production mode). Default 60s.',
   DATABASE_ACQUIRE_TIMEOUT: 'How long a request may wait to connect to PostgreSQL (or for a pooled connection) before it is answered 503 temporarily_unavailable (1s-60s). Default 3s.',
-  DATABASE_STATEMENT_TIMEOUT: 'How long one statement of serve may run (1s-10m): PostgreSQL cancels it then (statement_timeout), and one still unanswered a second later (a network path gone silent) has its connection destroyed; either way the request is answered 503 temporarily_unavailable. A token request waits at most DATABASE_ACQUIRE_TIMEOUT + this + 1 s. CLI commands have no statement timeout. Default 5s.',
+  DATABASE_STATEMENT_TIMEOUT: 'How long one statement of serve may run (1s-10m): PostgreSQL cancels it then (statement_timeout), and one still unanswered a second later (a network path gone silent) has its connection destroyed; either way the request is answered 503 temporarily_unavailable. A request waits for one statement at most DATABASE_ACQUIRE_TIMEOUT + this + 1 s (an exchange may first wait DATABASE_ACQUIRE_TIMEOUT for its turn). CLI commands have no statement timeout. Default 5s.',
   REQUEST_BODY_TIMEOUT: 'How long a request body (a form of a few hundred bytes) may take to arrive after its headers before the request is answered 408 and its connection closed (1s-60s). Default 5s.',
   DATA_DIR: 'Folder for the embedded PostgreSQL and its generated key-encryption key. Default ./.data.',
   KEY_ENCRYPTION_KEY: '32 random bytes, base64 (openssl rand -base64 32). Encrypts signing keys at rest. Required in production mode.',
@@ -212,6 +212,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
   const mode = databaseUrl ? 'production' : 'embedded';
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: must start with postgres:// or postgresql://');
+  }
+  // node-postgres (pg 8) takes one host: "h1,h2" fails to parse, and
+  // target_session_attrs is not read. The service refuses a standby itself
+  // (store/deadlines.ts), so one name that follows the primary is enough.
+  if (databaseUrl && /^postgres(ql)?:\/\/(?:[^@/]*@)?[^/?]*,/.test(databaseUrl)) {
+    problems.push('DATABASE_URL: several hosts are not supported (node-postgres connects to one). Use one name that follows the primary: the managed service\'s endpoint, a DNS name or virtual IP moved on failover, or a proxy (PgBouncer, HAProxy) in front of the cluster');
   }
   // The container image sets JENKINS_OIDC_CONTAINER=1. There embedded mode would
   // generate the key-encryption key into the volume that holds the data it
