@@ -239,3 +239,38 @@ test('silence, a standby as the only server, promotion: 503s within the deadline
     await promoted.end();
   }
 }, 180_000);
+
+test('only the open connections go silent, new ones reach the same server (issue 17\'s first finding): every kind is served again within a statement deadline, nothing hangs', async () => {
+  // After the first test the relay leads to the promoted standby; any live primary will do.
+  relay.pass();
+  const kinds: Kind[] = ['exchange', 'exchange', 'id-token', 'id-token', 'mint', 'mint'];
+  const every: Kind[] = ['exchange', 'id-token', 'mint'];
+  const samples: Sample[] = [];
+  let running = true;
+  const workers = kinds.map(async (kind, w) => {
+    for (let i = w; running; i += kinds.length) samples.push(await call(kind, i));
+  });
+  const seen = (kind: Kind, status: number, since: number) => samples.find((s) => s.kind === kind && s.started >= since && s.status === status);
+  const detail = () => JSON.stringify({ last: samples.slice(-6) });
+  await waitFor('every kind served', () => every.every((k) => seen(k, 200, 0)), { detail });
+  const before = connectionCountsOf(poolOf(t.service.database.db)).deadlinesMissed;
+
+  const silent = Date.now();
+  relay.blackhole('existing');
+  await waitFor('every kind served on a new connection', () => every.every((k) => seen(k, 200, silent)), { detail });
+  const back = Math.max(...every.map((k) => seen(k, 200, silent)!.ended));
+  await waitFor('every kind served once more', () => every.every((k) => seen(k, 200, back)), { detail });
+  running = false;
+  await Promise.all(workers);
+
+  const after = samples.filter((s) => s.started >= silent);
+  console.log(JSON.stringify({
+    existingSilenced: { requests: after.length, ok: after.filter((s) => s.status === 200).length, unavailable: after.filter((s) => s.status === 503).length, servedAgainMs: back - silent, slowestMs: Math.max(...after.map((s) => s.ended - s.started)) },
+  }));
+  expect(samples.filter((s) => s.status !== 200 && s.status !== 503).map((s) => ({ kind: s.kind, status: s.status, failure: s.failure }))).toEqual([]);
+  expect(samples.filter((s) => s.ended - s.started > ANSWERED_WITHIN_MS).map((s) => ({ kind: s.kind, status: s.status, ms: s.ended - s.started }))).toEqual([]);
+  // Before issue 17: no exchange for as long as TCP took to give up (about 15 minutes).
+  expect(back - silent).toBeLessThan(REQUEST_DEADLINE_MS + 10_000);
+  expect(connectionCountsOf(poolOf(t.service.database.db)).deadlinesMissed).toBeGreaterThan(before);
+  expect(samples.filter((s) => s.started >= back && s.status !== 200).map((s) => ({ kind: s.kind, status: s.status, body: s.body }))).toEqual([]);
+}, 120_000);
