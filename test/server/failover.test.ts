@@ -279,3 +279,17 @@ test('only the open connections go silent, new ones reach the same server (issue
   expect(connectionCountsOf(poolOf(t.service.database.db)).deadlinesMissed).toBeGreaterThan(before);
   expect(samples.filter((s) => s.started >= back && s.status !== 200).map((s) => ({ kind: s.kind, status: s.status, body: s.body }))).toEqual([]);
 }, 120_000);
+
+test('200 ms added to every packet each way: every kind of request is served, none cut by a deadline', async () => {
+  relay.pass();
+  // On the connections open now and on new ones alike.
+  relay.delay(200);
+  const samples: Sample[] = [];
+  for (let i = 0; i < 2; i += 1) for (const kind of ['exchange', 'id-token', 'mint'] as Kind[]) samples.push(await call(kind, i));
+  relay.delay(0);
+  console.log(JSON.stringify({ delayed200ms: samples.map((s) => ({ kind: s.kind, status: s.status, ms: s.ended - s.started })) }));
+  expect(samples.map((s) => [s.kind, s.status])).toEqual(samples.map((s) => [s.kind, 200]));
+  // Each crossed the delay (a round trip is 400 ms) and none waited for a deadline (2 s + 1 s).
+  for (const s of samples) expect(s.ended - s.started).toBeGreaterThanOrEqual(400);
+  expect(samples.filter((s) => s.ended - s.started >= STATEMENT_SECONDS * 1000).map((s) => ({ kind: s.kind, ms: s.ended - s.started }))).toEqual([]);
+}, 120_000);
