@@ -128,7 +128,7 @@ export const VARIABLES = {
   },
   DATABASE_POOL_SIZE: {
     default: '`10`',
-    meaning: 'Connections each `serve` process may open (1-100): each worker has a pool of its own, so keep replicas × `WORKERS` × this below the server\'s `max_connections`. CLI commands use 2.',
+    meaning: 'Pooled connections each `serve` process may open (1-100): each worker has a pool of its own, plus one LISTEN connection, and one process per replica one more for retention, so a replica holds at most `WORKERS` × (this + 1) + 1 ([Connections, exactly](operations.md#connections-exactly)). CLI commands use 2.',
   },
   DATABASE_CONNECT_TIMEOUT: {
     default: '`60s`',
@@ -140,7 +140,7 @@ export const VARIABLES = {
   },
   DATABASE_STATEMENT_TIMEOUT: {
     default: '`5s`',
-    meaning: 'How long one statement of `serve` may run (1 s-10 m): PostgreSQL cancels it then (`statement_timeout`), and one still unanswered a second later (a network path gone silent) has its connection destroyed; either way the request is answered `503 temporarily_unavailable`. A token request waits at most `DATABASE_ACQUIRE_TIMEOUT` + this + 1 s. CLI commands have no statement timeout.',
+    meaning: 'How long one statement of `serve` may run (1 s-10 m): PostgreSQL cancels it then (`statement_timeout`), and one still unanswered a second later (a network path gone silent) has its connection destroyed; either way the request is answered `503 temporarily_unavailable`. A request waits for one statement at most `DATABASE_ACQUIRE_TIMEOUT` + this + 1 s (an exchange may first wait `DATABASE_ACQUIRE_TIMEOUT` for its turn). CLI commands have no statement timeout.',
   },
   REQUEST_BODY_TIMEOUT: {
     default: '`5s`',
@@ -335,6 +335,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
   const mode = databaseUrl ? 'production' : 'embedded';
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: must start with postgres:// or postgresql://');
+  }
+  // node-postgres (pg 8) takes one host: "h1,h2" fails to parse, and
+  // target_session_attrs is not read. The service refuses a standby itself
+  // (store/deadlines.ts), so one name that follows the primary is enough.
+  if (databaseUrl && /^postgres(ql)?:\/\/(?:[^@/]*@)?[^/?]*,/.test(databaseUrl)) {
+    problems.push('DATABASE_URL: several hosts are not supported (node-postgres connects to one). Use one name that follows the primary: the managed service\'s endpoint, a DNS name or virtual IP moved on failover, or a proxy (PgBouncer, HAProxy) in front of the cluster');
   }
   // The container image sets JENKINS_OIDC_CONTAINER=1. There embedded mode would
   // generate the key-encryption key into the volume that holds the data it

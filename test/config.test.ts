@@ -106,6 +106,7 @@ describe('configuration', () => {
       ['KEY_RETIRED_RETENTION: 300 s would unpublish a key while tokens it signed are still valid; it must be at least ID_TOKEN_TTL + 60 s of clock skew (660 s)']],
     ['a connect timeout of 0 is refused (pg would wait forever)', { DATABASE_ACQUIRE_TIMEOUT: '0' }, ['DATABASE_ACQUIRE_TIMEOUT: must be at least 1 seconds, got 0']],
     ['a connect timeout above a minute is refused', { DATABASE_ACQUIRE_TIMEOUT: '2m' }, ['DATABASE_ACQUIRE_TIMEOUT: must be at most 60 seconds, got 120']],
+    ['a multi-host DATABASE_URL is refused with the alternatives (node-postgres takes one host)', { ...PROD, DATABASE_URL: 'postgres://u:p@db1:5432,db2:5432/oidc?target_session_attrs=read-write' }, ["DATABASE_URL: several hosts are not supported (node-postgres connects to one). Use one name that follows the primary: the managed service's endpoint, a DNS name or virtual IP moved on failover, or a proxy (PgBouncer, HAProxy) in front of the cluster"]],
     ['a statement timeout of 0 is refused (a silent connection would wait for TCP)', { DATABASE_STATEMENT_TIMEOUT: '0' }, ['DATABASE_STATEMENT_TIMEOUT: must be at least 1 seconds, got 0']],
     ['a statement timeout above 10 minutes is refused', { DATABASE_STATEMENT_TIMEOUT: '1h' }, ['DATABASE_STATEMENT_TIMEOUT: must be at most 600 seconds, got 3600']],
     ['a shutdown timeout of 0 is refused (requests in flight would be cut)', { SHUTDOWN_TIMEOUT: '0' }, ['SHUTDOWN_TIMEOUT: must be at least 1 seconds, got 0']],

@@ -12,7 +12,8 @@ import { poolOf, type Db } from '../store/prisma.js';
  * Every refusal event is named `<what>.refused` (request_token.refused,
  * id_token.refused, token.refused, revocation.refused); every other event
  * records something that happened (request_token.issued, id_token.issued,
- * request_token.revoked). `--outcome` is defined by that suffix alone, so an
+ * request_token.revoked), or may have (id_token.commit_unknown,
+ * request_token.commit_unknown: not a refusal). `--outcome` is defined by that suffix alone, so an
  * event added later with the same naming lands on the right side.
  */
 export const OUTCOMES = ['ok', 'refused'] as const;

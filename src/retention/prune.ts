@@ -18,7 +18,6 @@
 // scheduler call it); pruneUnderLock adds the cluster-wide lock, so that of N
 // replicas one prunes at a time. The lock is about not doing the work N times:
 // two deletes of the same due rows are harmless, each row goes once.
-import pg from 'pg';
 import { DomainError } from '../errors.js';
 import { connectionOptions } from '../store/deadlines.js';
 import { retentionLockConnections } from './lock-connections.js';

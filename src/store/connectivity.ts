@@ -94,9 +94,10 @@ const PG_MESSAGES: Record<string, string> = {
   'There was an error establishing an SSL connection': 'TLS connection failed',
 };
 
+/** Ours (store/deadlines.ts): a new connection found a standby. @prisma/adapter-pg keeps it as originalMessage. */
+const IN_RECOVERY = 'the database server is in recovery (a standby)';
+
 function causeOf(e: Record<string, unknown>): string | undefined {
-  // Ours (store/deadlines.ts), before its 25006: a new connection found a standby.
-  if (e.message === 'the database server is in recovery (a standby)') return 'server in recovery (standby)';
   const code = typeof e.code === 'string' ? e.code : undefined;
   const original = typeof e.originalCode === 'string' ? e.originalCode : undefined;
   for (const c of [original, code]) {
@@ -116,14 +117,21 @@ function causeOf(e: Record<string, unknown>): string | undefined {
  * serve us) right now; undefined for anything else.
  */
 export function databaseUnavailable(err: unknown): string | undefined {
-  // Breadth-first over the wrappers: Prisma error -> meta.driverAdapterError
-  // -> its cause, and Error.cause chains. Bounded: causes can be cyclic.
+  // Ours first, wherever it sits in the chain: the wrappers around it carry
+  // its 25006 without its message.
+  return firstInChain(err, (e) => (e.message === IN_RECOVERY || e.originalMessage === IN_RECOVERY ? 'server in recovery (standby)' : undefined)) ?? firstInChain(err, causeOf);
+}
+
+/** The first answer `find` gives over `err` and what it wraps, breadth-first. */
+function firstInChain(err: unknown, find: (e: Record<string, unknown>) => string | undefined): string | undefined {
+  // Prisma error -> meta.driverAdapterError -> its cause, and Error.cause
+  // chains. Bounded: causes can be cyclic.
   const queue: unknown[] = [err];
   for (let seen = 0; queue.length && seen < 8; seen += 1) {
     const e = queue.shift();
     if (!e || typeof e !== 'object') continue;
     const record = e as Record<string, unknown>;
-    const found = causeOf(record);
+    const found = find(record);
     if (found) return found;
     const meta = record.meta as Record<string, unknown> | undefined;
     if (meta && typeof meta === 'object') queue.push(meta.driverAdapterError);

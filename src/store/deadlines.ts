@@ -65,6 +65,11 @@ export function newConnectionCounts(): ConnectionCounts {
 export interface DeadlineOptions {
   /** Server-side statement_timeout in ms; undefined: none (CLI commands: a migration may take minutes). */
   statementTimeoutMs: number | undefined;
+  /**
+   * The whole opening of a pooled connection, session settings included
+   * (DATABASE_ACQUIRE_TIMEOUT); pg-pool's own timer stops at the handshake.
+   */
+  connectTimeoutMs?: number;
   counts: ConnectionCounts;
 }
 
@@ -85,6 +90,8 @@ export function deadlineClient(options: DeadlineOptions): typeof pg.Client {
   const deadlineMs = options.statementTimeoutMs === undefined ? undefined : options.statementTimeoutMs + DEADLINE_GRACE_MS;
   return class DeadlineClient extends pg.Client {
     private destroyedBy: Error | undefined;
+    /** performance.now() when made, just before pg-pool connects it: prepareConnection's budget starts here. */
+    readonly openedAt = performance.now();
 
     constructor(config?: string | pg.ClientConfig) {
       super(config);
@@ -153,7 +160,18 @@ export function connectionOptions(options: DeadlineOptions): Pick<pg.PoolConfig,
  */
 export async function prepareConnection(client: pg.ClientBase, options: DeadlineOptions): Promise<void> {
   const timeout = options.statementTimeoutMs === undefined ? '' : `SET statement_timeout TO ${Math.round(options.statementTimeoutMs)}; `;
-  const results = (await client.query(`SET synchronous_commit TO on; ${timeout}SELECT pg_is_in_recovery() AS in_recovery`)) as unknown as pg.QueryResult[];
+  // Opening a connection, these settings included, takes at most the connect
+  // timeout: a path that dies right after the handshake must not add a whole
+  // statement deadline to the wait.
+  const own = client as unknown as { openedAt?: number; destroy?(cause: Error): void };
+  const left = options.connectTimeoutMs === undefined ? undefined : Math.max(0, options.connectTimeoutMs - (performance.now() - (own.openedAt ?? performance.now())));
+  const timer = left === undefined ? undefined : setTimeout(() => own.destroy?.(new Error('Connection terminated due to connection timeout')), left);
+  let results: pg.QueryResult[];
+  try {
+    results = (await client.query(`SET synchronous_commit TO on; ${timeout}SELECT pg_is_in_recovery() AS in_recovery`)) as unknown as pg.QueryResult[];
+  } finally {
+    clearTimeout(timer);
+  }
   const last = results[results.length - 1];
   if (last?.rows[0]?.in_recovery === true) {
     options.counts.standbyRefused += 1;

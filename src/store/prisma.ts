@@ -29,7 +29,11 @@ export function createPrisma(
   connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS,
   statementTimeoutSeconds: number | undefined = undefined,
 ): Db {
-  const deadlines = { statementTimeoutMs: statementTimeoutSeconds === undefined ? undefined : statementTimeoutSeconds * 1000, counts: newConnectionCounts() };
+  const deadlines: DeadlineOptions = {
+    statementTimeoutMs: statementTimeoutSeconds === undefined ? undefined : statementTimeoutSeconds * 1000,
+    connectTimeoutMs: connectTimeoutSeconds * 1000,
+    counts: newConnectionCounts(),
+  };
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: poolSize,

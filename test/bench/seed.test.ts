@@ -44,7 +44,8 @@ test('every event kind, in the mix the seed describes', async () => {
     'token.refused': 50,
     'client.secret_rotated': 1,
   });
-  expect(rows.map((r) => r.event).sort()).toEqual([...AUDIT_EVENT_NAMES].sort());
+  // All but the rows of a database failure (a statement lost mid-flight): a handful per incident, no volume to seed.
+  expect(rows.map((r) => r.event).sort()).toEqual(AUDIT_EVENT_NAMES.filter((e) => !e.endsWith('.commit_unknown')).sort());
 });
 
 test('audit rows span the last 399 days, ids follow time, more of them recently', async () => {

@@ -99,13 +99,20 @@ export interface ReplicatedPostgres {
   destroy(): Promise<void>;
 }
 
-function postgresBin(): string {
-  if (process.env.PG_BIN) return process.env.PG_BIN;
+/** The folder of the machine's PostgreSQL server binaries (PG_BIN, or Debian's /usr/lib/postgresql/<n>/bin); undefined: none. */
+export function postgresServerBinaries(): string | undefined {
+  if (process.env.PG_BIN) return existsSync(path.join(process.env.PG_BIN, 'pg_basebackup')) ? process.env.PG_BIN : undefined;
   for (const v of ['18', '17', '16', '15', '14']) {
     const dir = `/usr/lib/postgresql/${v}/bin`;
     if (existsSync(path.join(dir, 'pg_basebackup'))) return dir;
   }
-  throw new Error('no PostgreSQL server binaries found: install postgresql (initdb, pg_ctl, pg_basebackup) or set PG_BIN');
+  return undefined;
+}
+
+function postgresBin(): string {
+  const bin = postgresServerBinaries();
+  if (!bin) throw new Error('no PostgreSQL server binaries found: install postgresql (initdb, pg_ctl, pg_basebackup) or set PG_BIN');
+  return bin;
 }
 
 export async function startReplicatedPostgres(): Promise<ReplicatedPostgres> {

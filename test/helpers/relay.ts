@@ -7,7 +7,8 @@
 // client once the kernel completed the handshake); `blackhole('both')` does
 // both. `pointAt` repoints new connections (the DNS name or the virtual IP
 // now leads to the promoted standby); silenced connections stay silent
-// forever, as they do after a real failover.
+// forever, as they do after a real failover. `delay(ms)` holds every chunk
+// that long each way (a slow network path, not a dead one).
 //
 // Unlike tcp-proxy.ts (which destroys open connections), nothing here is
 // ever noticed by the client's TCP stack: only a deadline of its own can end
@@ -25,6 +26,8 @@ export interface Relay {
   blackhole(which: Silence): void;
   /** Forward new connections again (silenced ones stay silent). */
   pass(): void;
+  /** Every chunk, both ways, forwarded this much later (0: at once). */
+  delay(ms: number): void;
   /** New connections go to this port on 127.0.0.1 (or `host`). */
   pointAt(port: number, host?: string): void;
   close(): Promise<void>;
@@ -40,17 +43,22 @@ export async function startRelay(targetPort: number, targetHost = '127.0.0.1'): 
   let target = { port: targetPort, host: targetHost };
   let silenceNew = false;
   let accepted = 0;
+  let delayMs = 0;
   const pairs = new Set<Pair>();
 
+  // Chunks go through here rather than pipe(): a silenced pair drops them,
+  // and a delay holds them (timers of one delay fire in order).
+  const forward = (pair: Pair, to: net.Socket, chunk: Buffer) => {
+    const send = () => {
+      if (!pair.silenced && !to.destroyed) to.write(chunk);
+    };
+    if (delayMs > 0) setTimeout(send, delayMs);
+    else send();
+  };
+
+  // Whatever arrives from now on vanishes; the sockets stay open.
   const silence = (pair: Pair) => {
     pair.silenced = true;
-    // Stop reading both ways and drop whatever arrives: the bytes vanish, the sockets stay open.
-    pair.client.unpipe();
-    pair.upstream?.unpipe();
-    pair.client.removeAllListeners('data');
-    pair.upstream?.removeAllListeners('data');
-    pair.client.on('data', () => undefined);
-    pair.upstream?.on('data', () => undefined);
   };
 
   const server = net.createServer((client) => {
@@ -67,6 +75,7 @@ export async function startRelay(targetPort: number, targetHost = '127.0.0.1'): 
     });
     if (silenceNew) {
       silence(pair);
+      client.on('data', () => undefined);
       return;
     }
     const upstream = net.connect(target.port, target.host);
@@ -75,8 +84,8 @@ export async function startRelay(targetPort: number, targetHost = '127.0.0.1'): 
     upstream.on('close', () => {
       if (!pair.silenced) client.destroy();
     });
-    client.pipe(upstream);
-    upstream.pipe(client);
+    client.on('data', (chunk: Buffer) => forward(pair, upstream, chunk));
+    upstream.on('data', (chunk: Buffer) => forward(pair, client, chunk));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -97,6 +106,9 @@ export async function startRelay(targetPort: number, targetHost = '127.0.0.1'): 
     },
     pass() {
       silenceNew = false;
+    },
+    delay(ms) {
+      delayMs = ms;
     },
     pointAt(port, host = '127.0.0.1') {
       target = { port, host };

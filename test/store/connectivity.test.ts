@@ -2,7 +2,8 @@
 // (500). The shapes are those Prisma 7, @prisma/adapter-pg and pg 8 really
 // throw (see src/store/connectivity.ts); test/server/database-outage.test.ts
 // meets them live.
-import { databaseUnavailable } from '../../src/store/connectivity.js';
+import { commitUnknown, databaseUnavailable } from '../../src/store/connectivity.js';
+import { ServerInRecovery, StatementDeadlineMissed } from '../../src/store/deadlines.js';
 
 const prismaRaw = (cause: Record<string, unknown>) =>
   Object.assign(new Error('Raw query failed'), { code: 'P2010', meta: { driverAdapterError: Object.assign(new Error('DriverAdapterError'), { cause }) } });
@@ -17,6 +18,11 @@ describe('database faults are told apart from bugs', () => {
     ['a crashed server: 57P02', prismaRaw({ kind: 'postgres', code: '57P02' }), 'crash_shutdown (57P02)'],
     ['too many connections', prismaRaw({ kind: 'TooManyConnections', originalCode: '53300' }), 'too_many_connections (53300)'],
     ['a failover onto a standby: 25006', prismaRaw({ kind: 'postgres', code: '25006' }), 'read_only_sql_transaction (25006)'],
+    ['statement_timeout cancelled it: 57014', prismaRaw({ kind: 'postgres', code: '57014', originalCode: '57014' }), 'query_canceled (57014)'],
+    ['a lock not available: 55P03', Object.assign(new Error('could not obtain lock'), { code: '55P03' }), 'lock_not_available (55P03)'],
+    ['a statement past its deadline, its connection destroyed (ours)', new StatementDeadlineMissed(6000), 'statement deadline missed'],
+    ['a new connection that found a standby (ours)', new ServerInRecovery(), 'server in recovery (standby)'],
+    ['the same through the adapter, its 25006 on the outer error', Object.assign(prismaRaw({ kind: 'postgres', code: '25006', originalCode: '25006', originalMessage: 'the database server is in recovery (a standby)' }), { originalCode: '25006' }), 'server in recovery (standby)'],
     ['a connection exception (class 08)', prismaRaw({ kind: 'postgres', code: '08006' }), 'connection exception (08006)'],
     ['a connection reset', prismaRaw({ kind: 'ConnectionClosed' }), 'connection closed'],
     ['the server closed the connection: P1017', Object.assign(new Error('Server has closed the connection.'), { code: 'P1017' }), 'server closed the connection'],
@@ -39,5 +45,23 @@ describe('database faults are told apart from bugs', () => {
 
   test('a cause never names a host or port', () => {
     expect(databaseUnavailable(prismaRaw({ kind: 'DatabaseNotReachable', host: 'db.internal', port: 5432 }))).not.toMatch(/db\.internal|5432/);
+  });
+});
+
+test('a statement may have committed only when it was lost after it was sent', () => {
+  expect(Object.fromEntries([
+    'statement deadline missed', 'connection terminated', 'admin_shutdown (57P01)', 'server closed the connection',
+    'connect timeout', 'connection refused', 'server in recovery (standby)', 'query_canceled (57014)', 'read_only_sql_transaction (25006)', 'statement wait timeout',
+  ].map((c) => [c, commitUnknown(c)]))).toEqual({
+    'statement deadline missed': true,
+    'connection terminated': true,
+    'admin_shutdown (57P01)': true,
+    'server closed the connection': true,
+    'connect timeout': false,
+    'connection refused': false,
+    'server in recovery (standby)': false,
+    'query_canceled (57014)': false,
+    'read_only_sql_transaction (25006)': false,
+    'statement wait timeout': false,
   });
 });

@@ -4,6 +4,7 @@
 // on a silent path fails a second later and its connection is destroyed; the
 // next statement opens a fresh one and succeeds.
 import { databaseUnavailable } from '../../src/store/connectivity.js';
+import { deadlineClient, newConnectionCounts, prepareConnection } from '../../src/store/deadlines.js';
 import { closePrisma, connectionCountsOf, createPrisma, poolOf, type Db } from '../../src/store/prisma.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startRelay, type Relay } from '../helpers/relay.js';
@@ -79,4 +80,20 @@ test.each([
   // New connections pass the relay: a fresh one answers.
   await statement(db);
   expect(pool.totalCount).toBe(1);
+});
+
+test('a connection whose path goes silent right after the handshake is given up within the connect timeout, session settings included', async () => {
+  const options = { statementTimeoutMs: 20_000, connectTimeoutMs: 500, counts: newConnectionCounts() };
+  const Client = deadlineClient(options);
+  const client = new Client({ connectionString: viaRelay() });
+  await client.connect();
+  relay.blackhole('existing');
+  const started = Date.now();
+  const err = await failure(prepareConnection(client, options));
+  const ms = Date.now() - started;
+  expect(databaseUnavailable(err)).toBe('connect timeout');
+  // Not the statement deadline (21 s): the connect timeout's remainder.
+  expect(ms).toBeLessThan(500 + SLACK_MS);
+  expect(options.counts).toEqual({ deadlinesMissed: 0, statementTimeouts: 0, destroyed: 1, standbyRefused: 0 });
+  relay.pass();
 });
