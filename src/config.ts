@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { NO_PROXY, parseTrustProxy, type TrustProxy } from './server/client-address.js';
+import { NO_PROXY, parseTrustProxy, type TrustProxy } from './http/client-address.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -43,7 +43,7 @@ export interface Config {
   idTokenTtl: number;
   requestTokenTtl: number;
   requestTokenMaxTtl: number;
-  /** Which proxies report the client's address in X-Forwarded-For (server/client-address.ts). */
+  /** Which proxies report the client's address in X-Forwarded-For (http/client-address.ts). */
   trustProxy: TrustProxy;
   logLevel: LogLevel;
   migrateOnStart: boolean;
@@ -485,7 +485,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), needs: C
   }
 
   // One JavaScript thread per process: past one core, `serve` forks workers
-  // sharing the port (src/server/cluster.ts). `auto` is
+  // sharing the port (src/process/cluster.ts). `auto` is
   // os.availableParallelism(): the CPUs this process may run on. Node 20
   // (libuv 1.46) counts the affinity mask only, so in a container without a
   // CPU limit it counts every core of the host: orchestrators should set

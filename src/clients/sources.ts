@@ -4,7 +4,7 @@
 // and revokes nothing from anywhere but the controller's own addresses.
 //
 // The address compared is ctx.ip: the connection's, or behind TRUST_PROXY the
-// one the trusted proxies saw (server/client-address.ts), never a header the
+// one the trusted proxies saw (http/client-address.ts), never a header the
 // caller wrote.
 import { InputError } from '../claims/text.js';
 import { AddressSet, formatCidr, parseCidr } from '../net/cidr.js';

@@ -15,7 +15,7 @@ import { buildClaims, type BuildClaims, type MintInput } from '../claims/build-c
 import { InputError, checkPositiveInt } from '../claims/text.js';
 import type { ControllerClient } from '../clients/authentication.js';
 import { createRequestToken, revokeRequestToken } from '../request-tokens/store.js';
-import type { SecretUsed } from '../server/revocation.js';
+import type { SecretUsed } from '../http/revocation.js';
 import type { GrantDeps } from './deps.js';
 import { issueIdToken } from './id-token.js';
 import { ID_TOKEN_TYPE, MINT_GRANT_TYPE, REQUEST_TOKEN_TYPE } from './token-types.js';

@@ -20,7 +20,7 @@ import type pg from 'pg';
 import client from 'prom-client';
 import type { RedeemQueue } from '../request-tokens/redeem.js';
 import type { TokenPathHealth } from '../request-tokens/path-health.js';
-import type { Readiness } from '../server/readiness.js';
+import type { Readiness } from '../http/readiness.js';
 import type { ConnectionCounts } from '../store/deadlines.js';
 import { retentionLockConnections } from '../retention/lock-connections.js';
 import type { Db } from '../store/prisma.js';

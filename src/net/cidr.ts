@@ -1,6 +1,6 @@
 // IP addresses and CIDR ranges, for the two places an address decides
 // something: which proxies are trusted to report a client's address
-// (TRUST_PROXY, server/client-address.ts) and which addresses a controller
+// (TRUST_PROXY, http/client-address.ts) and which addresses a controller
 // may use its client secret from (--allowed-sources, clients/sources.ts).
 //
 // An IPv4 address that reaches a dual-stack socket as ::ffff:10.0.0.1 is

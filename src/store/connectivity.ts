@@ -1,6 +1,6 @@
 // "Is this error the database being out of reach?" — the one place that
 // answers it. A yes becomes 503 temporarily_unavailable for the caller (see
-// server/unavailable.ts) and a reason on /readyz; a no stays a 500, because
+// http/unavailable.ts) and a reason on /readyz; a no stays a 500, because
 // then it is our bug.
 //
 // What actually arrives, by path (seen with Prisma 7, @prisma/adapter-pg and

@@ -1,6 +1,6 @@
 // oidc-provider's storage adapter, mapped onto our own tables:
 // - Client:      registered Jenkins controllers (clients table). The secret
-//                field carries the stored SHA-256; see server/provider.ts for
+//                field carries the stored SHA-256; see http/provider.ts for
 //                how oidc-provider compares against it.
 // - AccessToken: build request tokens (request_tokens table), read-only, so
 //                that oidc-provider's RFC 7009 revocation endpoint finds and
@@ -66,7 +66,7 @@ export function createAdapterFactory(db: Db) {
       }
       if (this.name === 'AccessToken') {
         // A request token, or (for its controller's revocation, see
-        // server/revocation.ts) a request token's id: the controller revokes
+        // http/revocation.ts) a request token's id: the controller revokes
         // by id at a block's end, so nothing needs to be read back from the agent.
         const byId = isRequestTokenId(id);
         if (!byId && !hasShape(id, REQUEST_TOKEN_PREFIX)) return undefined;

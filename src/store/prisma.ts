@@ -17,7 +17,7 @@ const deadlinesOfPool = new WeakMap<pg.Pool, DeadlineOptions>();
 /**
  * `connectTimeoutSeconds` bounds both a new connection's handshake and the
  * wait for a free pooled connection: past it, the query fails (and a request
- * gets 503, see server/unavailable.ts) instead of hanging on an unreachable
+ * gets 503, see http/unavailable.ts) instead of hanging on an unreachable
  * server for the operating system's TCP timeout. `statementTimeoutSeconds`
  * bounds each statement once sent (store/deadlines.ts); undefined: no bound
  * (CLI commands, whose migrations and exports may take minutes). The pool is

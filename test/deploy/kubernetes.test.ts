@@ -6,8 +6,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, VARIABLES } from '../../src/config.js';
-import { PATHS } from '../../src/server/provider.js';
-import { AGENT_FILE_NAME } from '../../src/server/routes/agent.js';
+import { PATHS } from '../../src/http/provider.js';
+import { AGENT_FILE_NAME } from '../../src/http/routes/agent.js';
 import { kustomize, podSpecs, type K8sObject } from '../helpers/kustomize.js';
 import { checkTool } from '../helpers/tools.js';
 

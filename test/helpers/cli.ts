@@ -19,7 +19,7 @@ export type CliResult = AgentResult;
 
 // SHUTDOWN_GRACE 0: no load balancer watches a test's /readyz (the shutdown tests set their own).
 // WORKERS 1: a service is one process unless its test asks for workers
-// (test/server/workers.test.ts); by default production mode would fork one per core.
+// (test/process/workers.test.ts); by default production mode would fork one per core.
 // PORT 0: the service binds a free port itself and logs it (ServeProcess.url);
 // a port found free beforehand could be taken by another process of the run.
 const BASE_ENV = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', SHUTDOWN_GRACE: '0', WORKERS: '1', PORT: '0' };

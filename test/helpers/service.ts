@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config.js';
 import { registerClient } from '../../src/clients/commands.js';
 import { createLogger } from '../../src/logger.js';
-import { startService, type RunningService } from '../../src/server/service.js';
+import { startService, type RunningService } from '../../src/process/service.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { boundListener } from './ports.js';
 

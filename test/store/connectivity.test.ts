@@ -1,6 +1,6 @@
 // Which errors mean "the database is out of reach" (503) and which are bugs
 // (500). The shapes are those Prisma 7, @prisma/adapter-pg and pg 8 really
-// throw (see src/store/connectivity.ts); test/server/database-outage.test.ts
+// throw (see src/store/connectivity.ts); test/http/database-outage.test.ts
 // meets them live.
 import { commitUnknown, databaseUnavailable } from '../../src/store/connectivity.js';
 import { ServerInRecovery, StatementDeadlineMissed } from '../../src/store/deadlines.js';

@@ -2,7 +2,7 @@
 // before the new replicas start.
 import type { Command } from 'commander';
 import { loadConfig } from '../../config.js';
-import { describeWait, waitForDatabase } from '../../server/startup.js';
+import { describeWait, waitForDatabase } from '../../process/startup.js';
 import { openDatabase } from '../../store/database.js';
 import { migrate, readMigrations } from '../../store/migrate.js';
 import { note, printJson } from '../output.js';

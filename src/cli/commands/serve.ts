@@ -1,6 +1,6 @@
 // `serve`: the token service in the foreground, with its signal handling and
 // the retention scheduler. With WORKERS > 1 this process becomes the primary
-// of a cluster (src/server/cluster.ts), and the processes it forks run this
+// of a cluster (src/process/cluster.ts), and the processes it forks run this
 // same command again: first a one-shot one that applies migrations and
 // ensures the signing key, then the workers.
 import cluster from 'node:cluster';
@@ -10,7 +10,7 @@ import { loadConfig, VARIABLES, type Config } from '../../config.js';
 import { DomainError } from '../../errors.js';
 import { createLogger, flushLogs, type Logger } from '../../logger.js';
 import { RetentionScheduler } from '../../retention/scheduler.js';
-import { PREPARE_VARIABLE, WORKER_SLOT_VARIABLE, type StartFailure } from '../../server/worker-protocol.js';
+import { PREPARE_VARIABLE, WORKER_SLOT_VARIABLE, type StartFailure } from '../../process/worker-protocol.js';
 import { note } from '../output.js';
 
 export function register(program: Command): void {
@@ -54,7 +54,7 @@ Each one's default and meaning: docs/configuration.md in the source repository
     });
     if (primary) {
       // The primary supervises only: it never loads oidc-provider.
-      const { runPrimary } = await import('../../server/cluster.js');
+      const { runPrimary } = await import('../../process/cluster.js');
       const { code, error } = await runPrimary(config, logger);
       // Why the primary stopped the workers, where a single process's start-up error goes.
       const advice = error instanceof DomainError ? error.advice : undefined;
@@ -77,11 +77,11 @@ function leaveSignalsToThePrimary(logger: Logger): void {
   process.on('SIGHUP', () => ignore('SIGHUP'));
 }
 
-/** The primary's one-shot child: migrations and the signing key, then exit (src/server/cluster.ts says why a process of its own). */
+/** The primary's one-shot child: migrations and the signing key, then exit (src/process/cluster.ts says why a process of its own). */
 async function runPreparation(config: Config, logger: Logger): Promise<void> {
   leaveSignalsToThePrimary(logger);
   const { openDatabase } = await import('../../store/database.js');
-  const { prepareDatabase } = await import('../../server/prepare.js');
+  const { prepareDatabase } = await import('../../process/prepare.js');
   try {
     // Two connections are plenty for migrations and one key check.
     const database = await openDatabase({ ...config, databasePoolSize: 2 }, 'serve');
@@ -104,7 +104,7 @@ async function runPreparation(config: Config, logger: Logger): Promise<void> {
 /** One replica: the whole process (WORKERS=1), or worker `slot` of a cluster. */
 async function runService(config: Config, logger: Logger, slot: number | undefined): Promise<void> {
   // Loaded here only: the other commands need no HTTP server nor oidc-provider.
-  const { startService } = await import('../../server/service.js');
+  const { startService } = await import('../../process/service.js');
   if (config.mode === 'embedded') note(`starting with the embedded PostgreSQL in ${config.dataDir} (set DATABASE_URL for production)`);
   // Signal handlers go in before anything starts: a SIGTERM during start-up
   // (a fast rolling update) must still end with PostgreSQL stopped cleanly.

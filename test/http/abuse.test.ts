@@ -1,7 +1,7 @@
 // Abuse limits and bounded audit writes (issue 9): a flood of junk from one
 // address ends in 429 with Retry-After and writes a handful of rows, while a
 // build behind the same address keeps getting ID tokens.
-import { FailureBudget } from '../../src/server/abuse-limits.js';
+import { FailureBudget } from '../../src/http/abuse-limits.js';
 import { addClient, basic, BUILD, MINT, postForm, startTestService, type TestService } from '../helpers/service.js';
 
 describe('FailureBudget', () => {

@@ -4,7 +4,7 @@
 // already has a query string, so clients that append `&audience=...` work.
 import type { Middleware } from 'koa';
 import { issueIdToken } from '../../grants/id-token.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { sendError } from './errors.js';
 
 export const ID_TOKEN_REQUEST_QUERY = '?api-version=1';

@@ -1,9 +1,9 @@
-// /readyz's answer from kept state (server/readiness.ts), table-driven over
+// /readyz's answer from kept state (http/readiness.ts), table-driven over
 // the token path's health, with a stand-in pool and clock: which states are
 // 503 and with which reason, and how often the database is probed.
 import type pg from 'pg';
 import { TokenPathHealth } from '../../src/request-tokens/path-health.js';
-import { PROBE_INTERVAL_MS, Readiness } from '../../src/server/readiness.js';
+import { PROBE_INTERVAL_MS, Readiness } from '../../src/http/readiness.js';
 
 interface Stand {
   readiness: Readiness;

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { onClientError } from '../../src/server/client-errors.js';
+import { onClientError } from '../../src/http/client-errors.js';
 import type { Signer } from '../../src/signing-keys/signer.js';
 import { startWithToken, type TestService } from '../helpers/service.js';
 import { waitFor } from '../helpers/wait.js';

@@ -1,10 +1,10 @@
 // Discovery and JWKS: what AWS STS fetches, often (reportedly on every
 // AssumeRoleWithWebIdentity) and with a ~5 s budget. Both bodies are rendered
-// once per key set (server/provider.ts) and sent from memory; the handlers do
+// once per key set (http/provider.ts) and sent from memory; the handlers do
 // no I/O at all.
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { PATHS } from '../provider.js';
 
 /**

@@ -16,19 +16,19 @@ import { Metrics } from '../metrics/metrics.js';
 import { redeemQueueOf } from '../request-tokens/redeem.js';
 import { connectionCountsOf, poolOf } from '../store/prisma.js';
 import { VERSION } from '../version.js';
-import { createApp } from './app.js';
-import { Readiness } from './readiness.js';
+import { createApp } from '../http/app.js';
+import { Readiness } from '../http/readiness.js';
 import { tokenPathHealthOf } from '../request-tokens/path-health.js';
-import { onClientError } from './client-errors.js';
+import { onClientError } from '../http/client-errors.js';
 import { prepareDatabase } from './prepare.js';
-import { createOidcRuntime, OidcRuntimeHolder } from './provider.js';
-import { FrontDoor } from './front-door.js';
+import { createOidcRuntime, OidcRuntimeHolder } from '../http/provider.js';
+import { FrontDoor } from '../http/front-door.js';
 import { HttpDrain, type Lifecycle } from './shutdown.js';
 import { checkPortFree, METRICS_LISTENER, waitForDatabase } from './startup.js';
 
 export interface StartOptions {
   /**
-   * This process is worker N of `serve` with WORKERS > 1 (src/server/cluster.ts).
+   * This process is worker N of `serve` with WORKERS > 1 (src/process/cluster.ts).
    * The primary has checked the port, applied migrations and ensured the
    * signing key before forking, so the worker skips those; it opens no metrics
    * listener and answers the primary's requests for its registry instead.

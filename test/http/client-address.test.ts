@@ -1,7 +1,7 @@
 // The client address every limit and audit row keys on: from the connection,
 // or from the entries the trusted proxies appended to X-Forwarded-For, never
 // from what the caller wrote to the left of them.
-import { clientAddress, parseTrustProxy } from '../../src/server/client-address.js';
+import { clientAddress, parseTrustProxy } from '../../src/http/client-address.js';
 import { AddressSet, normalizeAddress, parseCidr } from '../../src/net/cidr.js';
 
 describe('client address', () => {

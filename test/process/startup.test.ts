@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { checkPortFree, StartupError, waitForDatabase, type WaitEvent } from '../../src/server/startup.js';
+import { checkPortFree, StartupError, waitForDatabase, type WaitEvent } from '../../src/process/startup.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { boundListener, privateLoopbackAddress, unusedPort } from '../helpers/ports.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';

@@ -1,6 +1,6 @@
 // What the `serve` primary and its workers (WORKERS > 1) tell each other
 // beyond node:cluster's own events; kept apart so that `serve` can read it
-// without loading the primary's code (src/server/cluster.ts).
+// without loading the primary's code (src/process/cluster.ts).
 
 /** The environment variable the primary sets for each worker: its number, 1..WORKERS. Not a setting. */
 export const WORKER_SLOT_VARIABLE = 'JENKINS_OIDC_WORKER';

@@ -5,7 +5,7 @@
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { VERSION } from '../../version.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 export function healthRoutes(router: Router, deps: AppDeps, named: (route: string) => Middleware): void {
   // Never the database: an orchestrator's liveness check must not fail (and restart the replica) for an outage.
@@ -22,7 +22,7 @@ export function healthRoutes(router: Router, deps: AppDeps, named: (route: strin
     // First, and without touching the database: balancers must see this at once.
     if (deps.lifecycle?.stopping) return unavailable('shutting down');
     const kid = deps.runtime.current?.signer.kid;
-    // From state the service keeps (server/readiness.ts): one shared probe a second at most.
+    // From state the service keeps (http/readiness.ts): one shared probe a second at most.
     const answer = await deps.readiness.check();
     if (!answer.ready) return unavailable(answer.reason);
     if (!kid) return unavailable('no signing key loaded');

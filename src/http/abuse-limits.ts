@@ -16,7 +16,7 @@
 // replicas, put the load balancer's or proxy's own limits in front (docs:
 // README, "Abuse limits").
 //
-// Addresses are the ones the trusted proxies saw (server/client-address.ts);
+// Addresses are the ones the trusted proxies saw (http/client-address.ts);
 // an IPv6 caller is one /64, since a single host is usually given a whole
 // /64 and could otherwise rotate through it.
 import { createHash } from 'node:crypto';
@@ -140,7 +140,7 @@ function isFailure(status: number): boolean {
 
 /**
  * Whether a 200 proved the credential: anything but a build's revocation of
- * a token the service did not find (server/revocation.ts marks the ones it found).
+ * a token the service did not find (http/revocation.ts marks the ones it found).
  */
 function proved(ctx: Context): boolean {
   const form = ctx.state.form as Map<string, string> | undefined;

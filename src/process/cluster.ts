@@ -222,7 +222,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<Primar
 }
 
 /**
- * Migrations and the signing key (src/server/prepare.ts) in a one-shot
+ * Migrations and the signing key (src/process/prepare.ts) in a one-shot
  * process; resolves once it exited 0, rejects with its error otherwise (the
  * error `serve` then ends with, as a single process would). A cluster worker,
  * so that it exits by itself should the primary die meanwhile.

@@ -8,12 +8,10 @@
 // serves any issuer path prefix (ISSUER=https://host/jenkins).
 import Router from '@koa/router';
 import Koa, { type Context, type Middleware } from 'koa';
-import type { AuditTrail } from '../audit/trail.js';
-import type { Config } from '../config.js';
-import type { Metrics } from '../metrics/metrics.js';
 import type { Logger } from '../logger.js';
-import type { Db } from '../store/prisma.js';
-import { PATHS, type OidcRuntimeHolder } from './provider.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { AppDeps } from './deps.js';
+import { PATHS } from './provider.js';
 import { agentRoutes } from './routes/agent.js';
 import { idTokenRoute } from './routes/id-token.js';
 import { healthRoutes } from './routes/health.js';
@@ -21,28 +19,14 @@ import { wellKnownRoutes } from './routes/well-known.js';
 import { sendError } from './routes/errors.js';
 import { EDGE_LIMITS, checkAtTheEdge, withReplayedBody } from './edge.js';
 import { FailureBudget, countAttempts, refuseOverBudget } from './abuse-limits.js';
-import type { Lifecycle } from './shutdown.js';
-import type { Readiness } from './readiness.js';
 import { answerIfDatabaseUnavailable } from './unavailable.js';
 import { resolveClientAddress, trustsProxies } from './client-address.js';
+
+export type { AppDeps } from './deps.js';
 
 /** Documented limit for any request body (forms on /token are a few hundred bytes). */
 export const BODY_LIMIT_BYTES = EDGE_LIMITS.body;
 
-export interface AppDeps {
-  config: Config;
-  db: Db;
-  runtime: OidcRuntimeHolder;
-  logger: Logger;
-  audit: AuditTrail;
-  /** Failed attempts per address (default: a new budget from config.failedAttemptsPerMinute). */
-  budget?: FailureBudget;
-  metrics?: Metrics;
-  /** /readyz's shared probe and the token path's health. */
-  readiness: Readiness;
-  /** Whether a shutdown has begun (/readyz answers 503 from then on); absent: never. */
-  lifecycle?: Lifecycle;
-}
 
 function runMiddleware(middleware: Middleware[], ctx: Context): Promise<void> {
   const dispatch = (i: number): Promise<void> =>

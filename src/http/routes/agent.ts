@@ -14,7 +14,7 @@ import { sendError } from './errors.js';
 export const AGENT_FILE_NAME = 'jenkins-oidc-agent.mjs';
 export const AGENT_PATH = `/agent/${AGENT_FILE_NAME}`;
 
-/** dist/agent/ from either src/server/routes (tests) or dist/server/routes. */
+/** dist/agent/ from either src/http/routes (tests) or dist/http/routes. */
 export const AGENT_BUNDLE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../dist/agent', AGENT_FILE_NAME);
 
 export interface AgentBundle {

@@ -26,7 +26,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { checkHeaders } from './edge.js';
 import { PATHS, type OidcRuntime, type OidcRuntimeHolder } from './provider.js';
-import type { HttpDrain } from './shutdown.js';
+import type { HttpDrain } from '../process/shutdown.js';
 import { wellKnownCacheControl } from './routes/well-known.js';
 
 export type Cap = 'connections' | 'in_flight' | 'database_queue';

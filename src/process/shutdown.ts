@@ -18,14 +18,12 @@
 // sending during the grace does neither.
 import type http from 'node:http';
 import net, { type Socket } from 'node:net';
+import type { Lifecycle } from '../http/deps.js';
 
 /** How long connections accepted before the listener closed get to present their request before idle ones are closed. */
 const SETTLE_MS = 250;
 
-/** What the app reads: whether a shutdown has begun. */
-export interface Lifecycle {
-  readonly stopping: boolean;
-}
+export type { Lifecycle };
 
 export interface DrainResult {
   /** Requests being served when the listener closed. */
