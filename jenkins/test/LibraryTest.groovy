@@ -152,13 +152,13 @@ tests['mint -> private token file -> ID token -> revoke and delete at block end'
   assert c.iss == issuer
   assert c.aud == 'sts.amazonaws.com'
   assert c.sub == "jenkins_instance:${clientId}:job:team/app/main"
-  assert c.job == 'team/app/main' && c.build_number == 42
+  assert c.job == 'team/app/main' && c.build_number == '42'
   assert c.build_url == "${jenkinsUrl}/job/team/job/app/job/main/42/"
   assert c.ref == 'refs/heads/main' && c.ref_type == 'branch'
   assert c.commit == '4f2a9c1e0b7d3a5f6c8e9d0a1b2c3d4e5f6a7b8c'
   assert c.repository == 'https://git.example.com/team/app'
   assert c.triggered_by == 'alice'
-  assert c.replayed == false
+  assert c.replayed == 'false'
   assert !new File(file).exists() && !new File(file).parentFile.exists()
   assert !h.stepArgumentsText().contains(token)
   Map after = exchange(serviceUrl, token)
@@ -195,7 +195,7 @@ tests['claims come from the Run even when the environment says otherwise (CVE-20
     }
   }
   Map c = claimsOf(jwt)
-  assert c.job == 'team/app/main' && c.build_number == 42 && c.ref == 'refs/heads/main'
+  assert c.job == 'team/app/main' && c.build_number == '42' && c.ref == 'refs/heads/main'
   assert c.build_url.startsWith(jenkinsUrl) && c.jenkins_url == jenkinsUrl
   assert c.commit == '4f2a9c1e0b7d3a5f6c8e9d0a1b2c3d4e5f6a7b8c' && c.triggered_by == 'alice' && c.pull_request == null
 }
@@ -405,7 +405,7 @@ tests['a replayed build mints when the admin allows it, and its tokens say repla
   String jwt
   h.pipeline { withJenkinsOidc { jwt = idTokenInBuild(h) } }
   Map c = claimsOf(jwt)
-  assert c.replayed == true && c.triggered_by == 'mallory' && c.job == 'team/app/main'
+  assert c.replayed == 'true' && c.triggered_by == 'mallory' && c.job == 'team/app/main'
 }
 
 // ---- Issue 22: the harness as strict as Jenkins, and what it showed ---------------------
@@ -591,11 +591,11 @@ tests['restart from stage: a restart of a build from SCM mints, and its tokens s
   String jwt
   h.pipeline { withJenkinsOidc { jwt = idTokenInBuild(h) } }
   Map c = claimsOf(jwt)
-  assert c.subMap(['job', 'build_number', 'replayed', 'restarted_from', 'triggered_by']) == [job: 'team/app/main', build_number: 44, replayed: false, restarted_from: 40, triggered_by: 'mallory']
+  assert c.subMap(['job', 'build_number', 'replayed', 'restarted_from', 'triggered_by']) == [job: 'team/app/main', build_number: '44', replayed: 'false', restarted_from: '40', triggered_by: 'mallory']
   FakeRun replayed = earlierBuild(41, [new ReplayCause(40), new Cause.UserIdCause('mallory')])
   Harness allowed = restartOf(replayed, 45, [props: [JENKINS_OIDC_URL: serviceUrl, JENKINS_OIDC_ALLOW_REPLAY: 'true']])
   allowed.pipeline { withJenkinsOidc { jwt = idTokenInBuild(allowed) } }
-  assert claimsOf(jwt).subMap(['replayed', 'restarted_from']) == [replayed: true, restarted_from: 41]
+  assert claimsOf(jwt).subMap(['replayed', 'restarted_from']) == [replayed: 'true', restarted_from: '41']
 }
 
 /** The Authorization header's client_id of each request the capture server got ('none' without one). */
@@ -804,7 +804,7 @@ tests['attack: new TokenService(url).mint(creds, forged facts, ...) — facts an
     assert attempt(h) { TokenService.mintForCurrentBuild(forged) } == 'JenkinsOidcException: mint: unknown option job; the options are audience, serviceUrl, credentialsId'
     Map minted = attempt(h) { TokenService.mintForCurrentBuild([audience: 'sts.amazonaws.com']) } as Map
     Map c = claimsOf(exchange(serviceUrl, minted.token as String).body.access_token as String)
-    assert c.job == 'team/app/main' && c.build_number == 42 && c.build_url == "${jenkinsUrl}/job/team/job/app/job/main/42/"
+    assert c.job == 'team/app/main' && c.build_number == '42' && c.build_url == "${jenkinsUrl}/job/team/job/app/job/main/42/"
     assert attempt(h) { TokenService.revokeForCurrentBuild([:], minted.id as String) } == true
     assert attempt(h) { TokenService.mintForCurrentBuild([serviceUrl: capture.url]) } == "JenkinsOidcException: serviceUrl ${capture.url} is not allowed: a credential's secret goes only to the service an administrator paired it with. An administrator can list the pair in JENKINS_OIDC_ALLOWED_SERVICES as 'URL CREDENTIALS_ID'"
     assert capture.requests == []
@@ -1167,7 +1167,7 @@ tests['reach: every member of the library, called as a Jenkinsfile could, with h
     // Every token the calls produced speaks for the build that made the calls, never for the forged one.
     Map found = tokensIn(sweep.seen)
     assert found.tokens && found.jwts
-    found.jwts.each { assert claimsOf(it).subMap(['job', 'build_number']) == [job: 'reach/real-run', build_number: 7] }
+    found.jwts.each { assert claimsOf(it).subMap(['job', 'build_number']) == [job: 'reach/real-run', build_number: '7'] }
     println "  reach: ${own.size()} members, ${sweep.calls} hostile calls, ${found.tokens.size()} request tokens and ${found.jwts.size()} ID tokens, all for reach/real-run #7"
   } finally {
     capture.stop()
