@@ -7,9 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { AgentError, usage } from './errors.js';
 import { decodeClaims, fetchIdToken, readRequestCredentials, type RequestCredentials, type TokenClaims, RequestTokenRefused } from './id-token.js';
-import { quoteCommandArg, writePrivateFile } from './files.js';
+import { quoteCommandArg, quoteShell, writePrivateFile } from './files.js';
 import { exportLines, renderCredentials, type Format } from './output.js';
 import type { RetryOptions } from './retry.js';
+import { checkMountPath as checkVaultMountPath, checkRoleName, checkVaultAddr, vaultLogin, vaultRevokeSelf, type VaultTarget } from './vault.js';
 import { assumeRoleWithWebIdentity, checkAllowedAccount, checkSessionName, defaultSessionName, parseRoleArn, type AssumedRole } from './sts.js';
 
 export interface Result {
@@ -309,4 +310,60 @@ export async function awsConfig(ctx: Context, o: AwsConfigOptions): Promise<Resu
         ['AWS_PROFILE', o.profile],
       ]);
   return { stdout, notes };
+}
+
+// ---- vault-login, vault-revoke -------------------------------------------------
+
+export interface VaultLoginOptions {
+  vaultAddr?: string;
+  namespace?: string;
+  path: string;
+  role: string;
+  audience: string;
+  out?: string;
+  json?: boolean;
+}
+
+function vaultTarget(ctx: Context, o: { vaultAddr?: string; namespace?: string }): VaultTarget {
+  const namespace = o.namespace ?? (ctx.env.VAULT_NAMESPACE || undefined);
+  if (namespace !== undefined && !/^[A-Za-z0-9_.\/-]{1,255}$/.test(namespace)) throw usage(`--namespace must be a Vault namespace path such as team/ci, got "${namespace}"`);
+  return { addr: checkVaultAddr(o.vaultAddr ?? (ctx.env.VAULT_ADDR || undefined)), namespace };
+}
+
+export async function vaultLoginCommand(ctx: Context, o: VaultLoginOptions): Promise<Result> {
+  const target = vaultTarget(ctx, o);
+  const path_ = checkVaultMountPath(o.path);
+  const role = checkRoleName(o.role);
+  const jwt = await fetchIdToken(creds(ctx), o.audience, ctx.retry);
+  const login = await vaultLogin(target, { path: path_, role, jwt, claims: decodeClaims(jwt), retry: ctx.retry });
+  const summary = `logged in to Vault at ${target.addr} as role ${role} (policies ${login.policies.join(', ')}; valid ${login.leaseDuration} s)`;
+  const vars: [string, string][] = [['VAULT_ADDR', target.addr]];
+  if (target.namespace) vars.push(['VAULT_NAMESPACE', target.namespace]);
+  if (o.out) {
+    writePrivateFile(o.out, login.token);
+    const file = path.resolve(o.out);
+    if (o.json) return { stdout: `${JSON.stringify({ file, lease_duration: login.leaseDuration, policies: login.policies, metadata: login.metadata }, null, 2)}\n`, notes: [summary] };
+    return { stdout: exportLines(vars), notes: [`${summary}; wrote the Vault token to ${file} (mode 0600); revoke it at the end: jenkins-oidc-agent vault-revoke --token-file ${quoteShell(file)}`] };
+  }
+  if (o.json) return { stdout: `${JSON.stringify({ client_token: login.token, lease_duration: login.leaseDuration, policies: login.policies, metadata: login.metadata }, null, 2)}\n`, notes: [summary] };
+  return { stdout: exportLines([...vars, ['VAULT_TOKEN', login.token]]), notes: [summary] };
+}
+
+export async function vaultRevokeCommand(ctx: Context, o: { vaultAddr?: string; namespace?: string; tokenFile?: string }): Promise<Result> {
+  const target = vaultTarget(ctx, o);
+  let token: string | undefined;
+  if (o.tokenFile) {
+    try {
+      token = readFileSync(o.tokenFile, 'utf8').trim();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { stdout: '', notes: [`${o.tokenFile} does not exist: nothing to revoke`] };
+      throw usage(`cannot read --token-file ${o.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  } else {
+    token = ctx.env.VAULT_TOKEN?.trim() || undefined;
+  }
+  if (!token) throw usage('no Vault token to revoke: give --token-file FILE or set VAULT_TOKEN');
+  const revoked = await vaultRevokeSelf(target, token, ctx.retry);
+  if (o.tokenFile) rmSync(o.tokenFile, { force: true });
+  return { stdout: '', notes: [revoked ? `revoked the Vault token at ${target.addr}` : `Vault at ${target.addr} no longer knew the token (expired or already revoked)`] };
 }

@@ -9,6 +9,8 @@ Commands:
   claims         print the claims an ID token carries (what a trust policy matches)
   assume-role    exchange an ID token for AWS credentials (AssumeRoleWithWebIdentity)
   aws-config     write an AWS config profile whose credential_process runs this agent
+  vault-login    log in to HashiCorp Vault (JWT auth) and print VAULT_TOKEN for eval, or write it to a 0600 file
+  vault-revoke   revoke the build's Vault token (revoke-self) when the build is done
   version        print the agent's version
   help [command] this text, or a command's options
 
@@ -28,6 +30,11 @@ Examples:
   eval "$(jenkins-oidc-agent aws-config --role-arn $DEPLOY_ROLE --profile deploy)"
   jenkins-oidc-agent aws-config --role-arn $AUDIT_ROLE --profile audit
   aws --profile audit s3 ls
+
+  # HashiCorp Vault: a token for the build, revoked at the end
+  eval "$(jenkins-oidc-agent vault-login --vault-addr https://vault.example.com --role deploy)"
+  vault kv get secret/app
+  jenkins-oidc-agent vault-revoke
 
 Exit codes: 0 done; 1 refused (by AWS or the token service; the message says why);
 2 usage or configuration; 3 unavailable after retries (network, throttling).
@@ -95,4 +102,27 @@ ${AWS_OPTIONS}
 
 The profile holds no secret: the agent reads the request token from the environment of the
 process asking for credentials, so it works only inside this build.`,
+  'vault-login': `Usage: jenkins-oidc-agent vault-login --role ROLE [--vault-addr URL] [options]
+
+Gets an ID token and logs in to Vault's JWT auth method (POST /v1/auth/PATH/login {role, jwt}).
+Prints export lines for VAULT_ADDR and VAULT_TOKEN (for eval), or with --out writes the Vault
+token to FILE (mode 0600) and prints VAULT_ADDR only. Revoke it when done: vault-revoke.
+  --role ROLE                 the Vault role (jenkins-oidc vault setup prints one)
+  --vault-addr URL            Vault's address (default $VAULT_ADDR); https, or http on this machine only
+  --namespace NS              Vault Enterprise namespace (default $VAULT_NAMESPACE)
+  --path PATH                 mount path of the JWT auth method (default jwt)
+  --audience AUD              ID token audience; the role's bound_audiences (default vault)
+  --out FILE                  write the Vault token to FILE (mode 0600) instead of printing it
+  --json                      print {"client_token" (or "file"), "lease_duration", "policies", "metadata"}
+  --retry-max-attempts N      attempts when Vault or the token service does not answer, or answers 5xx/429 (default 5)
+  --retry-base-delay-ms MS    first backoff ceiling (default 500)
+
+When Vault refuses, the error gives Vault's words and the token's iss, aud, sub and job beside them.
+Vault's CA: set NODE_EXTRA_CA_CERTS=ca.pem for a private CA.`,
+  'vault-revoke': `Usage: jenkins-oidc-agent vault-revoke [--token-file FILE] [--vault-addr URL]
+
+Revokes the build's Vault token (POST /v1/auth/token/revoke-self) and removes --token-file.
+The token comes from --token-file, else $VAULT_TOKEN. A token Vault no longer knows is not an error.
+  --vault-addr URL            Vault's address (default $VAULT_ADDR)
+  --namespace NS              Vault Enterprise namespace (default $VAULT_NAMESPACE)`,
 };

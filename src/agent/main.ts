@@ -7,7 +7,7 @@
 // This file parses flags, prints, and alone sets the exit code.
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { assumeRole, awsConfig, claims, refreshLoop, token, type Context, type Result } from './commands.js';
+import { assumeRole, awsConfig, claims, refreshLoop, token, vaultLoginCommand, vaultRevokeCommand, type Context, type Result } from './commands.js';
 import { AgentError, EXIT, usage } from './errors.js';
 import { COMMAND_HELP, MAIN_HELP } from './help.js';
 import { FORMATS, type Format } from './output.js';
@@ -46,6 +46,8 @@ const OPTIONS: Record<string, Options> = {
   claims: { ...COMMON, audience: str },
   'assume-role': { ...COMMON, ...AWS, format: str, out: str, 'token-file': str, refresh: bool, 'refresh-interval': str },
   'aws-config': { ...COMMON, ...AWS, profile: str, 'config-file': str, json: bool },
+  'vault-login': { ...COMMON, 'vault-addr': str, namespace: str, path: str, role: str, audience: str, out: str, json: bool },
+  'vault-revoke': { ...COMMON, 'vault-addr': str, namespace: str, 'token-file': str },
   __refresh: { ...COMMON, 'token-file': str, audience: str, 'refresh-interval': str },
 };
 
@@ -97,7 +99,7 @@ async function run(argv: string[], ctx: Omit<Context, 'retry'>): Promise<Result 
   }
   if (command === 'version' || command === '--version') return { stdout: `${VERSION}\n`, notes: [] };
   const options = OPTIONS[command];
-  if (!options) throw usage(`unknown command "${command}"`, ['Commands: token, claims, assume-role, aws-config, version, help']);
+  if (!options) throw usage(`unknown command "${command}"`, ['Commands: token, claims, assume-role, aws-config, vault-login, vault-revoke, version, help']);
   let values: Values;
   try {
     ({ values } = parseArgs({ args: rest, options, strict: true, allowPositionals: false }));
@@ -140,6 +142,18 @@ async function run(argv: string[], ctx: Omit<Context, 'retry'>): Promise<Result 
         retryMaxAttempts: values['retry-max-attempts'] === undefined ? undefined : full.retry.maxAttempts,
         json: Boolean(values.json),
       });
+    case 'vault-login':
+      return vaultLoginCommand(full, {
+        vaultAddr: s(values, 'vault-addr'),
+        namespace: s(values, 'namespace'),
+        path: s(values, 'path') ?? 'jwt',
+        role: required(values, 'role', command),
+        audience: s(values, 'audience') ?? 'vault',
+        out: s(values, 'out'),
+        json: Boolean(values.json),
+      });
+    case 'vault-revoke':
+      return vaultRevokeCommand(full, { vaultAddr: s(values, 'vault-addr'), namespace: s(values, 'namespace'), tokenFile: s(values, 'token-file') });
     case '__refresh':
       await refreshLoop(full, {
         tokenFile: required(values, 'token-file', command),
