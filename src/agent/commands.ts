@@ -10,6 +10,7 @@ import { decodeClaims, fetchIdToken, readRequestCredentials, type RequestCredent
 import { quoteCommandArg, quoteShell, writePrivateFile } from './files.js';
 import { exportLines, renderCredentials, type Format } from './output.js';
 import type { RetryOptions } from './retry.js';
+import { checkExecInfo, checkServer, execCredential, kubeconfig } from './kubernetes.js';
 import { checkMountPath as checkVaultMountPath, checkRoleName, checkVaultAddr, vaultLogin, vaultRevokeSelf, type VaultTarget } from './vault.js';
 import { assumeRoleWithWebIdentity, checkAllowedAccount, checkSessionName, defaultSessionName, parseRoleArn, type AssumedRole } from './sts.js';
 
@@ -366,4 +367,28 @@ export async function vaultRevokeCommand(ctx: Context, o: { vaultAddr?: string; 
   const revoked = await vaultRevokeSelf(target, token, ctx.retry);
   if (o.tokenFile) rmSync(o.tokenFile, { force: true });
   return { stdout: '', notes: [revoked ? `revoked the Vault token at ${target.addr}` : `Vault at ${target.addr} no longer knew the token (expired or already revoked)`] };
+}
+
+// ---- kube-credential, kubeconfig --------------------------------------------------
+
+export async function kubeCredential(ctx: Context, o: { audience: string }): Promise<Result> {
+  checkExecInfo(ctx.env.KUBERNETES_EXEC_INFO);
+  const jwt = await fetchIdToken(creds(ctx), o.audience, ctx.retry);
+  return { stdout: execCredential(jwt, decodeClaims(jwt)), notes: [] };
+}
+
+export async function kubeconfigCommand(ctx: Context, o: { server: string; certificateAuthority?: string; audience: string; out?: string }): Promise<Result> {
+  const server = checkServer(o.server);
+  let caData: string | undefined;
+  if (o.certificateAuthority) {
+    try {
+      caData = readFileSync(o.certificateAuthority).toString('base64');
+    } catch (err) {
+      throw usage(`cannot read --certificate-authority ${o.certificateAuthority}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  const request = creds(ctx);
+  const file = path.resolve(o.out ?? path.join(buildFolder(ctx, request.token), 'kubeconfig'));
+  writePrivateFile(file, kubeconfig({ server, certificateAuthorityData: caData, node: ctx.self.node, script: ctx.self.script, audience: o.audience }));
+  return { stdout: exportLines([['KUBECONFIG', file]]), notes: [`wrote ${file}: kubectl runs this agent for a fresh ID token (audience ${o.audience}) whenever it needs one`] };
 }

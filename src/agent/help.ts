@@ -11,6 +11,8 @@ Commands:
   aws-config     write an AWS config profile whose credential_process runs this agent
   vault-login    log in to HashiCorp Vault (JWT auth) and print VAULT_TOKEN for eval, or write it to a 0600 file
   vault-revoke   revoke the build's Vault token (revoke-self) when the build is done
+  kubeconfig     write a kubeconfig whose user runs this agent as kubectl's exec credential plugin
+  kube-credential  print a client.authentication.k8s.io/v1 ExecCredential (what kubectl runs)
   version        print the agent's version
   help [command] this text, or a command's options
 
@@ -125,4 +127,20 @@ Revokes the build's Vault token (POST /v1/auth/token/revoke-self) and removes --
 The token comes from --token-file, else $VAULT_TOKEN. A token Vault no longer knows is not an error.
   --vault-addr URL            Vault's address (default $VAULT_ADDR)
   --namespace NS              Vault Enterprise namespace (default $VAULT_NAMESPACE)`,
+  kubeconfig: `Usage: jenkins-oidc-agent kubeconfig --server URL [--certificate-authority FILE] [options]
+
+Writes a kubeconfig (mode 0600) whose user is this agent as an exec credential plugin, and prints
+export KUBECONFIG=FILE. kubectl then runs "jenkins-oidc-agent kube-credential" whenever it needs a
+token, and again when the last one expires: it works for as long as the build request token lives.
+The file holds no secret.
+  --server URL                the API server, https (e.g. https://k8s.example.com:6443)
+  --certificate-authority F   the API server's CA (PEM), embedded in the kubeconfig
+  --audience AUD              ID token audience: the cluster's issuer.audiences (default kubernetes)
+  --out FILE                  where to write it (default: a per-build file under $WORKSPACE_TMP)`,
+  'kube-credential': `Usage: jenkins-oidc-agent kube-credential [--audience AUD]
+
+Prints a client.authentication.k8s.io/v1 ExecCredential with a fresh ID token and an
+expirationTimestamp 30 s before the token expires. kubectl runs it (see kubeconfig); it is not
+meant to be run by hand: its output holds the token.
+  --audience AUD              ID token audience (default kubernetes)`,
 };

@@ -7,7 +7,7 @@
 // This file parses flags, prints, and alone sets the exit code.
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { assumeRole, awsConfig, claims, refreshLoop, token, vaultLoginCommand, vaultRevokeCommand, type Context, type Result } from './commands.js';
+import { assumeRole, awsConfig, claims, refreshLoop, token, vaultLoginCommand, vaultRevokeCommand, kubeCredential, kubeconfigCommand, type Context, type Result } from './commands.js';
 import { AgentError, EXIT, usage } from './errors.js';
 import { COMMAND_HELP, MAIN_HELP } from './help.js';
 import { FORMATS, type Format } from './output.js';
@@ -48,6 +48,8 @@ const OPTIONS: Record<string, Options> = {
   'aws-config': { ...COMMON, ...AWS, profile: str, 'config-file': str, json: bool },
   'vault-login': { ...COMMON, 'vault-addr': str, namespace: str, path: str, role: str, audience: str, out: str, json: bool },
   'vault-revoke': { ...COMMON, 'vault-addr': str, namespace: str, 'token-file': str },
+  'kube-credential': { ...COMMON, audience: str },
+  kubeconfig: { ...COMMON, server: str, 'certificate-authority': str, audience: str, out: str },
   __refresh: { ...COMMON, 'token-file': str, audience: str, 'refresh-interval': str },
 };
 
@@ -99,7 +101,7 @@ async function run(argv: string[], ctx: Omit<Context, 'retry'>): Promise<Result 
   }
   if (command === 'version' || command === '--version') return { stdout: `${VERSION}\n`, notes: [] };
   const options = OPTIONS[command];
-  if (!options) throw usage(`unknown command "${command}"`, ['Commands: token, claims, assume-role, aws-config, vault-login, vault-revoke, version, help']);
+  if (!options) throw usage(`unknown command "${command}"`, ['Commands: token, claims, assume-role, aws-config, vault-login, vault-revoke, kubeconfig, kube-credential, version, help']);
   let values: Values;
   try {
     ({ values } = parseArgs({ args: rest, options, strict: true, allowPositionals: false }));
@@ -154,6 +156,15 @@ async function run(argv: string[], ctx: Omit<Context, 'retry'>): Promise<Result 
       });
     case 'vault-revoke':
       return vaultRevokeCommand(full, { vaultAddr: s(values, 'vault-addr'), namespace: s(values, 'namespace'), tokenFile: s(values, 'token-file') });
+    case 'kube-credential':
+      return kubeCredential(full, { audience: s(values, 'audience') ?? 'kubernetes' });
+    case 'kubeconfig':
+      return kubeconfigCommand(full, {
+        server: required(values, 'server', command),
+        certificateAuthority: s(values, 'certificate-authority'),
+        audience: s(values, 'audience') ?? 'kubernetes',
+        out: s(values, 'out'),
+      });
     case '__refresh':
       await refreshLoop(full, {
         tokenFile: required(values, 'token-file', command),
