@@ -12,7 +12,7 @@ import { exportLines, renderCredentials, type Format } from './output.js';
 import type { RetryOptions } from './retry.js';
 import { checkExecInfo, checkServer, execCredential, kubeconfig } from './kubernetes.js';
 import { checkMountPath as checkVaultMountPath, checkRoleName, checkVaultAddr, vaultLogin, vaultRevokeSelf, type VaultTarget } from './vault.js';
-import { assumeRoleWithWebIdentity, checkAllowedAccount, checkSessionName, defaultSessionName, parseRoleArn, type AssumedRole } from './sts.js';
+import { assumeChainedRole, assumeRoleWithWebIdentity, checkAllowedAccount, checkSessionName, defaultSessionName, parseRoleArn, type AssumedRole } from './sts.js';
 
 export interface Result {
   stdout: string;
@@ -69,6 +69,8 @@ export interface AssumeRoleOptions {
   refresh?: boolean;
   refreshInterval?: number;
   verify: boolean;
+  /** Further roles, each assumed with the previous session's credentials (role chaining). */
+  chainRoleArns?: string[];
 }
 
 function region(ctx: Context, o: { region?: string }): string {
@@ -137,12 +139,26 @@ async function assume(ctx: Context, o: AssumeRoleOptions, request: RequestCreden
   // STS names the account it actually issued credentials in; check that one too.
   const account = /^arn:[^:]+:sts::(\d{12}):/.exec(assumed.assumedRoleUser.Arn)?.[1];
   if (account) checkAllowedAccount(account, o.allowedAccountIds, `the assumed role ${assumed.assumedRoleUser.Arn}`);
-  return { assumed, jwt, claims, sessionName, region: r };
+  let last = assumed;
+  for (const arn of o.chainRoleArns ?? []) {
+    const next = parseRoleArn(arn);
+    checkAllowedAccount(next.account, o.allowedAccountIds, `chained role ${next.arn}`);
+    last = await assumeChainedRole({ role: next, from: last, sessionName, durationSeconds: o.durationSeconds, region: r, endpoint: stsEndpoint(ctx, o), retry: ctx.retry });
+    const chainedAccount = /^arn:[^:]+:sts::(\d{12}):/.exec(last.assumedRoleUser.Arn)?.[1];
+    if (chainedAccount) checkAllowedAccount(chainedAccount, o.allowedAccountIds, `the assumed role ${last.assumedRoleUser.Arn}`);
+  }
+  return { assumed: last, jwt, claims, sessionName, region: r };
 }
 
 export async function assumeRole(ctx: Context, o: AssumeRoleOptions): Promise<Result> {
   if (o.sessionName !== undefined) checkSessionName(o.sessionName);
   if (o.refresh && o.format !== 'web-identity') throw usage('--refresh works with --format web-identity (the other formats hand out credentials that the caller refreshes)');
+  for (const arn of o.chainRoleArns ?? []) parseRoleArn(arn);
+  if (o.chainRoleArns?.length && o.format === 'web-identity') {
+    throw usage('--chain-role-arn cannot work with --format web-identity: the SDKs assume only the first role from a token file', [
+      'For a long build, let the SDKs run the agent whenever they need credentials: jenkins-oidc-agent aws-config --role-arn ARN --chain-role-arn ARN2',
+    ]);
+  }
   const request = creds(ctx);
   if (o.format === 'web-identity') return webIdentity(ctx, o, request);
   const { assumed, region: r } = await assume(ctx, o, request);
@@ -292,6 +308,7 @@ export async function awsConfig(ctx: Context, o: AwsConfigOptions): Promise<Resu
   if (o.sessionName) args.push('--session-name', o.sessionName);
   if (endpoint) args.push('--sts-endpoint', endpoint);
   if (o.allowedAccountIds?.length) args.push('--allowed-account-ids', o.allowedAccountIds.join(','));
+  for (const arn of o.chainRoleArns ?? []) args.push('--chain-role-arn', parseRoleArn(arn).arn);
   if (o.retryMaxAttempts !== undefined) args.push('--retry-max-attempts', String(o.retryMaxAttempts));
   // The profile holds no secret: the agent it runs reads the build request
   // token from the environment of whichever process asks for credentials.

@@ -50,6 +50,9 @@ const AWS_OPTIONS = `  --role-arn ARN              the IAM role to assume (requi
   --duration-seconds S        credential lifetime, 900-43200, at most the role's MaxSessionDuration (default 3600)
   --sts-endpoint URL          STS endpoint (default $AWS_ENDPOINT_URL_STS, else the region's public endpoint)
   --allowed-account-ids IDS   refuse roles outside these comma-separated AWS account IDs
+  --chain-role-arn ARN        then assume this role with the session's credentials (role chaining; repeatable,
+                              in order); the printed credentials are the last role's. AWS caps a chained
+                              session at 1 hour; aws-config refreshes it for the SDKs
   --retry-max-attempts N      attempts on throttling, network errors and IDPCommunicationError (default 5);
                               AccessDenied, InvalidIdentityToken, ExpiredTokenException are never retried
   --retry-base-delay-ms MS    first backoff ceiling; full-jitter exponential backoff doubles it (default 500)`;

@@ -40,6 +40,7 @@ const AWS: Options = {
   'sts-endpoint': str,
   'allowed-account-ids': { type: 'string', multiple: true },
   'no-verify': bool,
+  'chain-role-arn': { type: 'string', multiple: true },
 };
 const OPTIONS: Record<string, Options> = {
   token: { ...COMMON, audience: str, out: str, json: bool },
@@ -90,6 +91,7 @@ function awsOptions(values: Values, command: string) {
     stsEndpoint: s(values, 'sts-endpoint'),
     allowedAccountIds: accountIds(values),
     verify: !values['no-verify'],
+    chainRoleArns: values['chain-role-arn'] as string[] | undefined,
   };
 }
 
