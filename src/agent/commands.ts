@@ -10,6 +10,7 @@ import { decodeClaims, fetchIdToken, readRequestCredentials, type RequestCredent
 import { quoteCommandArg, quoteShell, writePrivateFile } from './files.js';
 import { exportLines, renderCredentials, type Format } from './output.js';
 import type { RetryOptions } from './retry.js';
+import { credentialFile, executableResponse, parseProvider } from './gcp.js';
 import { checkExecInfo, checkServer, execCredential, kubeconfig } from './kubernetes.js';
 import { checkMountPath as checkVaultMountPath, checkRoleName, checkVaultAddr, vaultLogin, vaultRevokeSelf, type VaultTarget } from './vault.js';
 import { assumeChainedRole, assumeRoleWithWebIdentity, checkAllowedAccount, checkSessionName, defaultSessionName, parseRoleArn, type AssumedRole } from './sts.js';
@@ -408,4 +409,27 @@ export async function kubeconfigCommand(ctx: Context, o: { server: string; certi
   const file = path.resolve(o.out ?? path.join(buildFolder(ctx, request.token), 'kubeconfig'));
   writePrivateFile(file, kubeconfig({ server, certificateAuthorityData: caData, node: ctx.self.node, script: ctx.self.script, audience: o.audience }));
   return { stdout: exportLines([['KUBECONFIG', file]]), notes: [`wrote ${file}: kubectl runs this agent for a fresh ID token (audience ${o.audience}) whenever it needs one`] };
+}
+
+// ---- gcp-config, gcp-credential ---------------------------------------------------
+
+export async function gcpCredential(ctx: Context, o: { audience: string }): Promise<Result> {
+  const jwt = await fetchIdToken(creds(ctx), o.audience, ctx.retry);
+  return { stdout: executableResponse(jwt, decodeClaims(jwt)), notes: [] };
+}
+
+export async function gcpConfig(ctx: Context, o: { provider: string; audience?: string; serviceAccount?: string; tokenUrl?: string; tokenInfoUrl?: string; out?: string }): Promise<Result> {
+  const provider = parseProvider(o.provider);
+  const audience = o.audience ?? provider.tokenAudience;
+  const request = creds(ctx);
+  const file = path.resolve(o.out ?? path.join(buildFolder(ctx, request.token), 'gcp-credentials.json'));
+  writePrivateFile(file, credentialFile({ provider, audience, node: ctx.self.node, script: ctx.self.script, serviceAccount: o.serviceAccount, tokenUrl: o.tokenUrl, tokenInfoUrl: o.tokenInfoUrl }));
+  return {
+    stdout: exportLines([
+      ['GOOGLE_APPLICATION_CREDENTIALS', file],
+      ['CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE', file],
+      ['GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES', '1'],
+    ]),
+    notes: [`wrote ${file}: Google's libraries and gcloud run this agent for a fresh ID token (audience ${audience}) whenever they need one`],
+  };
 }

@@ -13,6 +13,8 @@ Commands:
   vault-revoke   revoke the build's Vault token (revoke-self) when the build is done
   kubeconfig     write a kubeconfig whose user runs this agent as kubectl's exec credential plugin
   kube-credential  print a client.authentication.k8s.io/v1 ExecCredential (what kubectl runs)
+  gcp-config     write a Google external_account credential file whose source is this agent
+  gcp-credential print the executable-sourced credential answer (what Google's libraries run)
   version        print the agent's version
   help [command] this text, or a command's options
 
@@ -146,4 +148,22 @@ Prints a client.authentication.k8s.io/v1 ExecCredential with a fresh ID token an
 expirationTimestamp 30 s before the token expires. kubectl runs it (see kubeconfig); it is not
 meant to be run by hand: its output holds the token.
   --audience AUD              ID token audience (default kubernetes)`,
+  'gcp-config': `Usage: jenkins-oidc-agent gcp-config --provider PROVIDER [options]
+
+Writes an external_account credential file (mode 0600) whose credential source is this agent as an
+executable, and prints export lines for GOOGLE_APPLICATION_CREDENTIALS,
+CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE and GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1. gcloud
+(also: gcloud auth login --cred-file=FILE) and Google's client libraries then exchange a fresh ID
+token at Google's STS whenever they need one. The file holds no secret.
+  --provider PROVIDER         projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/ID
+  --audience AUD              ID token audience (default https://iam.googleapis.com/PROVIDER, Google's default)
+  --service-account EMAIL     impersonate this service account (roles/iam.workloadIdentityUser)
+  --token-url URL             Google STS token endpoint (default https://sts.googleapis.com/v1/token;
+                              another one for Private Service Connect)
+  --token-info-url URL        Google STS introspection endpoint (default https://sts.googleapis.com/v1/introspect)
+  --out FILE                  where to write it (default: a per-build file under $WORKSPACE_TMP)`,
+  'gcp-credential': `Usage: jenkins-oidc-agent gcp-credential --audience AUD
+
+Prints the executable-sourced credential answer (version 1) with a fresh ID token; Google's libraries
+run it (see gcp-config). Its output holds the token.`,
 };

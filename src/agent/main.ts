@@ -7,7 +7,7 @@
 // This file parses flags, prints, and alone sets the exit code.
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { assumeRole, awsConfig, claims, refreshLoop, token, vaultLoginCommand, vaultRevokeCommand, kubeCredential, kubeconfigCommand, type Context, type Result } from './commands.js';
+import { assumeRole, awsConfig, claims, refreshLoop, token, vaultLoginCommand, vaultRevokeCommand, kubeCredential, kubeconfigCommand, gcpConfig, gcpCredential, type Context, type Result } from './commands.js';
 import { AgentError, EXIT, usage } from './errors.js';
 import { COMMAND_HELP, MAIN_HELP } from './help.js';
 import { FORMATS, type Format } from './output.js';
@@ -51,6 +51,8 @@ const OPTIONS: Record<string, Options> = {
   'vault-revoke': { ...COMMON, 'vault-addr': str, namespace: str, 'token-file': str },
   'kube-credential': { ...COMMON, audience: str },
   kubeconfig: { ...COMMON, server: str, 'certificate-authority': str, audience: str, out: str },
+  'gcp-config': { ...COMMON, provider: str, audience: str, 'service-account': str, 'token-url': str, 'token-info-url': str, out: str },
+  'gcp-credential': { ...COMMON, audience: str },
   __refresh: { ...COMMON, 'token-file': str, audience: str, 'refresh-interval': str },
 };
 
@@ -103,7 +105,7 @@ async function run(argv: string[], ctx: Omit<Context, 'retry'>): Promise<Result 
   }
   if (command === 'version' || command === '--version') return { stdout: `${VERSION}\n`, notes: [] };
   const options = OPTIONS[command];
-  if (!options) throw usage(`unknown command "${command}"`, ['Commands: token, claims, assume-role, aws-config, vault-login, vault-revoke, kubeconfig, kube-credential, version, help']);
+  if (!options) throw usage(`unknown command "${command}"`, ['Commands: token, claims, assume-role, aws-config, vault-login, vault-revoke, kubeconfig, kube-credential, gcp-config, gcp-credential, version, help']);
   let values: Values;
   try {
     ({ values } = parseArgs({ args: rest, options, strict: true, allowPositionals: false }));
@@ -167,6 +169,17 @@ async function run(argv: string[], ctx: Omit<Context, 'retry'>): Promise<Result 
         audience: s(values, 'audience') ?? 'kubernetes',
         out: s(values, 'out'),
       });
+    case 'gcp-config':
+      return gcpConfig(full, {
+        provider: required(values, 'provider', command),
+        audience: s(values, 'audience'),
+        serviceAccount: s(values, 'service-account'),
+        tokenUrl: s(values, 'token-url'),
+        tokenInfoUrl: s(values, 'token-info-url'),
+        out: s(values, 'out'),
+      });
+    case 'gcp-credential':
+      return gcpCredential(full, { audience: required(values, 'audience', command) });
     case '__refresh':
       await refreshLoop(full, {
         tokenFile: required(values, 'token-file', command),

@@ -11,6 +11,7 @@ import { VERSION } from '../version.js';
 import * as audit from './commands/audit.js';
 import * as aws from './commands/aws.js';
 import * as clients from './commands/clients.js';
+import * as gcp from './commands/gcp.js';
 import * as keys from './commands/keys.js';
 import * as kubernetes from './commands/kubernetes.js';
 import * as migrate from './commands/migrate.js';
@@ -32,7 +33,7 @@ Getting started:
   jenkins-oidc aws cloudformation --client ci-main --role-name deploy --sub 'jenkins_instance:ci-main:job:team/app/*'
   jenkins-oidc audit list --since 1h`);
   // In this order in --help.
-  for (const group of [serve, migrate, clients, keys, audit, aws, vault, kubernetes]) group.register(program);
+  for (const group of [serve, migrate, clients, keys, audit, aws, vault, kubernetes, gcp]) group.register(program);
   return program;
 }
 
