@@ -43,6 +43,8 @@ import io.jenkinsoidc.TokenService
 @Field String deployRole = System.getenv('JENKINS_OIDC_TEST_ROLE_DEPLOY')
 @Field String auditRole = System.getenv('JENKINS_OIDC_TEST_ROLE_AUDIT')
 @Field String otherRole = System.getenv('JENKINS_OIDC_TEST_ROLE_OTHER')
+@Field String chainedRole = System.getenv('JENKINS_OIDC_TEST_ROLE_CHAINED')
+@Field String kubeServer = System.getenv('JENKINS_OIDC_TEST_KUBE_SERVER')
 assert serviceUrl && clientId && clientSecret && jenkinsUrl
 
 class GitSource extends SCMSource { String remote }
@@ -90,7 +92,7 @@ LibraryConfiguration pinnedLibrary(Map overrides = [:]) {
 
 /** What LibraryAdder records when a build loads the library (as `name` at `version`). */
 LibraryRecord loadedLibrary(String version = 'v1.0.0', boolean trusted = true, String name = 'jenkins-oidc') {
-  new LibraryRecord(name, version, trusted, ['jenkinsOidcToken', 'withAwsOidc', 'withJenkinsOidc'] as Set)
+  new LibraryRecord(name, version, trusted, ['jenkinsOidcToken', 'withAwsOidc', 'withJenkinsOidc', 'withKubernetesOidc'] as Set)
 }
 
 /** A controller as configured by the admin guide, and one build of one job. */
@@ -322,6 +324,40 @@ tests['withAwsOidc web-identity through the agent: the AWS SDK in the block runs
   assert who.arn == "arn:aws:sts::${deployRole.split(':')[4]}:assumed-role/deploy/team.app.main-42"
   assert h.logText().contains("fetch-agent.cjs' '${serviceUrl}/agent/jenkins-oidc-agent.mjs'")
   assert !new File(file).exists()
+}
+
+tests['withAwsOidc chainRoleArns: the block runs as the chained role in another account; web-identity mode refuses it'] = {
+  Harness h = controller(buildEnv: awsAgentEnv)
+  Map who
+  h.pipeline {
+    withAwsOidc(roleArn: deployRole, region: 'eu-west-1', mode: 'credentials', chainRoleArns: [chainedRole]) {
+      who = whoAmI(h, 'ini')
+    }
+  }
+  assert who.arn == 'arn:aws:sts::210987654321:assumed-role/prod-deploy/team.app.main-42' && who.account == '210987654321'
+  assert h.logText().contains("'--chain-role-arn' '${chainedRole}'")
+  String msg = failure(controller(buildEnv: awsAgentEnv)) { withAwsOidc(roleArn: deployRole, chainRoleArns: chainedRole) { } }
+  assert msg == "withAwsOidc: chainRoleArns needs mode: 'credentials' (the SDKs assume only the first role from a web identity token file)"
+}
+
+tests['withKubernetesOidc: kubectl in the block authenticates as this job; the kubeconfig holds no token and is gone after'] = {
+  assert failure(controller()) { withKubernetesOidc([:]) { } }.startsWith('withKubernetesOidc: server is required')
+  assert failure(controller()) { withKubernetesOidc(server: 'http://k8s.example.com') { } } == "withKubernetesOidc: server must be https (the ID token is a bearer token), got 'http://k8s.example.com'"
+  // kubectl and the kube-apiserver stand-in (Go) are there only where library.test.ts could start them.
+  if (!kubeServer) { println 'SKIPPED part: kubectl or the kube-apiserver stand-in is missing'; return }
+  Harness h = controller(buildEnv: [NODE_EXTRA_CA_CERTS: System.getenv('JENKINS_OIDC_TEST_CA')])
+  String file, text
+  Map who
+  h.pipeline {
+    withKubernetesOidc(server: kubeServer, certificateAuthority: System.getenv('JENKINS_OIDC_TEST_CA')) {
+      file = env.KUBECONFIG
+      text = new File(file).text
+      who = new JsonSlurper().parseText(h.sh(returnStdout: true, script: 'kubectl auth whoami -o json') as String) as Map
+    }
+  }
+  assert who.status.userInfo.username == 'jenkins:jenkins_instance:ci-main:job:team/app/main'
+  assert file == new File(new File(file).parentFile, 'kubeconfig').path
+  assert !text.contains('eyJ') && !new File(file).exists()
 }
 
 tests['withAwsOidc credentials mode: keys only in a private shared-credentials file, never in the environment or a step'] = {
@@ -949,6 +985,19 @@ tests['outside a running Pipeline there are no facts to mint with'] = {
   'withAwsOidc$_call_closure1$_closure2#getCleared()': 'variable names', 'withAwsOidc$_call_closure1$_closure2.cleared': 'variable names',
   'withAwsOidc$_call_closure1$_closure2#doCall(Object)': 'calls the captured closure', 'withAwsOidc$_call_closure1$_closure2#getBody()': "the caller's own closure",
   'withAwsOidc$_call_closure1$_closure2.body': "the caller's own closure",
+  'withKubernetesOidc#<init>()': 'the step script', 'withKubernetesOidc#<init>(Binding)': 'the step script, with the caller\'s binding',
+  'withKubernetesOidc#main(String[])': 'runs the script body, which defines only methods', 'withKubernetesOidc#run()': 'the script body: nothing',
+  'withKubernetesOidc#call(Map, Closure)': 'the step: inside withJenkinsOidc, steps the caller may run itself (writeFile, sh, withEnv); the only controller call is agentSha256',
+  'withKubernetesOidc#quoteAll(List)': 'string function', 'withKubernetesOidc#folderOf(String)': 'string function',
+  'withKubernetesOidc$_call_closure1#<init>(Object, Object, Reference, Reference, Reference, Reference)': 'the withJenkinsOidc block, from the caller\'s own values',
+  'withKubernetesOidc$_call_closure1#doCall()': 'runs the steps of withKubernetesOidc with the captured options', 'withKubernetesOidc$_call_closure1#doCall(Object)': 'as doCall()',
+  'withKubernetesOidc$_call_closure1#getArgs()': "the step's options", 'withKubernetesOidc$_call_closure1.args': "the step's options",
+  'withKubernetesOidc$_call_closure1#getAudience()': "the step's audience", 'withKubernetesOidc$_call_closure1.audience': "the step's audience",
+  'withKubernetesOidc$_call_closure1#getOidcArgs()': "the step's withJenkinsOidc options", 'withKubernetesOidc$_call_closure1.oidcArgs': "the step's withJenkinsOidc options",
+  'withKubernetesOidc$_call_closure1#getBody()': "the caller's own closure", 'withKubernetesOidc$_call_closure1.body': "the caller's own closure",
+  'withKubernetesOidc$_call_closure1$_closure2#<init>(Object, Object, Reference)': 'the withEnv block', 'withKubernetesOidc$_call_closure1$_closure2#doCall()': 'calls the captured closure',
+  'withKubernetesOidc$_call_closure1$_closure2#doCall(Object)': 'calls the captured closure', 'withKubernetesOidc$_call_closure1$_closure2#getBody()': "the caller's own closure",
+  'withKubernetesOidc$_call_closure1$_closure2.body': "the caller's own closure",
   'withJenkinsOidc#<init>()': 'the step script', 'withJenkinsOidc#<init>(Binding)': 'the step script, with the caller\'s binding',
   'withJenkinsOidc#main(String[])': 'runs the script body, which defines only call()', 'withJenkinsOidc#run()': 'the script body: nothing',
   'withJenkinsOidc#call(Closure)': 'the step', 'withJenkinsOidc#call(Map, Closure)': 'the step',
