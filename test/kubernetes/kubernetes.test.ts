@@ -169,3 +169,35 @@ run('Kubernetes with the real kubectl and a go-oidc kube-apiserver stand-in', ()
     });
   });
 });
+
+run('Kubernetes and an ES256 issuer', () => {
+  let lab: AwsLab;
+  let api: KubeApiserver;
+  let setup: { code: number | null; stdout: string; stderr: string };
+  beforeAll(async () => {
+    const binary = buildStandIn();
+    lab = await startAwsLab({ SIGNING_ALG: 'ES256' });
+    await lab.addClient({ name: 'ci-main', audiences: ['kubernetes'] });
+    const cli = { DATABASE_URL: lab.t.database.url, KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'), ISSUER: lab.issuer, ALLOW_INSECURE_ISSUER: 'true', SIGNING_ALG: 'ES256' };
+    setup = await runCli(['kubernetes', 'setup', '--client', 'ci-main', '--json'], cli);
+    api = await startKubeApiserver(binary, JSON.parse(setup.stdout), lab.ca);
+  }, 180_000);
+  afterAll(async () => {
+    await api?.stop();
+    await lab?.stop();
+  });
+
+  test('the generator warns, and kubectl is refused an ES256 token: kube-apiserver verifies RS256 only', async () => {
+    expect(setup.stderr).toBe('warning: this service signs with ES256 (SIGNING_ALG); kube-apiserver verifies RS256 only by default: keep SIGNING_ALG=RS256 while a cluster trusts it\n');
+    const env = await lab.buildEnv('ci-main', { job: 'team/app/main', build_url: 'https://jenkins.example.com/job/team/job/app/job/main/42/' });
+    const written = await runAgent(['kubeconfig', '--server', api.url, '--certificate-authority', lab.ca.rootFile], env);
+    const file = /^export KUBECONFIG=(\S+)\n$/.exec(written.stdout)![1]!;
+    const from = api.log.length;
+    const res = await kubectl(['--kubeconfig', file, 'auth', 'whoami'], { ...env, HOME: lab.home });
+    expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 1, stderr: 'error: You must be logged in to the server (Unauthorized)\n' });
+    const lines = api.log.slice(from);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line).toBe('refused: oidc: id token signed with unsupported algorithm, expected ["RS256"] got "ES256"');
+  });
+});
+
