@@ -43,6 +43,9 @@ import io.jenkinsoidc.TokenService
 @Field String deployRole = System.getenv('JENKINS_OIDC_TEST_ROLE_DEPLOY')
 @Field String auditRole = System.getenv('JENKINS_OIDC_TEST_ROLE_AUDIT')
 @Field String otherRole = System.getenv('JENKINS_OIDC_TEST_ROLE_OTHER')
+@Field String chainedRole = System.getenv('JENKINS_OIDC_TEST_ROLE_CHAINED')
+@Field String kubeServer = System.getenv('JENKINS_OIDC_TEST_KUBE_SERVER')
+@Field String vaultUrl = System.getenv('JENKINS_OIDC_TEST_VAULT_URL')
 assert serviceUrl && clientId && clientSecret && jenkinsUrl
 
 class GitSource extends SCMSource { String remote }
@@ -90,7 +93,7 @@ LibraryConfiguration pinnedLibrary(Map overrides = [:]) {
 
 /** What LibraryAdder records when a build loads the library (as `name` at `version`). */
 LibraryRecord loadedLibrary(String version = 'v1.0.0', boolean trusted = true, String name = 'jenkins-oidc') {
-  new LibraryRecord(name, version, trusted, ['jenkinsOidcToken', 'withAwsOidc', 'withJenkinsOidc'] as Set)
+  new LibraryRecord(name, version, trusted, ['jenkinsOidcToken', 'withAwsOidc', 'withJenkinsOidc', 'withKubernetesOidc', 'withVaultOidc'] as Set)
 }
 
 /** A controller as configured by the admin guide, and one build of one job. */
@@ -152,13 +155,13 @@ tests['mint -> private token file -> ID token -> revoke and delete at block end'
   assert c.iss == issuer
   assert c.aud == 'sts.amazonaws.com'
   assert c.sub == "jenkins_instance:${clientId}:job:team/app/main"
-  assert c.job == 'team/app/main' && c.build_number == 42
+  assert c.job == 'team/app/main' && c.build_number == '42'
   assert c.build_url == "${jenkinsUrl}/job/team/job/app/job/main/42/"
   assert c.ref == 'refs/heads/main' && c.ref_type == 'branch'
   assert c.commit == '4f2a9c1e0b7d3a5f6c8e9d0a1b2c3d4e5f6a7b8c'
   assert c.repository == 'https://git.example.com/team/app'
   assert c.triggered_by == 'alice'
-  assert c.replayed == false
+  assert c.replayed == 'false'
   assert !new File(file).exists() && !new File(file).parentFile.exists()
   assert !h.stepArgumentsText().contains(token)
   Map after = exchange(serviceUrl, token)
@@ -195,7 +198,7 @@ tests['claims come from the Run even when the environment says otherwise (CVE-20
     }
   }
   Map c = claimsOf(jwt)
-  assert c.job == 'team/app/main' && c.build_number == 42 && c.ref == 'refs/heads/main'
+  assert c.job == 'team/app/main' && c.build_number == '42' && c.ref == 'refs/heads/main'
   assert c.build_url.startsWith(jenkinsUrl) && c.jenkins_url == jenkinsUrl
   assert c.commit == '4f2a9c1e0b7d3a5f6c8e9d0a1b2c3d4e5f6a7b8c' && c.triggered_by == 'alice' && c.pull_request == null
 }
@@ -324,6 +327,73 @@ tests['withAwsOidc web-identity through the agent: the AWS SDK in the block runs
   assert !new File(file).exists()
 }
 
+tests['withAwsOidc chainRoleArns: the block runs as the chained role in another account; web-identity mode refuses it'] = {
+  Harness h = controller(buildEnv: awsAgentEnv)
+  Map who
+  h.pipeline {
+    withAwsOidc(roleArn: deployRole, region: 'eu-west-1', mode: 'credentials', chainRoleArns: [chainedRole]) {
+      who = whoAmI(h, 'ini')
+    }
+  }
+  assert who.arn == 'arn:aws:sts::210987654321:assumed-role/prod-deploy/team.app.main-42' && who.account == '210987654321'
+  assert h.logText().contains("'--chain-role-arn' '${chainedRole}'")
+  String msg = failure(controller(buildEnv: awsAgentEnv)) { withAwsOidc(roleArn: deployRole, chainRoleArns: chainedRole) { } }
+  assert msg == "withAwsOidc: chainRoleArns needs mode: 'credentials' (the SDKs assume only the first role from a web identity token file)"
+}
+
+tests['withKubernetesOidc: kubectl in the block authenticates as this job; the kubeconfig holds no token and is gone after'] = {
+  assert failure(controller()) { withKubernetesOidc([:]) { } }.startsWith('withKubernetesOidc: server is required')
+  assert failure(controller()) { withKubernetesOidc(server: 'http://k8s.example.com') { } } == "withKubernetesOidc: server must be https (the ID token is a bearer token), got 'http://k8s.example.com'"
+  // kubectl and the kube-apiserver stand-in (Go) are there only where library.test.ts could start them.
+  if (!kubeServer) { println 'SKIPPED part: kubectl or the kube-apiserver stand-in is missing'; return }
+  Harness h = controller(buildEnv: [NODE_EXTRA_CA_CERTS: System.getenv('JENKINS_OIDC_TEST_CA')])
+  String file, text
+  Map who
+  h.pipeline {
+    withKubernetesOidc(server: kubeServer, certificateAuthority: System.getenv('JENKINS_OIDC_TEST_CA')) {
+      file = env.KUBECONFIG
+      text = new File(file).text
+      who = new JsonSlurper().parseText(h.sh(returnStdout: true, script: 'kubectl auth whoami -o json') as String) as Map
+    }
+  }
+  assert who.status.userInfo.username == 'jenkins:jenkins_instance:ci-main:job:team/app/main'
+  assert file == new File(new File(file).parentFile, 'kubeconfig').path
+  assert !text.contains('eyJ') && !new File(file).exists()
+}
+
+/** Vault's Python client (hvac) asking Vault about a token (lookup-self), as a tool in the block would with the file's token. */
+Map hvacLookup(String token) {
+  String request = groovy.json.JsonOutput.toJson([op: 'lookup-self', addr: vaultUrl, token: token])
+  Process p = [System.getenv('JENKINS_OIDC_TEST_PYTHON'), System.getenv('JENKINS_OIDC_TEST_HVAC_PROBE'), request].execute()
+  String out = p.inputStream.text
+  p.waitFor()
+  return new JsonSlurper().parseText(out) as Map
+}
+
+tests['withVaultOidc: a Vault token in a private file for the block, revoked at its end; never a step argument or variable'] = {
+  assert failure(controller()) { withVaultOidc([:]) { } }.startsWith('withVaultOidc: vaultAddr and role are required')
+  // The Vault stand-in and hvac are there only where library.test.ts could start them.
+  if (!vaultUrl) { println 'SKIPPED part: hvac (python3-hvac) is missing'; return }
+  Harness h = controller(buildEnv: [NODE_EXTRA_CA_CERTS: System.getenv('JENKINS_OIDC_TEST_CA'), VAULT_TOKEN: 'hvs.an-outer-token'])
+  String file, token, mode, outer
+  Map who
+  h.pipeline {
+    withVaultOidc(vaultAddr: vaultUrl, role: 'deploy') {
+      file = env.JENKINS_OIDC_VAULT_TOKEN_FILE
+      assert env.VAULT_ADDR == vaultUrl
+      outer = h.sh(returnStdout: true, script: 'printf %s "${VAULT_TOKEN:-}"')
+      token = new File(file).text
+      mode = h.sh(returnStdout: true, script: "stat -c %a '${file}'").trim()
+      who = hvacLookup(token)
+    }
+  }
+  assert outer == '' && mode == '600' && token.startsWith('hvs.')
+  assert who == [ok: true, policies: ['default', 'app-read'], meta: [job: 'team/app/main', build_number: '42', jenkins_instance: 'ci-main', role: 'deploy']]
+  assert hvacLookup(token) == [ok: false, error: 'Forbidden', errors: ['permission denied']]
+  assert !h.stepArgumentsText().contains(token) && !h.logText().contains(token)
+  assert !new File(file).exists()
+}
+
 tests['withAwsOidc credentials mode: keys only in a private shared-credentials file, never in the environment or a step'] = {
   // Keys the build's environment has (node properties, an outer withEnv): cleared inside the block.
   Harness h = controller(buildEnv: awsAgentEnv + [AWS_ACCESS_KEY_ID: 'AKIABUILDSOWNKEY0000', AWS_SECRET_ACCESS_KEY: 'build-own-secret'])
@@ -405,7 +475,7 @@ tests['a replayed build mints when the admin allows it, and its tokens say repla
   String jwt
   h.pipeline { withJenkinsOidc { jwt = idTokenInBuild(h) } }
   Map c = claimsOf(jwt)
-  assert c.replayed == true && c.triggered_by == 'mallory' && c.job == 'team/app/main'
+  assert c.replayed == 'true' && c.triggered_by == 'mallory' && c.job == 'team/app/main'
 }
 
 // ---- Issue 22: the harness as strict as Jenkins, and what it showed ---------------------
@@ -591,11 +661,11 @@ tests['restart from stage: a restart of a build from SCM mints, and its tokens s
   String jwt
   h.pipeline { withJenkinsOidc { jwt = idTokenInBuild(h) } }
   Map c = claimsOf(jwt)
-  assert c.subMap(['job', 'build_number', 'replayed', 'restarted_from', 'triggered_by']) == [job: 'team/app/main', build_number: 44, replayed: false, restarted_from: 40, triggered_by: 'mallory']
+  assert c.subMap(['job', 'build_number', 'replayed', 'restarted_from', 'triggered_by']) == [job: 'team/app/main', build_number: '44', replayed: 'false', restarted_from: '40', triggered_by: 'mallory']
   FakeRun replayed = earlierBuild(41, [new ReplayCause(40), new Cause.UserIdCause('mallory')])
   Harness allowed = restartOf(replayed, 45, [props: [JENKINS_OIDC_URL: serviceUrl, JENKINS_OIDC_ALLOW_REPLAY: 'true']])
   allowed.pipeline { withJenkinsOidc { jwt = idTokenInBuild(allowed) } }
-  assert claimsOf(jwt).subMap(['replayed', 'restarted_from']) == [replayed: true, restarted_from: 41]
+  assert claimsOf(jwt).subMap(['replayed', 'restarted_from']) == [replayed: 'true', restarted_from: '41']
 }
 
 /** The Authorization header's client_id of each request the capture server got ('none' without one). */
@@ -804,7 +874,7 @@ tests['attack: new TokenService(url).mint(creds, forged facts, ...) — facts an
     assert attempt(h) { TokenService.mintForCurrentBuild(forged) } == 'JenkinsOidcException: mint: unknown option job; the options are audience, serviceUrl, credentialsId'
     Map minted = attempt(h) { TokenService.mintForCurrentBuild([audience: 'sts.amazonaws.com']) } as Map
     Map c = claimsOf(exchange(serviceUrl, minted.token as String).body.access_token as String)
-    assert c.job == 'team/app/main' && c.build_number == 42 && c.build_url == "${jenkinsUrl}/job/team/job/app/job/main/42/"
+    assert c.job == 'team/app/main' && c.build_number == '42' && c.build_url == "${jenkinsUrl}/job/team/job/app/job/main/42/"
     assert attempt(h) { TokenService.revokeForCurrentBuild([:], minted.id as String) } == true
     assert attempt(h) { TokenService.mintForCurrentBuild([serviceUrl: capture.url]) } == "JenkinsOidcException: serviceUrl ${capture.url} is not allowed: a credential's secret goes only to the service an administrator paired it with. An administrator can list the pair in JENKINS_OIDC_ALLOWED_SERVICES as 'URL CREDENTIALS_ID'"
     assert capture.requests == []
@@ -949,6 +1019,32 @@ tests['outside a running Pipeline there are no facts to mint with'] = {
   'withAwsOidc$_call_closure1$_closure2#getCleared()': 'variable names', 'withAwsOidc$_call_closure1$_closure2.cleared': 'variable names',
   'withAwsOidc$_call_closure1$_closure2#doCall(Object)': 'calls the captured closure', 'withAwsOidc$_call_closure1$_closure2#getBody()': "the caller's own closure",
   'withAwsOidc$_call_closure1$_closure2.body': "the caller's own closure",
+  'withKubernetesOidc#<init>()': 'the step script', 'withKubernetesOidc#<init>(Binding)': 'the step script, with the caller\'s binding',
+  'withKubernetesOidc#main(String[])': 'runs the script body, which defines only methods', 'withKubernetesOidc#run()': 'the script body: nothing',
+  'withKubernetesOidc#call(Map, Closure)': 'the step: inside withJenkinsOidc, steps the caller may run itself (writeFile, sh, withEnv); the only controller call is agentSha256',
+  'withKubernetesOidc#quoteAll(List)': 'string function', 'withKubernetesOidc#folderOf(String)': 'string function',
+  'withKubernetesOidc$_call_closure1#<init>(Object, Object, Reference, Reference, Reference, Reference)': 'the withJenkinsOidc block, from the caller\'s own values',
+  'withKubernetesOidc$_call_closure1#doCall()': 'runs the steps of withKubernetesOidc with the captured options', 'withKubernetesOidc$_call_closure1#doCall(Object)': 'as doCall()',
+  'withKubernetesOidc$_call_closure1#getArgs()': "the step's options", 'withKubernetesOidc$_call_closure1.args': "the step's options",
+  'withKubernetesOidc$_call_closure1#getAudience()': "the step's audience", 'withKubernetesOidc$_call_closure1.audience': "the step's audience",
+  'withKubernetesOidc$_call_closure1#getOidcArgs()': "the step's withJenkinsOidc options", 'withKubernetesOidc$_call_closure1.oidcArgs': "the step's withJenkinsOidc options",
+  'withKubernetesOidc$_call_closure1#getBody()': "the caller's own closure", 'withKubernetesOidc$_call_closure1.body': "the caller's own closure",
+  'withKubernetesOidc$_call_closure1$_closure2#<init>(Object, Object, Reference)': 'the withEnv block', 'withKubernetesOidc$_call_closure1$_closure2#doCall()': 'calls the captured closure',
+  'withKubernetesOidc$_call_closure1$_closure2#doCall(Object)': 'calls the captured closure', 'withKubernetesOidc$_call_closure1$_closure2#getBody()': "the caller's own closure",
+  'withKubernetesOidc$_call_closure1$_closure2.body': "the caller's own closure",
+  'withVaultOidc#<init>()': 'the step script', 'withVaultOidc#<init>(Binding)': 'the step script, with the caller\'s binding',
+  'withVaultOidc#main(String[])': 'runs the script body, which defines only methods', 'withVaultOidc#run()': 'the script body: nothing',
+  'withVaultOidc#call(Map, Closure)': 'the step: inside withJenkinsOidc, steps the caller may run itself (writeFile, sh, withEnv); the only controller call is agentSha256; the Vault token stays in a file on the agent',
+  'withVaultOidc#quoteAll(List)': 'string function', 'withVaultOidc#folderOf(String)': 'string function',
+  'withVaultOidc$_call_closure1#<init>(Object, Object, Reference, Reference, Reference, Reference)': 'the withJenkinsOidc block, from the caller\'s own values',
+  'withVaultOidc$_call_closure1#doCall()': 'runs the steps of withVaultOidc with the captured options', 'withVaultOidc$_call_closure1#doCall(Object)': 'as doCall()',
+  'withVaultOidc$_call_closure1#getArgs()': "the step's options", 'withVaultOidc$_call_closure1.args': "the step's options",
+  'withVaultOidc$_call_closure1#getAudience()': "the step's audience", 'withVaultOidc$_call_closure1.audience': "the step's audience",
+  'withVaultOidc$_call_closure1#getOidcArgs()': "the step's withJenkinsOidc options", 'withVaultOidc$_call_closure1.oidcArgs': "the step's withJenkinsOidc options",
+  'withVaultOidc$_call_closure1#getBody()': "the caller's own closure", 'withVaultOidc$_call_closure1.body': "the caller's own closure",
+  'withVaultOidc$_call_closure1$_closure2#<init>(Object, Object, Reference)': 'the withEnv block', 'withVaultOidc$_call_closure1$_closure2#doCall()': 'calls the captured closure',
+  'withVaultOidc$_call_closure1$_closure2#doCall(Object)': 'calls the captured closure', 'withVaultOidc$_call_closure1$_closure2#getBody()': "the caller's own closure",
+  'withVaultOidc$_call_closure1$_closure2.body': "the caller's own closure",
   'withJenkinsOidc#<init>()': 'the step script', 'withJenkinsOidc#<init>(Binding)': 'the step script, with the caller\'s binding',
   'withJenkinsOidc#main(String[])': 'runs the script body, which defines only call()', 'withJenkinsOidc#run()': 'the script body: nothing',
   'withJenkinsOidc#call(Closure)': 'the step', 'withJenkinsOidc#call(Map, Closure)': 'the step',
@@ -1174,7 +1270,7 @@ tests['reach: every member of the library, called as a Jenkinsfile could, with h
     // Every token the calls produced speaks for the build that made the calls, never for the forged one.
     Map found = tokensIn(sweep.seen)
     assert found.tokens && found.jwts
-    found.jwts.each { assert claimsOf(it).subMap(['job', 'build_number']) == [job: 'reach/real-run', build_number: 7] }
+    found.jwts.each { assert claimsOf(it).subMap(['job', 'build_number']) == [job: 'reach/real-run', build_number: '7'] }
     println "  reach: ${own.size()} members, ${sweep.calls} hostile calls, ${found.tokens.size()} request tokens and ${found.jwts.size()} ID tokens, all for reach/real-run #7"
   } finally {
     capture.stop()

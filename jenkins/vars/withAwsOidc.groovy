@@ -16,6 +16,9 @@ import io.jenkinsoidc.TokenService
  *     'credentials': one AssumeRoleWithWebIdentity call (valid durationSeconds;
  *        needs Node.js); the keys go straight from the agent into a private
  *        shared-credentials file: AWS_SHARED_CREDENTIALS_FILE + AWS_PROFILE=jenkins-oidc.
+ *   chainRoleArns: further roles (a String or a List), each assumed with the
+ *     previous role's session (role chaining, at most 1 hour each as AWS caps
+ *     it); the block runs as the last one. Needs mode 'credentials'.
  *   useNode: false to use the curl path even where Node.js exists (an old Node).
  *   refreshInterval (curl path, seconds), stsEndpoint (an STS endpoint other
  *   than the region's), plus the withJenkinsOidc options (serviceUrl, credentialsId).
@@ -27,10 +30,13 @@ import io.jenkinsoidc.TokenService
  */
 def call(Map stepArgs, Closure body) {
   Map args = StepOptions.snapshot('withAwsOidc', stepArgs, ['roleArn', 'region', 'sessionName', 'durationSeconds', 'audience', 'mode', 'useNode', 'refreshInterval',
-                                                            'stsEndpoint', 'serviceUrl', 'credentialsId'])
+                                                            'stsEndpoint', 'serviceUrl', 'credentialsId', 'chainRoleArns'], ['chainRoleArns'])
   if (!args.roleArn) error('withAwsOidc: roleArn is required, e.g. withAwsOidc(roleArn: "arn:aws:iam::123456789012:role/deploy") { ... }')
   String mode = args.mode ?: 'web-identity'
   if (!(mode in ['web-identity', 'credentials'])) error("withAwsOidc: mode must be 'web-identity' or 'credentials', got '${mode}'")
+  if (args.chainRoleArns && mode != 'credentials') {
+    error("withAwsOidc: chainRoleArns needs mode: 'credentials' (the SDKs assume only the first role from a web identity token file)")
+  }
   String audience = args.audience ?: 'sts.amazonaws.com'
   Map oidcArgs = [audience: [audience]] + args.subMap(['serviceUrl', 'credentialsId'])
 
@@ -99,6 +105,7 @@ private Map<String, String> viaAgent(Map args, String mode, String audience, Str
   if (args.sessionName) cmd += ['--session-name', args.sessionName as String]
   if (args.durationSeconds) cmd += ['--duration-seconds', args.durationSeconds as String]
   if (args.stsEndpoint) cmd += ['--sts-endpoint', args.stsEndpoint as String]
+  for (String arn : (StepOptions.texts(args, 'chainRoleArns') ?: [])) cmd += ['--chain-role-arn', arn]
   String credentials = "${folder}${sep}aws-credentials"
   cmd += mode == 'web-identity' ? ['--format', 'web-identity', '--refresh', '--token-file', "${folder}${sep}web-identity-token"]
                                 : ['--format', 'shared-credentials', '--out', credentials]

@@ -7,10 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { AgentError, usage } from './errors.js';
 import { decodeClaims, fetchIdToken, readRequestCredentials, type RequestCredentials, type TokenClaims, RequestTokenRefused } from './id-token.js';
-import { quoteCommandArg, writePrivateFile } from './files.js';
+import { quoteCommandArg, quoteShell, writePrivateFile } from './files.js';
 import { exportLines, renderCredentials, type Format } from './output.js';
 import type { RetryOptions } from './retry.js';
-import { assumeRoleWithWebIdentity, checkAllowedAccount, checkSessionName, defaultSessionName, parseRoleArn, type AssumedRole } from './sts.js';
+import { credentialFile, executableResponse, parseProvider } from './gcp.js';
+import { checkExecInfo, checkServer, execCredential, kubeconfig } from './kubernetes.js';
+import { checkMountPath as checkVaultMountPath, checkRoleName, checkVaultAddr, vaultLogin, vaultRevokeSelf, type VaultTarget } from './vault.js';
+import { assumeChainedRole, assumeRoleWithWebIdentity, checkAllowedAccount, checkSessionName, defaultSessionName, parseRoleArn, type AssumedRole } from './sts.js';
 
 export interface Result {
   stdout: string;
@@ -67,6 +70,8 @@ export interface AssumeRoleOptions {
   refresh?: boolean;
   refreshInterval?: number;
   verify: boolean;
+  /** Further roles, each assumed with the previous session's credentials (role chaining). */
+  chainRoleArns?: string[];
 }
 
 function region(ctx: Context, o: { region?: string }): string {
@@ -135,12 +140,26 @@ async function assume(ctx: Context, o: AssumeRoleOptions, request: RequestCreden
   // STS names the account it actually issued credentials in; check that one too.
   const account = /^arn:[^:]+:sts::(\d{12}):/.exec(assumed.assumedRoleUser.Arn)?.[1];
   if (account) checkAllowedAccount(account, o.allowedAccountIds, `the assumed role ${assumed.assumedRoleUser.Arn}`);
-  return { assumed, jwt, claims, sessionName, region: r };
+  let last = assumed;
+  for (const arn of o.chainRoleArns ?? []) {
+    const next = parseRoleArn(arn);
+    checkAllowedAccount(next.account, o.allowedAccountIds, `chained role ${next.arn}`);
+    last = await assumeChainedRole({ role: next, from: last, sessionName, durationSeconds: o.durationSeconds, region: r, endpoint: stsEndpoint(ctx, o), retry: ctx.retry });
+    const chainedAccount = /^arn:[^:]+:sts::(\d{12}):/.exec(last.assumedRoleUser.Arn)?.[1];
+    if (chainedAccount) checkAllowedAccount(chainedAccount, o.allowedAccountIds, `the assumed role ${last.assumedRoleUser.Arn}`);
+  }
+  return { assumed: last, jwt, claims, sessionName, region: r };
 }
 
 export async function assumeRole(ctx: Context, o: AssumeRoleOptions): Promise<Result> {
   if (o.sessionName !== undefined) checkSessionName(o.sessionName);
   if (o.refresh && o.format !== 'web-identity') throw usage('--refresh works with --format web-identity (the other formats hand out credentials that the caller refreshes)');
+  for (const arn of o.chainRoleArns ?? []) parseRoleArn(arn);
+  if (o.chainRoleArns?.length && o.format === 'web-identity') {
+    throw usage('--chain-role-arn cannot work with --format web-identity: the SDKs assume only the first role from a token file', [
+      'For a long build, let the SDKs run the agent whenever they need credentials: jenkins-oidc-agent aws-config --role-arn ARN --chain-role-arn ARN2',
+    ]);
+  }
   const request = creds(ctx);
   if (o.format === 'web-identity') return webIdentity(ctx, o, request);
   const { assumed, region: r } = await assume(ctx, o, request);
@@ -290,6 +309,7 @@ export async function awsConfig(ctx: Context, o: AwsConfigOptions): Promise<Resu
   if (o.sessionName) args.push('--session-name', o.sessionName);
   if (endpoint) args.push('--sts-endpoint', endpoint);
   if (o.allowedAccountIds?.length) args.push('--allowed-account-ids', o.allowedAccountIds.join(','));
+  for (const arn of o.chainRoleArns ?? []) args.push('--chain-role-arn', parseRoleArn(arn).arn);
   if (o.retryMaxAttempts !== undefined) args.push('--retry-max-attempts', String(o.retryMaxAttempts));
   // The profile holds no secret: the agent it runs reads the build request
   // token from the environment of whichever process asks for credentials.
@@ -309,4 +329,107 @@ export async function awsConfig(ctx: Context, o: AwsConfigOptions): Promise<Resu
         ['AWS_PROFILE', o.profile],
       ]);
   return { stdout, notes };
+}
+
+// ---- vault-login, vault-revoke -------------------------------------------------
+
+export interface VaultLoginOptions {
+  vaultAddr?: string;
+  namespace?: string;
+  path: string;
+  role: string;
+  audience: string;
+  out?: string;
+  json?: boolean;
+}
+
+function vaultTarget(ctx: Context, o: { vaultAddr?: string; namespace?: string }): VaultTarget {
+  const namespace = o.namespace ?? (ctx.env.VAULT_NAMESPACE || undefined);
+  if (namespace !== undefined && !/^[A-Za-z0-9_.\/-]{1,255}$/.test(namespace)) throw usage(`--namespace must be a Vault namespace path such as team/ci, got "${namespace}"`);
+  return { addr: checkVaultAddr(o.vaultAddr ?? (ctx.env.VAULT_ADDR || undefined)), namespace };
+}
+
+export async function vaultLoginCommand(ctx: Context, o: VaultLoginOptions): Promise<Result> {
+  const target = vaultTarget(ctx, o);
+  const path_ = checkVaultMountPath(o.path);
+  const role = checkRoleName(o.role);
+  const jwt = await fetchIdToken(creds(ctx), o.audience, ctx.retry);
+  const login = await vaultLogin(target, { path: path_, role, jwt, claims: decodeClaims(jwt), retry: ctx.retry });
+  const summary = `logged in to Vault at ${target.addr} as role ${role} (policies ${login.policies.join(', ')}; valid ${login.leaseDuration} s)`;
+  const vars: [string, string][] = [['VAULT_ADDR', target.addr]];
+  if (target.namespace) vars.push(['VAULT_NAMESPACE', target.namespace]);
+  if (o.out) {
+    writePrivateFile(o.out, login.token);
+    const file = path.resolve(o.out);
+    if (o.json) return { stdout: `${JSON.stringify({ file, lease_duration: login.leaseDuration, policies: login.policies, metadata: login.metadata }, null, 2)}\n`, notes: [summary] };
+    return { stdout: exportLines(vars), notes: [`${summary}; wrote the Vault token to ${file} (mode 0600); revoke it at the end: jenkins-oidc-agent vault-revoke --token-file ${quoteShell(file)}`] };
+  }
+  if (o.json) return { stdout: `${JSON.stringify({ client_token: login.token, lease_duration: login.leaseDuration, policies: login.policies, metadata: login.metadata }, null, 2)}\n`, notes: [summary] };
+  return { stdout: exportLines([...vars, ['VAULT_TOKEN', login.token]]), notes: [summary] };
+}
+
+export async function vaultRevokeCommand(ctx: Context, o: { vaultAddr?: string; namespace?: string; tokenFile?: string }): Promise<Result> {
+  const target = vaultTarget(ctx, o);
+  let token: string | undefined;
+  if (o.tokenFile) {
+    try {
+      token = readFileSync(o.tokenFile, 'utf8').trim();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { stdout: '', notes: [`${o.tokenFile} does not exist: nothing to revoke`] };
+      throw usage(`cannot read --token-file ${o.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  } else {
+    token = ctx.env.VAULT_TOKEN?.trim() || undefined;
+  }
+  if (!token) throw usage('no Vault token to revoke: give --token-file FILE or set VAULT_TOKEN');
+  const revoked = await vaultRevokeSelf(target, token, ctx.retry);
+  if (o.tokenFile) rmSync(o.tokenFile, { force: true });
+  return { stdout: '', notes: [revoked ? `revoked the Vault token at ${target.addr}` : `Vault at ${target.addr} no longer knew the token (expired or already revoked)`] };
+}
+
+// ---- kube-credential, kubeconfig --------------------------------------------------
+
+export async function kubeCredential(ctx: Context, o: { audience: string }): Promise<Result> {
+  checkExecInfo(ctx.env.KUBERNETES_EXEC_INFO);
+  const jwt = await fetchIdToken(creds(ctx), o.audience, ctx.retry);
+  return { stdout: execCredential(jwt, decodeClaims(jwt)), notes: [] };
+}
+
+export async function kubeconfigCommand(ctx: Context, o: { server: string; certificateAuthority?: string; audience: string; out?: string }): Promise<Result> {
+  const server = checkServer(o.server);
+  let caData: string | undefined;
+  if (o.certificateAuthority) {
+    try {
+      caData = readFileSync(o.certificateAuthority).toString('base64');
+    } catch (err) {
+      throw usage(`cannot read --certificate-authority ${o.certificateAuthority}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  const request = creds(ctx);
+  const file = path.resolve(o.out ?? path.join(buildFolder(ctx, request.token), 'kubeconfig'));
+  writePrivateFile(file, kubeconfig({ server, certificateAuthorityData: caData, node: ctx.self.node, script: ctx.self.script, audience: o.audience }));
+  return { stdout: exportLines([['KUBECONFIG', file]]), notes: [`wrote ${file}: kubectl runs this agent for a fresh ID token (audience ${o.audience}) whenever it needs one`] };
+}
+
+// ---- gcp-config, gcp-credential ---------------------------------------------------
+
+export async function gcpCredential(ctx: Context, o: { audience: string }): Promise<Result> {
+  const jwt = await fetchIdToken(creds(ctx), o.audience, ctx.retry);
+  return { stdout: executableResponse(jwt, decodeClaims(jwt)), notes: [] };
+}
+
+export async function gcpConfig(ctx: Context, o: { provider: string; audience?: string; serviceAccount?: string; tokenUrl?: string; tokenInfoUrl?: string; out?: string }): Promise<Result> {
+  const provider = parseProvider(o.provider);
+  const audience = o.audience ?? provider.tokenAudience;
+  const request = creds(ctx);
+  const file = path.resolve(o.out ?? path.join(buildFolder(ctx, request.token), 'gcp-credentials.json'));
+  writePrivateFile(file, credentialFile({ provider, audience, node: ctx.self.node, script: ctx.self.script, serviceAccount: o.serviceAccount, tokenUrl: o.tokenUrl, tokenInfoUrl: o.tokenInfoUrl }));
+  return {
+    stdout: exportLines([
+      ['GOOGLE_APPLICATION_CREDENTIALS', file],
+      ['CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE', file],
+      ['GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES', '1'],
+    ]),
+    notes: [`wrote ${file}: Google's libraries and gcloud run this agent for a fresh ID token (audience ${audience}) whenever they need one`],
+  };
 }

@@ -9,6 +9,12 @@ Commands:
   claims         print the claims an ID token carries (what a trust policy matches)
   assume-role    exchange an ID token for AWS credentials (AssumeRoleWithWebIdentity)
   aws-config     write an AWS config profile whose credential_process runs this agent
+  vault-login    log in to HashiCorp Vault (JWT auth) and print VAULT_TOKEN for eval, or write it to a 0600 file
+  vault-revoke   revoke the build's Vault token (revoke-self) when the build is done
+  kubeconfig     write a kubeconfig whose user runs this agent as kubectl's exec credential plugin
+  kube-credential  print a client.authentication.k8s.io/v1 ExecCredential (what kubectl runs)
+  gcp-config     write a Google external_account credential file whose source is this agent
+  gcp-credential print the executable-sourced credential answer (what Google's libraries run)
   version        print the agent's version
   help [command] this text, or a command's options
 
@@ -29,6 +35,11 @@ Examples:
   jenkins-oidc-agent aws-config --role-arn $AUDIT_ROLE --profile audit
   aws --profile audit s3 ls
 
+  # HashiCorp Vault: a token for the build, revoked at the end
+  eval "$(jenkins-oidc-agent vault-login --vault-addr https://vault.example.com --role deploy)"
+  vault kv get secret/app
+  jenkins-oidc-agent vault-revoke
+
 Exit codes: 0 done; 1 refused (by AWS or the token service; the message says why);
 2 usage or configuration; 3 unavailable after retries (network, throttling).
 Credentials go to stdout or a 0600 file only; never run the env format without eval or --out,
@@ -41,6 +52,9 @@ const AWS_OPTIONS = `  --role-arn ARN              the IAM role to assume (requi
   --duration-seconds S        credential lifetime, 900-43200, at most the role's MaxSessionDuration (default 3600)
   --sts-endpoint URL          STS endpoint (default $AWS_ENDPOINT_URL_STS, else the region's public endpoint)
   --allowed-account-ids IDS   refuse roles outside these comma-separated AWS account IDs
+  --chain-role-arn ARN        then assume this role with the session's credentials (role chaining; repeatable,
+                              in order); the printed credentials are the last role's. AWS caps a chained
+                              session at 1 hour; aws-config refreshes it for the SDKs
   --retry-max-attempts N      attempts on throttling, network errors and IDPCommunicationError (default 5);
                               AccessDenied, InvalidIdentityToken, ExpiredTokenException are never retried
   --retry-base-delay-ms MS    first backoff ceiling; full-jitter exponential backoff doubles it (default 500)`;
@@ -95,4 +109,61 @@ ${AWS_OPTIONS}
 
 The profile holds no secret: the agent reads the request token from the environment of the
 process asking for credentials, so it works only inside this build.`,
+  'vault-login': `Usage: jenkins-oidc-agent vault-login --role ROLE [--vault-addr URL] [options]
+
+Gets an ID token and logs in to Vault's JWT auth method (POST /v1/auth/PATH/login {role, jwt}).
+Prints export lines for VAULT_ADDR and VAULT_TOKEN (for eval), or with --out writes the Vault
+token to FILE (mode 0600) and prints VAULT_ADDR only. Revoke it when done: vault-revoke.
+  --role ROLE                 the Vault role (jenkins-oidc vault setup prints one)
+  --vault-addr URL            Vault's address (default $VAULT_ADDR); https, or http on this machine only
+  --namespace NS              Vault Enterprise namespace (default $VAULT_NAMESPACE)
+  --path PATH                 mount path of the JWT auth method (default jwt)
+  --audience AUD              ID token audience; the role's bound_audiences (default vault)
+  --out FILE                  write the Vault token to FILE (mode 0600) instead of printing it
+  --json                      print {"client_token" (or "file"), "lease_duration", "policies", "metadata"}
+  --retry-max-attempts N      attempts when Vault or the token service does not answer, or answers 5xx/429 (default 5)
+  --retry-base-delay-ms MS    first backoff ceiling (default 500)
+
+When Vault refuses, the error gives Vault's words and the token's iss, aud, sub and job beside them.
+Vault's CA: set NODE_EXTRA_CA_CERTS=ca.pem for a private CA.`,
+  'vault-revoke': `Usage: jenkins-oidc-agent vault-revoke [--token-file FILE] [--vault-addr URL]
+
+Revokes the build's Vault token (POST /v1/auth/token/revoke-self) and removes --token-file.
+The token comes from --token-file, else $VAULT_TOKEN. A token Vault no longer knows is not an error.
+  --vault-addr URL            Vault's address (default $VAULT_ADDR)
+  --namespace NS              Vault Enterprise namespace (default $VAULT_NAMESPACE)`,
+  kubeconfig: `Usage: jenkins-oidc-agent kubeconfig --server URL [--certificate-authority FILE] [options]
+
+Writes a kubeconfig (mode 0600) whose user is this agent as an exec credential plugin, and prints
+export KUBECONFIG=FILE. kubectl then runs "jenkins-oidc-agent kube-credential" whenever it needs a
+token, and again when the last one expires: it works for as long as the build request token lives.
+The file holds no secret.
+  --server URL                the API server, https (e.g. https://k8s.example.com:6443)
+  --certificate-authority F   the API server's CA (PEM), embedded in the kubeconfig
+  --audience AUD              ID token audience: the cluster's issuer.audiences (default kubernetes)
+  --out FILE                  where to write it (default: a per-build file under $WORKSPACE_TMP)`,
+  'kube-credential': `Usage: jenkins-oidc-agent kube-credential [--audience AUD]
+
+Prints a client.authentication.k8s.io/v1 ExecCredential with a fresh ID token and an
+expirationTimestamp 30 s before the token expires. kubectl runs it (see kubeconfig); it is not
+meant to be run by hand: its output holds the token.
+  --audience AUD              ID token audience (default kubernetes)`,
+  'gcp-config': `Usage: jenkins-oidc-agent gcp-config --provider PROVIDER [options]
+
+Writes an external_account credential file (mode 0600) whose credential source is this agent as an
+executable, and prints export lines for GOOGLE_APPLICATION_CREDENTIALS,
+CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE and GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1. gcloud
+(also: gcloud auth login --cred-file=FILE) and Google's client libraries then exchange a fresh ID
+token at Google's STS whenever they need one. The file holds no secret.
+  --provider PROVIDER         projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/ID
+  --audience AUD              ID token audience (default https://iam.googleapis.com/PROVIDER, Google's default)
+  --service-account EMAIL     impersonate this service account (roles/iam.workloadIdentityUser)
+  --token-url URL             Google STS token endpoint (default https://sts.googleapis.com/v1/token;
+                              another one for Private Service Connect)
+  --token-info-url URL        Google STS introspection endpoint (default https://sts.googleapis.com/v1/introspect)
+  --out FILE                  where to write it (default: a per-build file under $WORKSPACE_TMP)`,
+  'gcp-credential': `Usage: jenkins-oidc-agent gcp-credential --audience AUD
+
+Prints the executable-sourced credential answer (version 1) with a fresh ID token; Google's libraries
+run it (see gcp-config). Its output holds the token.`,
 };

@@ -133,7 +133,8 @@ export interface TokenClaims {
   exp?: number;
   iat?: number;
   job?: string;
-  build_number?: number;
+  /** A string for clients with claim_types string (the default), a number for json. */
+  build_number?: number | string;
   jenkins_instance?: string;
   'https://aws.amazon.com/tags'?: { principal_tags?: Record<string, string[]>; transitive_tag_keys?: string[] };
   'https://aws.amazon.com/source_identity'?: string;

@@ -7,7 +7,7 @@
 // This file parses flags, prints, and alone sets the exit code.
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { assumeRole, awsConfig, claims, refreshLoop, token, type Context, type Result } from './commands.js';
+import { assumeRole, awsConfig, claims, refreshLoop, token, vaultLoginCommand, vaultRevokeCommand, kubeCredential, kubeconfigCommand, gcpConfig, gcpCredential, type Context, type Result } from './commands.js';
 import { AgentError, EXIT, usage } from './errors.js';
 import { COMMAND_HELP, MAIN_HELP } from './help.js';
 import { FORMATS, type Format } from './output.js';
@@ -40,12 +40,19 @@ const AWS: Options = {
   'sts-endpoint': str,
   'allowed-account-ids': { type: 'string', multiple: true },
   'no-verify': bool,
+  'chain-role-arn': { type: 'string', multiple: true },
 };
 const OPTIONS: Record<string, Options> = {
   token: { ...COMMON, audience: str, out: str, json: bool },
   claims: { ...COMMON, audience: str },
   'assume-role': { ...COMMON, ...AWS, format: str, out: str, 'token-file': str, refresh: bool, 'refresh-interval': str },
   'aws-config': { ...COMMON, ...AWS, profile: str, 'config-file': str, json: bool },
+  'vault-login': { ...COMMON, 'vault-addr': str, namespace: str, path: str, role: str, audience: str, out: str, json: bool },
+  'vault-revoke': { ...COMMON, 'vault-addr': str, namespace: str, 'token-file': str },
+  'kube-credential': { ...COMMON, audience: str },
+  kubeconfig: { ...COMMON, server: str, 'certificate-authority': str, audience: str, out: str },
+  'gcp-config': { ...COMMON, provider: str, audience: str, 'service-account': str, 'token-url': str, 'token-info-url': str, out: str },
+  'gcp-credential': { ...COMMON, audience: str },
   __refresh: { ...COMMON, 'token-file': str, audience: str, 'refresh-interval': str },
 };
 
@@ -86,6 +93,7 @@ function awsOptions(values: Values, command: string) {
     stsEndpoint: s(values, 'sts-endpoint'),
     allowedAccountIds: accountIds(values),
     verify: !values['no-verify'],
+    chainRoleArns: values['chain-role-arn'] as string[] | undefined,
   };
 }
 
@@ -97,7 +105,7 @@ async function run(argv: string[], ctx: Omit<Context, 'retry'>): Promise<Result 
   }
   if (command === 'version' || command === '--version') return { stdout: `${VERSION}\n`, notes: [] };
   const options = OPTIONS[command];
-  if (!options) throw usage(`unknown command "${command}"`, ['Commands: token, claims, assume-role, aws-config, version, help']);
+  if (!options) throw usage(`unknown command "${command}"`, ['Commands: token, claims, assume-role, aws-config, vault-login, vault-revoke, kubeconfig, kube-credential, gcp-config, gcp-credential, version, help']);
   let values: Values;
   try {
     ({ values } = parseArgs({ args: rest, options, strict: true, allowPositionals: false }));
@@ -140,6 +148,38 @@ async function run(argv: string[], ctx: Omit<Context, 'retry'>): Promise<Result 
         retryMaxAttempts: values['retry-max-attempts'] === undefined ? undefined : full.retry.maxAttempts,
         json: Boolean(values.json),
       });
+    case 'vault-login':
+      return vaultLoginCommand(full, {
+        vaultAddr: s(values, 'vault-addr'),
+        namespace: s(values, 'namespace'),
+        path: s(values, 'path') ?? 'jwt',
+        role: required(values, 'role', command),
+        audience: s(values, 'audience') ?? 'vault',
+        out: s(values, 'out'),
+        json: Boolean(values.json),
+      });
+    case 'vault-revoke':
+      return vaultRevokeCommand(full, { vaultAddr: s(values, 'vault-addr'), namespace: s(values, 'namespace'), tokenFile: s(values, 'token-file') });
+    case 'kube-credential':
+      return kubeCredential(full, { audience: s(values, 'audience') ?? 'kubernetes' });
+    case 'kubeconfig':
+      return kubeconfigCommand(full, {
+        server: required(values, 'server', command),
+        certificateAuthority: s(values, 'certificate-authority'),
+        audience: s(values, 'audience') ?? 'kubernetes',
+        out: s(values, 'out'),
+      });
+    case 'gcp-config':
+      return gcpConfig(full, {
+        provider: required(values, 'provider', command),
+        audience: s(values, 'audience'),
+        serviceAccount: s(values, 'service-account'),
+        tokenUrl: s(values, 'token-url'),
+        tokenInfoUrl: s(values, 'token-info-url'),
+        out: s(values, 'out'),
+      });
+    case 'gcp-credential':
+      return gcpCredential(full, { audience: required(values, 'audience', command) });
     case '__refresh':
       await refreshLoop(full, {
         tokenFile: required(values, 'token-file', command),

@@ -8,7 +8,7 @@
 // IDPRejectedClaim, ValidationError) never is: asking again gives the same
 // answer. Refusals are explained next to what the token carried, so a trust
 // policy mismatch shows at a glance.
-import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { AssumeRoleCommand, AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { STS_NAME_PATTERN, sanitizeStsName } from '../claims/aws.js';
 import { AgentError, usage } from './errors.js';
 import type { TokenClaims } from './id-token.js';
@@ -250,4 +250,91 @@ function explain(err: SdkError, input: AssumeRoleInput): AgentError {
       return new AgentError('refused', head);
     }
   }
+}
+
+// ---- role chaining ------------------------------------------------------------------
+// A further role assumed with the web-identity session's credentials
+// (sts:AssumeRole, a signed call): a deploy role in another account, as
+// configure-aws-credentials' role-chaining does. AWS caps a chained session
+// at one hour whatever the role's MaxSessionDuration
+// (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_terms-and-concepts.html#iam-term-role-chaining),
+// so a chained hop asks for at most 3600 s; long builds refresh by running
+// the agent again (aws-config's credential_process does it for the SDKs).
+
+/** The longest session AWS grants a role assumed by role chaining. */
+export const CHAINED_SESSION_MAX_S = 3600;
+
+export interface ChainInput {
+  role: RoleArn;
+  /** The session doing the assuming (the previous hop). */
+  from: AssumedRole;
+  sessionName: string;
+  durationSeconds: number;
+  region: string;
+  endpoint: string | undefined;
+  retry: RetryOptions;
+}
+
+export async function assumeChainedRole(input: ChainInput): Promise<AssumedRole> {
+  const client = new STSClient({
+    region: input.region,
+    endpoint: input.endpoint,
+    maxAttempts: 1,
+    requestHandler: { connectionTimeout: 5_000, socketTimeout: 30_000 },
+    credentials: {
+      accessKeyId: input.from.credentials.AccessKeyId,
+      secretAccessKey: input.from.credentials.SecretAccessKey,
+      sessionToken: input.from.credentials.SessionToken,
+    },
+  });
+  try {
+    const out = await withRetries(
+      () =>
+        client.send(
+          new AssumeRoleCommand({
+            RoleArn: input.role.arn,
+            RoleSessionName: input.sessionName,
+            DurationSeconds: Math.min(input.durationSeconds, CHAINED_SESSION_MAX_S),
+          }),
+        ),
+      classifyStsError,
+      input.retry,
+    );
+    const c = out.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration || !out.AssumedRoleUser?.Arn) {
+      throw new AgentError('unavailable', 'AWS STS answered without credentials');
+    }
+    return {
+      credentials: { AccessKeyId: c.AccessKeyId, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Expiration: new Date(c.Expiration).toISOString() },
+      assumedRoleUser: { Arn: out.AssumedRoleUser.Arn, AssumedRoleId: out.AssumedRoleUser.AssumedRoleId ?? '' },
+      sourceIdentity: out.SourceIdentity,
+    };
+  } catch (err) {
+    if (err instanceof AgentError) throw err;
+    throw explainChain(err as SdkError, input);
+  } finally {
+    client.destroy();
+  }
+}
+
+/** The IAM role ARN behind an assumed-role session ARN: what the next role's trust policy names as its AWS principal. */
+export function sessionRoleArn(assumedRoleArn: string): string {
+  const m = /^arn:([^:]+):sts::(\d{12}):assumed-role\/([^/]+)\//.exec(assumedRoleArn);
+  return m ? `arn:${m[1]}:iam::${m[2]}:role/${m[3]}` : assumedRoleArn;
+}
+
+function explainChain(err: SdkError, input: ChainInput): AgentError {
+  const code = stsErrorCode(err);
+  const said = err.message ? `${code}: ${err.message}` : code;
+  const head = `AWS STS refused AssumeRole (role chaining) for ${input.role.arn} from ${input.from.assumedRoleUser.Arn} (${said})`;
+  if (code === 'AccessDenied') {
+    return new AgentError('refused', head, [
+      `What it means: ${input.role.arn}'s trust policy must allow sts:AssumeRole to the principal {"AWS": "${sessionRoleArn(input.from.assumedRoleUser.Arn)}"}`,
+      `(or its account), and that role's permissions must allow sts:AssumeRole on ${input.role.arn}.`,
+    ]);
+  }
+  if (code === 'ValidationError') return new AgentError('refused', head, ['What it means: a chained session lasts at most 1 hour, and the session name must be 2-64 characters of [\\w+=,.@-].']);
+  const { retry, reason } = classifyStsError(err);
+  if (retry) return new AgentError('unavailable', `could not reach AWS STS${input.endpoint ? ` at ${input.endpoint}` : ` in ${input.region}`} after ${input.retry.maxAttempts} attempt(s): ${reason}`);
+  return new AgentError('refused', head);
 }

@@ -16,6 +16,7 @@
 // pull-request jobs (team/app/PR-12) that can build code from forks. Both are
 // warned about; --exclude-pull-requests adds a StringNotLike on `job:*/PR-*`.
 import { PULL_REQUEST_REF_PREFIXES } from '../claims/build-claims.js';
+import { escapeSubValue, parseSubTemplate } from '../claims/sub.js';
 import { InputError } from '../claims/text.js';
 import type { ClientView } from '../clients/commands.js';
 import { DomainError } from '../errors.js';
@@ -33,7 +34,10 @@ export interface PolicyDocument {
   Statement: PolicyStatement[];
 }
 
-export type ClientShape = Pick<ClientView, 'name' | 'subClaims' | 'audiences' | 'sessionTags' | 'sourceIdentity'>;
+export type ClientShape = Pick<ClientView, 'name' | 'subClaims' | 'audiences' | 'sessionTags' | 'sourceIdentity'> & SubShape;
+
+/** A client's sub: sub_claims' key:value form, or its sub template when set. */
+export type SubShape = Pick<ClientView, 'name' | 'subClaims'> & Partial<Pick<ClientView, 'subTemplate' | 'jenkinsUrl'>>;
 
 /** "oidc.example.com/jenkins": the provider URL as IAM keeps it, prefix of the condition keys. */
 export function providerUrl(issuer: string): string {
@@ -128,7 +132,8 @@ const UNMATCHABLE_PERCENT = /%(?!25|3A|\*|\?[5A*?]|2[*?]|3[*?])/;
  * Throws when it can never match or would admit another controller's builds;
  * returns warnings for patterns that admit more than one would expect.
  */
-export function checkSubPattern(pattern: string, client: Pick<ClientView, 'name' | 'subClaims'>, options: { excludePullRequests?: boolean } = {}): string[] {
+export function checkSubPattern(pattern: string, client: SubShape, options: { excludePullRequests?: boolean } = {}): string[] {
+  if (client.subTemplate) return checkTemplateSubPattern(pattern, { ...client, subTemplate: client.subTemplate });
   const keys = client.subClaims;
   const shape = keys.map((k) => `${k}:<${k}>`).join(':');
   const mismatch = (why: string) =>
@@ -208,6 +213,39 @@ export function checkSubPattern(pattern: string, client: Pick<ClientView, 'name'
   return warnings;
 }
 
+/**
+ * The text every sub of this client starts with, up to and including the
+ * controller and the literal after it: `{jenkins_instance}:{job|sha256}`
+ * gives "ci-main:". A pattern must start with it, wildcard-free, so that it
+ * can only admit this controller's builds (values cannot contain ":", so the
+ * literal after the controller ends its value). Only a template whose
+ * controller comes before every other placeholder has such a prefix.
+ */
+export function templateControllerPrefix(client: SubShape & { subTemplate: string }): string {
+  const parts = parseSubTemplate(client.subTemplate);
+  const first = parts.findIndex((p) => p.claim);
+  const part = parts[first]!;
+  if ((part.claim !== 'jenkins_instance' && part.claim !== 'jenkins_url') || part.hashed) {
+    throw new InputError('--sub', `the sub template of client ${client.name} ("${client.subTemplate}") does not start with {jenkins_instance}, so no pattern can pin the controller; put it first: jenkins-oidc clients update ${client.name} --sub-template '{jenkins_instance}:...'`);
+  }
+  if (part.claim === 'jenkins_url' && !client.jenkinsUrl) throw new InputError('--sub', `client ${client.name}'s Jenkins URL is needed to check patterns`);
+  const value = part.claim === 'jenkins_instance' ? client.name : client.jenkinsUrl!;
+  return `${part.literal}${escapeSubValue(value)}${parts[first + 1]!.literal}`;
+}
+
+/** checkSubPattern for a client with a sub template: pinned to the controller; the rest is the user's. */
+function checkTemplateSubPattern(pattern: string, client: SubShape & { subTemplate: string }): string[] {
+  if (pattern.length === 0 || pattern.length > 255) throw new InputError('--sub', 'must be 1-255 characters');
+  const prefix = templateControllerPrefix(client);
+  if (!pattern.startsWith(prefix)) {
+    throw new InputError('--sub', `"${pattern}" must start with "${prefix}" (this controller, in the sub template "${client.subTemplate}"); anything else admits another controller's builds or none`);
+  }
+  if (UNMATCHABLE_PERCENT.test(pattern)) {
+    throw new InputError('--sub', `"${pattern}" can never match: a sub writes "%" inside a value as %25 and ":" as %3A, so every "%" must start %25 or %3A`);
+  }
+  return pattern === `${prefix}*` ? [`"${pattern}" admits every job of ${client.name}`] : [];
+}
+
 export interface TrustPolicyInput {
   issuer: string;
   client: ClientShape;
@@ -224,7 +262,10 @@ export interface TrustPolicyInput {
  * branch feature/PR-x) or folders (team/PR-tools/app) contain "/PR-": an
  * over-refusal, never an admission.
  */
-export function pullRequestExclusions(client: Pick<ClientView, 'name' | 'subClaims'>): string[] {
+export function pullRequestExclusions(client: SubShape): string[] {
+  if (client.subTemplate) {
+    throw new InputError('--exclude-pull-requests', `client ${client.name} has a sub template; pull-request jobs cannot be told by name there: write --sub patterns that name the branch jobs`);
+  }
   const at = client.subClaims.indexOf('job');
   if (at < 0) {
     throw new InputError(
@@ -237,7 +278,8 @@ export function pullRequestExclusions(client: Pick<ClientView, 'name' | 'subClai
 }
 
 /** A --sub example in this client's shape that admits branch builds of one multibranch project. */
-function examplePattern(client: Pick<ClientView, 'name' | 'subClaims'>): string {
+function examplePattern(client: SubShape): string {
+  if (client.subTemplate) return `${templateControllerPrefix({ ...client, subTemplate: client.subTemplate })}*`;
   const example: Record<string, string> = { jenkins_instance: client.name, job: 'team/app/*', ref: 'refs/heads/*', ref_type: 'branch', pull_request: '', replayed: 'false' };
   return client.subClaims.map((k) => `${k}:${example[k] ?? '*'}`).join(':');
 }

@@ -3,7 +3,7 @@
 // never from input; the exchange later copies this snapshot verbatim.
 import { NO_AWS_CLAIMS, renderSessionTags, renderSourceIdentity, type AwsClaimSettings, type SessionTagsClaim } from './aws.js';
 import { AWS_SOURCE_IDENTITY_CLAIM, AWS_TAGS_CLAIM, type BuildClaimName } from './names.js';
-import { renderSub } from './sub.js';
+import { renderSub, renderSubTemplate } from './sub.js';
 import { InputError, checkPositiveInt, checkText, checkUrl, truncate } from './text.js';
 
 export interface MintInput {
@@ -25,8 +25,28 @@ export interface ClientFacts {
   name: string;
   jenkinsUrl: string;
   subClaims: readonly BuildClaimName[];
+  /** A sub template ("{jenkins_instance}:{job|sha256}") instead of subClaims' key:value form; null: subClaims. */
+  subTemplate?: string | null;
+  /** 'string' (new clients): numbers and booleans written as strings; 'json' (clients before the migration): as they are. */
+  claimTypes?: ClaimTypes;
   /** Session tags and source identity settings; none when absent. */
   aws?: AwsClaimSettings;
+}
+
+/**
+ * How build claims that are not text reach the token. Vault's bound_claims and
+ * claim_mappings fail a login on a number ("error converting claim to string")
+ * and kube-apiserver's required claims match strings only; GitHub issues every
+ * claim as a string. 'json' is what clients registered before had.
+ */
+export const CLAIM_TYPES = ['string', 'json'] as const;
+export type ClaimTypes = (typeof CLAIM_TYPES)[number];
+
+export function checkClaimTypes(value: string): ClaimTypes {
+  if (!(CLAIM_TYPES as readonly string[]).includes(value)) {
+    throw new InputError('claim_types', `must be string (build_number "42", replayed "false": what Vault and Kubernetes match) or json (numbers and booleans), got "${truncate(value)}"`);
+  }
+  return value as ClaimTypes;
 }
 
 export type RefType = 'branch' | 'tag' | 'pull_request';
@@ -36,7 +56,8 @@ export interface BuildClaims {
   jenkins_instance: string;
   jenkins_url: string;
   job: string;
-  build_number: number;
+  /** A string under claim_types string. */
+  build_number: number | string;
   build_url: string;
   ref?: string;
   ref_type?: RefType;
@@ -44,8 +65,8 @@ export interface BuildClaims {
   repository?: string;
   pull_request?: string;
   triggered_by?: string;
-  replayed?: boolean;
-  restarted_from?: number;
+  replayed?: boolean | string;
+  restarted_from?: number | string;
   [AWS_TAGS_CLAIM]?: SessionTagsClaim;
   [AWS_SOURCE_IDENTITY_CLAIM]?: string;
 }
@@ -58,6 +79,23 @@ export const LIMITS = {
   pull_request: 64,
   triggered_by: 255,
 } as const;
+
+/** The longest value each claim can have (mint limits; the client record's name and URL), for sub length checks. */
+export const CLAIM_MAX_LENGTH: Record<BuildClaimName, number> = {
+  jenkins_instance: 63,
+  jenkins_url: 2048,
+  job: LIMITS.job,
+  build_number: 10,
+  build_url: 2048,
+  ref: LIMITS.ref,
+  ref_type: 'pull_request'.length,
+  commit: 64,
+  repository: LIMITS.repository,
+  pull_request: LIMITS.pull_request,
+  triggered_by: LIMITS.triggered_by,
+  replayed: 5,
+  restarted_from: 10,
+};
 
 const REF_TYPES: [string, RefType][] = [
   ['refs/heads/', 'branch'],
@@ -116,7 +154,7 @@ export function checkBoolean(field: string, value: string): boolean {
 
 /** `warnings` receives what the mint answers besides the token (a session tag left out...). */
 export function buildClaims(input: MintInput, client: ClientFacts, warnings: string[] = []): BuildClaims {
-  const claims: Omit<BuildClaims, 'sub'> = {
+  const claims: Omit<BuildClaims, 'sub'> & { build_number: number; replayed?: boolean; restarted_from?: number } = {
     jenkins_instance: client.name,
     jenkins_url: client.jenkinsUrl,
     job: checkJob(input.job),
@@ -152,7 +190,14 @@ export function buildClaims(input: MintInput, client: ClientFacts, warnings: str
       throw new InputError('restarted_from', `must be an earlier build than ${claims.build_number}, got ${claims.restarted_from}`);
     }
   }
-  const result: BuildClaims = { sub: renderSub(client.subClaims, claims), ...claims };
+  // sub, tags and source identity render a number or boolean the same either way ("42", "true").
+  const sub = client.subTemplate ? renderSubTemplate(client.subTemplate, claims) : renderSub(client.subClaims, claims);
+  const result: BuildClaims = { sub, ...claims };
+  if ((client.claimTypes ?? 'json') === 'string') {
+    result.build_number = String(claims.build_number);
+    if (claims.replayed !== undefined) result.replayed = String(claims.replayed);
+    if (claims.restarted_from !== undefined) result.restarted_from = String(claims.restarted_from);
+  }
   const aws = client.aws ?? NO_AWS_CLAIMS;
   const tags = renderSessionTags(aws, claims, warnings);
   if (tags) result[AWS_TAGS_CLAIM] = tags;

@@ -11,9 +11,12 @@ import { VERSION } from '../version.js';
 import * as audit from './commands/audit.js';
 import * as aws from './commands/aws.js';
 import * as clients from './commands/clients.js';
+import * as gcp from './commands/gcp.js';
 import * as keys from './commands/keys.js';
+import * as kubernetes from './commands/kubernetes.js';
 import * as migrate from './commands/migrate.js';
 import * as serve from './commands/serve.js';
+import * as vault from './commands/vault.js';
 import { note } from './output.js';
 
 export function buildCli(): Command {
@@ -31,7 +34,7 @@ Getting started:
   jenkins-oidc aws cloudformation --client ci-main --role-name deploy --sub 'jenkins_instance:ci-main:job:team/app/*'
   jenkins-oidc audit list --since 1h`);
   // In this order in --help.
-  for (const group of [serve, migrate, clients, keys, audit, aws]) group.register(program);
+  for (const group of [serve, migrate, clients, keys, audit, aws, vault, kubernetes, gcp]) group.register(program);
   return program;
 }
 

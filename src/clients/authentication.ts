@@ -8,6 +8,7 @@
 // a request used is recorded in its audit row.
 import { matchesHash } from '../secrets/bearer-secrets.js';
 import type { BuildClaimName } from '../claims/names.js';
+import type { ClaimTypes } from '../claims/build-claims.js';
 
 /** The client record's fields, carried on oidc-provider's Client as extra metadata (kept snake_case by it). */
 export interface ControllerClient {
@@ -17,6 +18,8 @@ export interface ControllerClient {
   jenkins_url: string;
   allowed_audiences: string[];
   sub_claims: BuildClaimName[];
+  sub_template?: string;
+  claim_types: ClaimTypes;
   max_request_token_ttl: number;
   session_tag_claims?: BuildClaimName[];
   transitive_tag_keys?: BuildClaimName[];
@@ -32,6 +35,8 @@ export const CONTROLLER_METADATA = [
   'jenkins_url',
   'allowed_audiences',
   'sub_claims',
+  'sub_template',
+  'claim_types',
   'max_request_token_ttl',
   'session_tag_claims',
   'transitive_tag_keys',

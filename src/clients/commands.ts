@@ -2,7 +2,9 @@
 // an HTTP admin API could call with the same typed input). Each returns data;
 // printing is the CLI's business.
 import { checkSessionTagClaims, checkSourceIdentityTemplate, checkTransitiveTagKeys } from '../claims/aws.js';
+import { checkClaimTypes, type ClaimTypes } from '../claims/build-claims.js';
 import type { BuildClaimName } from '../claims/names.js';
+import { checkSubTemplate } from '../claims/sub.js';
 import type { Db } from '../store/prisma.js';
 import { AUDIT_EVENTS } from '../audit/trail.js';
 import { checkAllowedSources } from './sources.js';
@@ -16,6 +18,10 @@ export interface ClientView {
   jenkinsUrl: string;
   audiences: string[];
   subClaims: string[];
+  /** Overrides subClaims' key:value form when set. */
+  subTemplate: string | null;
+  /** 'string': build_number, restarted_from, replayed as strings; 'json': number and boolean. */
+  claimTypes: ClaimTypes;
   maxRequestTokenTtl: number;
   /** Build claims sent to AWS as session tags; transitive ones a subset. */
   sessionTags: string[];
@@ -39,6 +45,9 @@ export interface RegisterClientInput {
   jenkinsUrl: string;
   audiences?: string[];
   subClaims?: string[];
+  subTemplate?: string;
+  /** Default 'string' (every relying party can match it). */
+  claimTypes?: string;
   maxRequestTokenTtl?: number;
   sessionTags?: string[];
   transitiveTags?: string[];
@@ -50,6 +59,9 @@ export interface UpdateClientInput {
   jenkinsUrl?: string;
   audiences?: string[];
   subClaims?: string[];
+  /** '' removes the template (sub_claims' key:value form again). */
+  subTemplate?: string;
+  claimTypes?: string;
   maxRequestTokenTtl?: number;
   /** [] removes every session tag. */
   sessionTags?: string[];
@@ -68,6 +80,8 @@ function view(row: Row): ClientView {
     jenkinsUrl: row.jenkinsUrl,
     audiences: row.audiences,
     subClaims: row.subClaims,
+    subTemplate: row.subTemplate,
+    claimTypes: row.claimTypes as ClaimTypes,
     maxRequestTokenTtl: row.maxRequestTokenTtl,
     sessionTags: row.sessionTagClaims,
     transitiveTags: row.transitiveTagKeys,
@@ -101,6 +115,8 @@ export async function registerClient(db: Db, input: RegisterClientInput, maxTtlC
     jenkinsUrl: checkJenkinsUrl(input.jenkinsUrl),
     audiences: checkAudiences(input.audiences ?? DEFAULT_AUDIENCES),
     subClaims: checkSubClaims(input.subClaims ?? DEFAULT_SUB_CLAIMS),
+    subTemplate: input.subTemplate ? checkSubTemplate(input.subTemplate) : null,
+    claimTypes: checkClaimTypes(input.claimTypes ?? 'string'),
     maxRequestTokenTtl: checkMaxTtl(input.maxRequestTokenTtl ?? maxTtlCeiling, maxTtlCeiling),
     allowedSources: checkAllowedSources(input.allowedSources ?? []),
     ...awsFields(input, { sessionTagClaims: [], transitiveTagKeys: [], sourceIdentity: null }),
@@ -146,12 +162,14 @@ export async function updateClient(db: Db, name: string, input: UpdateClientInpu
     ...(input.jenkinsUrl !== undefined && { jenkinsUrl: checkJenkinsUrl(input.jenkinsUrl) }),
     ...(input.audiences !== undefined && { audiences: checkAudiences(input.audiences) }),
     ...(input.subClaims !== undefined && { subClaims: checkSubClaims(input.subClaims) }),
+    ...(input.subTemplate !== undefined && { subTemplate: input.subTemplate === '' ? null : checkSubTemplate(input.subTemplate) }),
+    ...(input.claimTypes !== undefined && { claimTypes: checkClaimTypes(input.claimTypes) }),
     ...(input.maxRequestTokenTtl !== undefined && { maxRequestTokenTtl: checkMaxTtl(input.maxRequestTokenTtl, maxTtlCeiling) }),
     ...(input.allowedSources !== undefined && { allowedSources: checkAllowedSources(input.allowedSources) }),
     ...awsFields(input, current),
   };
   if (Object.keys(data).length === 0) {
-    throw new DomainError('nothing to update', 'give at least one of --jenkins-url, --audience, --sub-claims, --max-ttl, --session-tags, --transitive-tags, --source-identity, --allowed-sources');
+    throw new DomainError('nothing to update', 'give at least one of --jenkins-url, --audience, --sub-claims, --sub-template, --claim-types, --max-ttl, --session-tags, --transitive-tags, --source-identity, --allowed-sources');
   }
   return view(await db.client.update({ where: { name }, data: { ...data, updatedAt: new Date() } }));
 }

@@ -62,7 +62,8 @@ export async function issueIdToken(
       description,
       clientName: result.clientName,
       job: result.claims?.job,
-      buildNumber: result.claims?.build_number,
+      // A string under claim_types string; the audit column is a number.
+      buildNumber: result.claims?.build_number === undefined ? undefined : Number(result.claims.build_number),
       audience: input.audience ?? result.audience,
       requestTokenId: result.requestTokenId,
       remoteAddr: input.remoteAddr,

@@ -80,7 +80,7 @@ export function handler(deps: GrantDeps) {
       // value is refused as malformed instead of silently dropping the claim.
       const input = { ...params } as unknown as MintInput;
       if ((ctx.oidc.body as Params | undefined)?.replayed === '') input.replayed = '';
-      claims = buildClaims(input, { name: client.clientId, jenkinsUrl: client.jenkins_url, subClaims: client.sub_claims, aws }, warnings);
+      claims = buildClaims(input, { name: client.clientId, jenkinsUrl: client.jenkins_url, subClaims: client.sub_claims, subTemplate: client.sub_template ?? null, claimTypes: client.claim_types, aws }, warnings);
       audiences = narrowAudiences(params.audience, client.allowed_audiences);
       if (wanted && audiences.length !== 1) {
         throw new errors.InvalidTarget(`an ID token is for exactly one audience; name it with audience (allowed: ${client.allowed_audiences.join(', ')})`);

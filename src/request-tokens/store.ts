@@ -76,7 +76,7 @@ export async function createRequestToken(db: Db, record: MintRecord): Promise<Mi
     record.clientName,
     hashSecret(token),
     claims.job,
-    claims.build_number,
+    Number(claims.build_number),
     JSON.stringify(claims),
     record.audiences,
     expiresAt,

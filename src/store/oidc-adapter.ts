@@ -21,6 +21,8 @@ export function clientMetadata(row: {
   jenkinsUrl: string;
   audiences: string[];
   subClaims: string[];
+  subTemplate: string | null;
+  claimTypes: string;
   maxRequestTokenTtl: number;
   sessionTagClaims: string[];
   transitiveTagKeys: string[];
@@ -39,6 +41,8 @@ export function clientMetadata(row: {
     jenkins_url: row.jenkinsUrl,
     allowed_audiences: row.audiences,
     sub_claims: row.subClaims,
+    ...(row.subTemplate !== null && { sub_template: row.subTemplate }),
+    claim_types: row.claimTypes,
     max_request_token_ttl: row.maxRequestTokenTtl,
     session_tag_claims: row.sessionTagClaims,
     transitive_tag_keys: row.transitiveTagKeys,

@@ -42,7 +42,7 @@ describe('token', () => {
     expect(res.code).toBe(0);
     expect(res.stderr).toBe('');
     const { payload } = decodeJwt(res.stdout.trim());
-    expect(payload).toMatchObject({ iss: lab.issuer, aud: 'vault', sub: SUB, job: 'folder/app', build_number: 42 });
+    expect(payload).toMatchObject({ iss: lab.issuer, aud: 'vault', sub: SUB, job: 'folder/app', build_number: '42' });
   });
 
   test('--out writes it to a file with mode 0600 and prints nothing', async () => {

@@ -228,3 +228,31 @@ test('cloudformation passes --exclude-pull-requests to every role', () => {
     expect(resources[id]!.Properties.AssumeRolePolicyDocument.Statement[0]!.Condition!.StringNotLike).toEqual({ 'oidc.example.com/jenkins:sub': ['*:job:*/PR-*', '*:job:*/MR-*'] });
   }
 });
+
+describe('a client with a sub template', () => {
+  const TEMPLATE_CLIENT = { ...CLIENT, subTemplate: '{jenkins_instance}:{job|sha256}', jenkinsUrl: 'https://jenkins.example.com' };
+  test.each<[string, string, string | string[]]>([
+    ['an exact hashed sub', 'ci-main:Xi0q3zDe_2W1v8yHaY2bn3oF4SMk6cN3l-MQ2YxY6bE', []],
+    ['every job is warned about', 'ci-main:*', ['"ci-main:*" admits every job of ci-main']],
+    ['another controller is refused', 'ci-other:abc', '--sub: "ci-other:abc" must start with "ci-main:" (this controller, in the sub template "{jenkins_instance}:{job|sha256}"); anything else admits another controller\'s builds or none'],
+    ['a wildcard controller is refused', 'ci-*:abc', '--sub: "ci-*:abc" must start with "ci-main:" (this controller, in the sub template "{jenkins_instance}:{job|sha256}"); anything else admits another controller\'s builds or none'],
+    ['a controller name prefix is refused', 'ci-main-2:abc', '--sub: "ci-main-2:abc" must start with "ci-main:" (this controller, in the sub template "{jenkins_instance}:{job|sha256}"); anything else admits another controller\'s builds or none'],
+  ])('%s', (_name, pattern, expected) => {
+    expect(outcome(() => checkSubPattern(pattern, TEMPLATE_CLIENT))).toEqual(expected);
+  });
+  test('a template whose first placeholder is not the controller cannot be pinned', () => {
+    expect(outcome(() => checkSubPattern('x', { ...TEMPLATE_CLIENT, subTemplate: 'job:{job}:ci:{jenkins_instance}' }))).toBe(
+      "--sub: the sub template of client ci-main (\"job:{job}:ci:{jenkins_instance}\") does not start with {jenkins_instance}, so no pattern can pin the controller; put it first: jenkins-oidc clients update ci-main --sub-template '{jenkins_instance}:...'",
+    );
+  });
+  test('pull-request jobs cannot be told apart by name in a template sub', () => {
+    expect(outcome(() => pullRequestExclusions(TEMPLATE_CLIENT))).toBe(
+      '--exclude-pull-requests: client ci-main has a sub template; pull-request jobs cannot be told by name there: write --sub patterns that name the branch jobs',
+    );
+  });
+  test('with no pattern, the example starts with the controller prefix', () => {
+    expect(outcome(() => trustPolicy({ issuer: ISSUER, client: TEMPLATE_CLIENT, subPatterns: [], audience: 'sts.amazonaws.com', federated: ARN }).warnings)).toBe(
+      "--sub: give at least one pattern for the sub this role admits, e.g. --sub 'ci-main:*'",
+    );
+  });
+});

@@ -52,6 +52,12 @@ test('every command and subcommand, in help order, with its description', () => 
     ['aws trust-policy', 'print the trust policy JSON of a role that admits the chosen jobs of one controller'],
     ['aws cloudformation', 'print a CloudFormation template: the IAM OIDC provider and roles whose trust policies admit chosen jobs'],
     ['aws thumbprint', "print the SHA-1 thumbprint AWS computes for the issuer's TLS chain (the last certificate served)"],
+    ['vault', 'set up HashiCorp Vault: the JWT auth method and a role builds log in with (see docs/vault.md)'],
+    ['vault setup', 'print the vault commands (or, with --json, the API bodies) that make Vault trust chosen jobs of one controller'],
+    ['kubernetes', "set up Kubernetes: kube-apiserver's JWT authenticator for builds (see docs/kubernetes.md)"],
+    ['kubernetes setup', 'print the AuthenticationConfiguration (or the --oidc-* flags) that makes kube-apiserver authenticate builds of one controller'],
+    ['gcp', 'set up Google Cloud Workload Identity Federation for builds (see docs/gcp.md)'],
+    ['gcp setup', 'print the gcloud commands (or, with --json, the provider settings) that make Google Cloud trust builds of one controller'],
   ]);
 });
 
@@ -59,7 +65,7 @@ test('every leaf command offers --json, except serve (logs JSON lines) and audit
   const leaves = commands.filter((c) => c.leaf);
   expect(leaves.filter((c) => !c.json).map((c) => c.name)).toEqual(['serve', 'audit export']);
   // The groups themselves only hold subcommands.
-  expect(commands.filter((c) => !c.leaf).map((c) => c.name)).toEqual(['clients', 'keys', 'audit', 'aws']);
+  expect(commands.filter((c) => !c.leaf).map((c) => c.name)).toEqual(['clients', 'keys', 'audit', 'aws', 'vault', 'kubernetes', 'gcp']);
 });
 
 test('serve --help lists every setting and points at docs/configuration.md', () => {

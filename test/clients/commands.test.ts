@@ -21,6 +21,8 @@ test('add stores only a SHA-256 of the secret, with prefix and last four for hum
     jenkinsUrl: 'https://jenkins.example.com',
     audiences: ['sts.amazonaws.com'],
     subClaims: ['jenkins_instance', 'job'],
+    subTemplate: null,
+    claimTypes: 'string',
     maxRequestTokenTtl: 86400,
     sessionTags: [],
     transitiveTags: [],
@@ -75,4 +77,15 @@ test('disable, enable, list and remove', async () => {
   expect((await listClients(d.db)).map((c) => c.name)).toEqual(['ci-b', 'ci-main']);
   expect(await removeClient(d.db, 'ci-b')).toEqual({ name: 'ci-b', requestTokensRemoved: 0 });
   await expect(showClient(d.db, 'ci-b')).rejects.toThrow(new NotFoundError('client "ci-b"'));
+});
+
+test('claim types and a sub template are set, changed and removed; a bad one is refused before it is stored', async () => {
+  await registerClient(d.db, { name: 'ci-rp', jenkinsUrl: 'https://j.example.com', claimTypes: 'json', subTemplate: '{jenkins_instance}:{job|sha256}' }, MAX);
+  expect(await d.query("SELECT claim_types, sub_template FROM clients WHERE name = 'ci-rp'")).toEqual([{ claim_types: 'json', sub_template: '{jenkins_instance}:{job|sha256}' }]);
+  expect(await updateClient(d.db, 'ci-rp', { claimTypes: 'string', subTemplate: '' }, MAX)).toMatchObject({ claimTypes: 'string', subTemplate: null });
+  await expect(updateClient(d.db, 'ci-rp', { subTemplate: '{job}' }, MAX)).rejects.toThrow(
+    'sub_template: must include {jenkins_instance} (or {jenkins_url}), unhashed, or builds of another controller could present the same sub',
+  );
+  await expect(updateClient(d.db, 'ci-rp', { claimTypes: 'number' }, MAX)).rejects.toThrow('claim_types: must be string');
+  expect(await d.query("SELECT claim_types, sub_template FROM clients WHERE name = 'ci-rp'")).toEqual([{ claim_types: 'string', sub_template: null }]);
 });

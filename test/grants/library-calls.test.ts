@@ -72,7 +72,7 @@ describe('an ID token in one call (requested_token_type=id_token)', () => {
     expect(res.status).toBe(200);
     expect(res.json).toEqual({ access_token: expect.stringMatching(/^eyJ/), issued_token_type: 'urn:ietf:params:oauth:token-type:id_token', token_type: 'N_A', expires_in: 300 });
     const { payload } = decodeJwt(res.json.access_token as string);
-    expect(payload).toMatchObject({ aud: 'vault', job: 'folder/app', build_number: 42, jenkins_instance: 'ci-main', sub: 'jenkins_instance:ci-main:job:folder/app' });
+    expect(payload).toMatchObject({ aud: 'vault', job: 'folder/app', build_number: '42', jenkins_instance: 'ci-main', sub: 'jenkins_instance:ci-main:job:folder/app' });
     const rows = await t.database.query<{ event: string; request_token_id: string }>(
       "SELECT event, request_token_id FROM audit_events WHERE request_token_id = (SELECT request_token_id FROM audit_events WHERE jti = $1) ORDER BY id",
       [payload.jti],
@@ -102,7 +102,7 @@ describe('restarted builds', () => {
       const minted = await mint(t, secret, { replayed: 'false', restarted_from: '41' });
       expect(minted.status).toBe(200);
       const { payload } = decodeJwt((await exchange(t, minted.json.access_token as string)).json.access_token as string);
-      expect(payload).toMatchObject({ replayed: false, restarted_from: 41, sub: 'jenkins_instance:ci-main:job:folder/app:restarted_from:41' });
+      expect(payload).toMatchObject({ replayed: 'false', restarted_from: '41', sub: 'jenkins_instance:ci-main:job:folder/app:restarted_from:41' });
       const fresh = decodeJwt((await exchange(t, (await mint(t, secret)).json.access_token as string)).json.access_token as string).payload;
       expect(fresh.sub).toBe('jenkins_instance:ci-main:job:folder/app:restarted_from:');
       expect(fresh).not.toHaveProperty('restarted_from');

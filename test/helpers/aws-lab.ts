@@ -29,10 +29,11 @@ export interface AwsLab {
   stop(): Promise<void>;
 }
 
-export async function startAwsLab(): Promise<AwsLab> {
+/** `serviceEnv`: more settings of the token service (SIGNING_ALG=ES256 for a relying party that refuses it). */
+export async function startAwsLab(serviceEnv: Record<string, string> = {}): Promise<AwsLab> {
   const ca = createTestCa();
   const proxy = await startTlsProxy(ca);
-  const t = await startTestService({ ISSUER: proxy.url, TRUST_PROXY: 'true' });
+  const t = await startTestService({ ISSUER: proxy.url, TRUST_PROXY: 'true', ...serviceEnv });
   proxy.target = t.url;
   const sts = await new StsStandIn(ca).start();
   const providerArn = sts.addOidcProvider(ACCOUNT, proxy.url, ['sts.amazonaws.com']);

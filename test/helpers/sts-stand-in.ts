@@ -27,6 +27,20 @@
 //    [\p{L}\p{Z}\p{N}_.:/=+\-@], one value each; transitive keys among them)
 //    and source identity (2-64 of [\w+=,.@-])                   -> ValidationError
 //
+// 9. AssumeRole (role chaining, a signed call): the request must carry a
+//    SigV4 signature made with credentials this stand-in issued and that
+//    have not expired, with their session token (x-amz-security-token)
+//    (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html)
+//                                                   -> InvalidClientTokenId / SignatureDoesNotMatch / ExpiredToken
+//    the target role's trust policy must allow sts:AssumeRole to the calling
+//    session's role ARN (Principal AWS: the role, or the account's root)
+//                                                   -> AccessDenied
+//    a session assumed by role chaining lasts at most one hour
+//    (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_terms-and-concepts.html#iam-term-role-chaining)
+//                                                   -> ValidationError
+//    and keeps the source identity of the session it came from
+//    (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_control-access_monitor.html).
+//
 // Tests can inject transient failures (Throttling, IDPCommunicationError,
 // InternalFailure, IDPRejectedClaim...) for the next N calls, count calls,
 // move the stand-in's clock, and make it treat tokens issued before a given
@@ -34,7 +48,7 @@
 // shortest ID_TOKEN_TTL, 60 s, is too long for a test). A cut-off rather than
 // a maximum age: a token issued after it stays good however long a busy
 // machine takes to present it.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
@@ -70,6 +84,17 @@ interface IssuedCredentials {
   assumedRoleArn: string;
   assumedRoleId: string;
   account: string;
+  /** arn:aws:iam::<account>:role/<name>: what a chained role's trust policy names. */
+  roleArn: string;
+  sourceIdentity?: string;
+  /** Issued by AssumeRole from another session: role chaining. */
+  chained?: boolean;
+}
+
+export interface AwsPrincipalStatement {
+  Effect: 'Allow' | 'Deny';
+  Principal: { AWS: string | string[] };
+  Action: string | string[];
 }
 
 class StsError extends Error {
@@ -99,6 +124,7 @@ export class StsStandIn {
   expireTokensIssuedBefore: number | undefined;
   private readonly providers = new Map<string, { url: string; clientIds: string[] }>();
   private readonly roles = new Map<string, { policy: TrustPolicyDocument; maxSessionDuration: number }>();
+  private readonly chainableRoles = new Map<string, { statements: AwsPrincipalStatement[]; maxSessionDuration: number }>();
   private readonly issued = new Map<string, IssuedCredentials>();
   private readonly failures: { code: string; left: number }[] = [];
   private server: https.Server | undefined;
@@ -125,6 +151,11 @@ export class StsStandIn {
     this.roles.set(arn, { policy, maxSessionDuration });
   }
 
+  /** A role assumed by sts:AssumeRole from another role's session (its trust policy names AWS principals). */
+  addChainedRole(arn: string, statements: AwsPrincipalStatement[], maxSessionDuration = 3600): void {
+    this.chainableRoles.set(arn, { statements, maxSessionDuration });
+  }
+
   /** The next `count` AssumeRoleWithWebIdentity calls fail with `code`. */
   failNext(code: string, count = 1): void {
     this.failures.push({ code, left: count });
@@ -149,8 +180,9 @@ export class StsStandIn {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-        this.handle(form, req.headers)
+        const raw = Buffer.concat(chunks).toString('utf8');
+        const form = new URLSearchParams(raw);
+        this.handle(form, req.headers, { method: req.method ?? 'POST', url: req.url ?? '/', raw })
           .then((body) => {
             res.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': randomUUID() });
             res.end(body);
@@ -177,9 +209,19 @@ export class StsStandIn {
     });
   }
 
-  private async handle(form: URLSearchParams, headers: Record<string, string | string[] | undefined>): Promise<string> {
+  private async handle(form: URLSearchParams, headers: Record<string, string | string[] | undefined>, request: { method: string; url: string; raw: string }): Promise<string> {
     const action = form.get('Action') ?? '';
     if (action === 'GetCallerIdentity') return this.getCallerIdentity(headers);
+    if (action === 'AssumeRole') {
+      const call: StsCall = { action, outcome: 'ok', roleArn: form.get('RoleArn') ?? undefined, sessionName: form.get('RoleSessionName') ?? undefined };
+      this.calls.push(call);
+      try {
+        return this.assumeRole(form, headers, request, call);
+      } catch (err) {
+        call.outcome = err instanceof StsError ? err.code : 'InternalFailure';
+        throw err;
+      }
+    }
     if (action !== 'AssumeRoleWithWebIdentity') throw new StsError('InvalidAction', `Could not find operation ${action} for version ${form.get('Version')}`);
     const call: StsCall = { action, outcome: 'ok', roleArn: form.get('RoleArn') ?? undefined, sessionName: form.get('RoleSessionName') ?? undefined };
     this.calls.push(call);
@@ -300,6 +342,8 @@ export class StsStandIn {
       assumedRoleArn,
       assumedRoleId,
       account,
+      roleArn,
+      sourceIdentity: sourceIdentity as string | undefined,
     };
     this.issued.set(accessKeyId, issued);
     call.accessKeyId = accessKeyId;
@@ -348,6 +392,89 @@ export class StsStandIn {
     <RequestId>${randomUUID()}</RequestId>
   </ResponseMetadata>
 </GetCallerIdentityResponse>
+`;
+  }
+
+  /** The issued credentials a SigV4-signed request was made with, after checking its signature. */
+  private signedBy(headers: Record<string, string | string[] | undefined>, request: { method: string; url: string; raw: string }): IssuedCredentials {
+    const auth = String(headers.authorization ?? '');
+    const m = /^AWS4-HMAC-SHA256 Credential=([A-Z0-9]+)\/(\d{8})\/([a-z0-9-]+)\/sts\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
+    if (!m) throw new StsError('IncompleteSignature', 'Authorization header requires a SigV4 Credential, SignedHeaders and Signature', 400);
+    const [, keyId, date, region, signedHeaders, signature] = m as unknown as [string, string, string, string, string, string];
+    const issued = this.issued.get(keyId);
+    if (!issued || headers['x-amz-security-token'] !== issued.sessionToken) throw new StsError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
+    if (this.now() >= issued.expiration) throw new StsError('ExpiredToken', 'The security token included in the request is expired', 403);
+    const names = signedHeaders.split(';');
+    if (!names.includes('host') || !names.includes('x-amz-date')) throw new StsError('SignatureDoesNotMatch', 'host and x-amz-date must be signed', 403);
+    const url = new URL(request.url, 'https://sts');
+    const query = [...url.searchParams].map(([k, v]) => [encodeURIComponent(k), encodeURIComponent(v)]).sort(([a], [b]) => (a! < b! ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join('&');
+    const headerLines = names.map((n) => `${n}:${String(headers[n] ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
+    const canonical = [request.method, url.pathname, query, headerLines, signedHeaders, createHash('sha256').update(request.raw).digest('hex')].join('\n');
+    const amzDate = String(headers['x-amz-date']);
+    const scope = `${date}/${region}/sts/aws4_request`;
+    const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
+    const hmac = (key: Buffer | string, data: string) => createHmac('sha256', key).update(data).digest();
+    const key = hmac(hmac(hmac(hmac(`AWS4${issued.secret}`, date), region), 'sts'), 'aws4_request');
+    const expected = createHmac('sha256', key).update(toSign).digest();
+    if (!amzDate.startsWith(date) || !timingSafeEqual(expected, Buffer.from(signature, 'hex'))) {
+      throw new StsError('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.', 403);
+    }
+    return issued;
+  }
+
+  private assumeRole(form: URLSearchParams, headers: Record<string, string | string[] | undefined>, request: { method: string; url: string; raw: string }, call: StsCall): string {
+    const caller = this.signedBy(headers, request);
+    const roleArn = form.get('RoleArn') ?? '';
+    const sessionName = form.get('RoleSessionName') ?? '';
+    const duration = Number(form.get('DurationSeconds') ?? 3600);
+    if (!STS_NAME.test(sessionName)) throw new StsError('ValidationError', `1 validation error detected: Value '${sessionName}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*`);
+    if (!Number.isInteger(duration) || duration < 900 || duration > 43200) throw new StsError('ValidationError', `1 validation error detected: Value '${duration}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900`);
+    const role = this.chainableRoles.get(roleArn);
+    const denied = new StsError('AccessDenied', `User: ${caller.assumedRoleArn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`, 403);
+    if (!role) throw denied;
+    const account = /^arn:aws:iam::(\d{12}):role\//.exec(roleArn)?.[1] ?? '';
+    const admits = (s: AwsPrincipalStatement) => {
+      const principals = Array.isArray(s.Principal.AWS) ? s.Principal.AWS : [s.Principal.AWS];
+      const actions = Array.isArray(s.Action) ? s.Action : [s.Action];
+      return principals.some((p) => p === caller.roleArn || p === `arn:aws:iam::${caller.account}:root` || p === caller.account) && actions.some((a) => a === 'sts:AssumeRole' || a === 'sts:*');
+    };
+    if (role.statements.some((s) => s.Effect === 'Deny' && admits(s)) || !role.statements.some((s) => s.Effect === 'Allow' && admits(s))) throw denied;
+    // Every session here came from a role, so every AssumeRole is role chaining.
+    if (duration > 3600) throw new StsError('ValidationError', 'The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.');
+    if (duration > role.maxSessionDuration) throw new StsError('ValidationError', 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
+    const accessKeyId = `ASIA${randomBytes(10).toString('hex').toUpperCase().slice(0, 16)}`;
+    const roleName = roleArn.slice(roleArn.lastIndexOf('/') + 1);
+    const issued: IssuedCredentials = {
+      secret: randomBytes(30).toString('base64'),
+      sessionToken: `IQoJb3JpZ2luX2Vj${randomBytes(96).toString('base64')}`,
+      expiration: this.now() + duration,
+      assumedRoleArn: `arn:aws:sts::${account}:assumed-role/${roleName}/${sessionName}`,
+      assumedRoleId: `AROA${randomBytes(8).toString('hex').toUpperCase().slice(0, 16)}:${sessionName}`,
+      account,
+      roleArn,
+      sourceIdentity: caller.sourceIdentity,
+      chained: true,
+    };
+    this.issued.set(accessKeyId, issued);
+    call.accessKeyId = accessKeyId;
+    call.sourceIdentity = issued.sourceIdentity;
+    return `<AssumeRoleResponse xmlns="${NS}">
+  <AssumeRoleResult>
+    <AssumedRoleUser>
+      <Arn>${xml(issued.assumedRoleArn)}</Arn>
+      <AssumedRoleId>${xml(issued.assumedRoleId)}</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <SessionToken>${issued.sessionToken}</SessionToken>
+      <SecretAccessKey>${issued.secret}</SecretAccessKey>
+      <Expiration>${new Date(issued.expiration * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')}</Expiration>
+      <AccessKeyId>${accessKeyId}</AccessKeyId>
+    </Credentials>${issued.sourceIdentity ? `\n    <SourceIdentity>${xml(issued.sourceIdentity)}</SourceIdentity>` : ''}
+  </AssumeRoleResult>
+  <ResponseMetadata>
+    <RequestId>${randomUUID()}</RequestId>
+  </ResponseMetadata>
+</AssumeRoleResponse>
 `;
   }
 

@@ -31,7 +31,7 @@ function buildTokenClaims(payload: { iat?: unknown }, facts: Record<string, unkn
     jenkins_instance: 'ci-main',
     jenkins_url: 'https://jenkins.example.com',
     job: 'folder/app',
-    build_number: 42,
+    build_number: '42',
     build_url: 'https://jenkins.example.com/job/folder/job/app/42/',
     ...facts,
   };
@@ -64,7 +64,7 @@ describe('mint grant', () => {
         jenkins_instance: 'ci-main',
         jenkins_url: 'https://jenkins.example.com',
         job: 'folder/app',
-        build_number: 42,
+        build_number: '42',
         build_url: 'https://jenkins.example.com/job/folder/job/app/42/',
         ref: 'refs/heads/main',
         ref_type: 'branch',
@@ -289,7 +289,7 @@ describe('the replayed claim', () => {
   beforeAll(async () => {
     ({ secret: replaySecret } = await registerClient(
       t.database.db,
-      { name: 'ci-replay', jenkinsUrl: 'https://jenkins.example.com', subClaims: ['jenkins_instance', 'job', 'replayed'], sessionTags: ['replayed'] },
+      { name: 'ci-replay', jenkinsUrl: 'https://jenkins.example.com', subClaims: ['jenkins_instance', 'job', 'replayed'], sessionTags: ['replayed'], claimTypes: 'json' },
       t.config.requestTokenMaxTtl,
     ));
   });
@@ -304,7 +304,7 @@ describe('the replayed claim', () => {
   test.each([
     ['true', true],
     ['false', false],
-  ])('replayed=%s is a JSON boolean after triggered_by, in sub and in the session tags', async (value, claim) => {
+  ])('replayed=%s is a JSON boolean (claim_types json, as clients from before 0.2 keep) after triggered_by, in sub and in the session tags', async (value, claim) => {
     const payload = await idToken({ triggered_by: 'alice', replayed: value });
     expect(payload.replayed).toBe(claim);
     expect(payload.sub).toBe(`jenkins_instance:ci-replay:job:folder/app:replayed:${value}`);

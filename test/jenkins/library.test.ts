@@ -10,6 +10,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ACCOUNT, startAwsLab, trustPolicyFor, type AwsLab } from '../helpers/aws-lab.js';
 import { checkTool } from '../helpers/tools.js';
+import { buildStandIn, goToolchainPresent, startKubeApiserver, type KubeApiserver } from '../helpers/kube-apiserver.js';
+import { kubernetesSetup } from '../../src/kubernetes/setup.js';
+import { vaultSetup } from '../../src/vault/setup.js';
+import { VaultStandIn } from '../helpers/vault-stand-in.js';
+
+// Debian's python3-hvac is installed for the system Python (see test/vault/vault.test.ts).
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const LIBRARY = path.join(ROOT, 'jenkins');
@@ -70,15 +77,52 @@ run('Jenkins pipeline library (Groovy 2.4)', () => {
   beforeAll(async () => {
     lab = await startAwsLab();
   });
-  afterAll(async () => lab?.stop());
+  let kube: KubeApiserver | undefined;
+  let vault: VaultStandIn | undefined;
+  afterAll(async () => {
+    await vault?.stop();
+    await kube?.stop();
+    await lab?.stop();
+  });
 
   test('every library test passes against the live service', async () => {
     expect(existsSync(path.join(LIBRARY, 'vars/withJenkinsOidc.groovy'))).toBe(true);
-    await lab.addClient({ name: 'ci-main' });
+    await lab.addClient({ name: 'ci-main', audiences: ['sts.amazonaws.com', 'kubernetes', 'vault'] });
+    // The Vault stand-in, configured from the generator's output, where hvac can check the token.
+    const vaultEnv: Record<string, string> = {};
+    if (spawnSync(PYTHON, ['-c', 'import hvac'], { stdio: 'ignore' }).status === 0) {
+      vault = await new VaultStandIn(lab.ca).start();
+      const { setup } = vaultSetup({
+        issuer: lab.issuer, client: { name: 'ci-main', audiences: ['vault'], claimTypes: 'string', subTemplate: null }, path: 'jwt', role: 'deploy', audience: 'vault',
+        boundClaims: ['job=team/app/*'], claimMappings: ['job', 'build_number', 'jenkins_instance'], policies: ['app-read'], tokenTtl: 900, userClaim: 'sub',
+      });
+      const write = async (apiPath: string, body: unknown) => {
+        const res = await fetch(`${vault!.url}/v1/${apiPath}`, { method: 'POST', headers: { 'x-vault-token': vault!.rootToken }, body: JSON.stringify(body) });
+        expect(res.status).toBe(204);
+      };
+      await write('sys/auth/jwt', { type: 'jwt' });
+      await write('auth/jwt/config', setup.config);
+      await write(`auth/jwt/role/${setup.role.name}`, setup.role.body);
+      Object.assign(vaultEnv, { JENKINS_OIDC_TEST_VAULT_URL: vault.url, JENKINS_OIDC_TEST_PYTHON: PYTHON, JENKINS_OIDC_TEST_HVAC_PROBE: path.join(ROOT, 'test/helpers/hvac-probe.py') });
+    }
+    // kubectl against the kube-apiserver stand-in, configured by the generator, where both can run.
+    const kubeEnv: Record<string, string> = {};
+    if (goToolchainPresent() && spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0) {
+      const { config } = kubernetesSetup({
+        issuer: lab.issuer, signingAlg: 'RS256', client: { name: 'ci-main', audiences: ['sts.amazonaws.com', 'kubernetes'], claimTypes: 'string' },
+        audience: 'kubernetes', usernameClaim: 'sub', usernamePrefix: 'jenkins:', requiredClaims: [],
+      });
+      kube = await startKubeApiserver(buildStandIn(), config, lab.ca);
+      kubeEnv.JENKINS_OIDC_TEST_KUBE_SERVER = kube.url;
+    }
     const secret = lab.secrets['ci-main']!;
     const role = (name: string, sub: string) => {
       lab.sts.addRole(`arn:aws:iam::${ACCOUNT}:role/${name}`, trustPolicyFor(lab.providerArn, lab.issuer, sub));
       return `arn:aws:iam::${ACCOUNT}:role/${name}`;
+    };
+    const chained = (account: string, name: string, principal: string) => {
+      lab.sts.addChainedRole(`arn:aws:iam::${account}:role/${name}`, [{ Effect: 'Allow', Principal: { AWS: principal }, Action: 'sts:AssumeRole' }]);
+      return `arn:aws:iam::${account}:role/${name}`;
     };
     const compiled = compile();
     expect(compiled.output).toBe('');
@@ -97,6 +141,10 @@ run('Jenkins pipeline library (Groovy 2.4)', () => {
       JENKINS_OIDC_TEST_ROLE_DEPLOY: role('deploy', 'jenkins_instance:ci-main:job:team/app/*'),
       JENKINS_OIDC_TEST_ROLE_AUDIT: role('audit', 'jenkins_instance:ci-main:job:team/*'),
       JENKINS_OIDC_TEST_ROLE_OTHER: role('other-team', 'jenkins_instance:ci-main:job:other/*'),
+      // A role in another account that trusts the deploy role: withAwsOidc's chainRoleArns.
+      JENKINS_OIDC_TEST_ROLE_CHAINED: chained('210987654321', 'prod-deploy', `arn:aws:iam::${ACCOUNT}:role/deploy`),
+      ...kubeEnv,
+      ...vaultEnv,
       JENKINS_OIDC_TEST_CLIENT_ID: 'ci-main',
       JENKINS_OIDC_TEST_CLIENT_SECRET: secret,
       JENKINS_OIDC_TEST_JENKINS_URL: 'https://jenkins.example.com',
