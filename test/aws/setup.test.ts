@@ -150,12 +150,13 @@ test('a folder role that refuses replayed builds and pull-request jobs: warned w
     'folder/app/PR-12, not replayed': 1,
     'folder/app/main, not replayed': 0,
   });
+  // A client registered now issues string claims (docs/reference.md): replayed is "true"/"false".
   expect(lab.sts.callsTo().slice(-5).map((c) => [c.claims!.sub, c.claims!.replayed, c.outcome])).toEqual([
-    ['jenkins_instance:ci-replay:job:folder/app:replayed:false', false, 'ok'],
-    ['jenkins_instance:ci-replay:job:folder/app:replayed:true', true, 'AccessDenied'],
+    ['jenkins_instance:ci-replay:job:folder/app:replayed:false', 'false', 'ok'],
+    ['jenkins_instance:ci-replay:job:folder/app:replayed:true', 'true', 'AccessDenied'],
     ['jenkins_instance:ci-replay:job:folder/app:replayed:', undefined, 'AccessDenied'],
-    ['jenkins_instance:ci-replay:job:folder/app/PR-12:replayed:false', false, 'AccessDenied'],
-    ['jenkins_instance:ci-replay:job:folder/app/main:replayed:false', false, 'ok'],
+    ['jenkins_instance:ci-replay:job:folder/app/PR-12:replayed:false', 'false', 'AccessDenied'],
+    ['jenkins_instance:ci-replay:job:folder/app/main:replayed:false', 'false', 'ok'],
   ]);
 });
 

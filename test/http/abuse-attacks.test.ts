@@ -50,6 +50,22 @@ async function mintToken(t: TestService, auth: string, headers: Record<string, s
   return res.json.access_token as string;
 }
 
+/** Sends a POST's headers from a chosen source address, announcing a body it never sends; resolves with the raw answer once the server closes. */
+function silentBody(t: TestService, from: string): Promise<string> {
+  const url = new URL(t.url);
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: url.hostname, port: Number(url.port), localAddress: from });
+    let raw = '';
+    socket.on('data', (c) => (raw += c));
+    socket.on('close', () => resolve(raw));
+    socket.on('error', () => undefined);
+    socket.write(`POST /token HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 16000\r\n\r\n`);
+  });
+}
+
+/** The status code of a raw HTTP answer (0: the connection closed without one). */
+const statusOf = (raw: string) => Number(raw.split(' ')[1] ?? 0);
+
 const tally = (answers: Answer[]) => answers.reduce<Record<number, number>>((acc, a) => ({ ...acc, [a.status]: (acc[a.status] ?? 0) + 1 }), {});
 
 describe('spoofed addresses behind a trusted proxy (TRUST_PROXY=1)', () => {
@@ -97,22 +113,10 @@ describe('bodies that never come', () => {
   });
   afterAll(async () => t.stop());
 
-  /** Sends a POST's headers, announcing a body it never sends; resolves with the raw answer once the server closes. */
-  function silentBody(from: string): Promise<string> {
-    const url = new URL(t.url);
-    return new Promise((resolve) => {
-      const socket = net.connect({ host: url.hostname, port: Number(url.port), localAddress: from });
-      let raw = '';
-      socket.on('data', (c) => (raw += c));
-      socket.on('close', () => resolve(raw));
-      socket.on('error', () => undefined);
-      socket.write(`POST /token HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 16000\r\n\r\n`);
-    });
-  }
 
   test('64 sockets that send headers and no body from one address: 16 wait and get 408, the rest 429 at once; every build meanwhile gets its token', async () => {
     const token = await mintToken(t, auth);
-    const slow = Array.from({ length: 64 }, () => silentBody('127.0.0.2'));
+    const slow = Array.from({ length: 64 }, () => silentBody(t, '127.0.0.2'));
     // The legitimate build, from another address, while they hang.
     const legit: number[] = [];
     for (let i = 0; i < 40; i++) {
@@ -121,11 +125,10 @@ describe('bodies that never come', () => {
     }
     expect(legit).toEqual(Array(40).fill(200));
     const raws = await Promise.all(slow);
-    const status = (raw: string) => Number(raw.split(' ')[1]);
-    expect(raws.filter((r) => status(r) === 429)).toHaveLength(48);
-    expect(raws.filter((r) => status(r) === 408)).toHaveLength(16);
-    expect(raws.find((r) => status(r) === 408)).toContain('{"error":"invalid_request","error_description":"the request body did not arrive within 2 s of its headers"}');
-    expect(raws.find((r) => status(r) === 429)).toContain('"error":"slow_down","error_description":"this address has 16 requests still sending their bodies; finish those first"');
+    expect(raws.filter((r) => statusOf(r) === 429)).toHaveLength(48);
+    expect(raws.filter((r) => statusOf(r) === 408)).toHaveLength(16);
+    expect(raws.find((r) => statusOf(r) === 408)).toContain('{"error":"invalid_request","error_description":"the request body did not arrive within 2 s of its headers"}');
+    expect(raws.find((r) => statusOf(r) === 429)).toContain('"error":"slow_down","error_description":"this address has 16 requests still sending their bodies; finish those first"');
   });
 });
 
@@ -211,18 +214,6 @@ describe('every attack at once', () => {
   });
   afterAll(async () => t.stop());
 
-  /** POST headers announcing a body that never comes; resolves with the status the server answered (0: closed without one). */
-  function silentBody(from: string): Promise<number> {
-    const url = new URL(t.url);
-    return new Promise((resolve) => {
-      const socket = net.connect({ host: url.hostname, port: Number(url.port), localAddress: from });
-      let raw = '';
-      socket.on('data', (c) => (raw += c));
-      socket.on('close', () => resolve(Number(raw.split(' ')[1] ?? 0)));
-      socket.on('error', () => undefined);
-      socket.write(`POST /token HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 16000\r\n\r\n`);
-    });
-  }
 
   test('spoofed headers, slow bodies and a readiness flood together: the honest build gets every token, each attack meets its own limit', async () => {
     const build = await mintToken(t, auth, { 'x-forwarded-for': '203.0.113.5' });
@@ -246,7 +237,7 @@ describe('every attack at once', () => {
       while (attacking) readiness.push(await readyz());
     });
     // 2. Slow bodies: 64 sockets from one address that never send theirs.
-    const slow = Array.from({ length: 64 }, () => silentBody('127.0.0.2'));
+    const slow = Array.from({ length: 64 }, async () => statusOf(await silentBody(t, '127.0.0.2')));
     // 3. Spoofed addresses: junk tokens, a fresh left-most X-Forwarded-For each, through the "proxy" at 198.51.100.7.
     const spoofed: number[] = [];
     const spoofing = (async () => {
