@@ -220,6 +220,9 @@ export interface RefreshOptions {
   refreshInterval?: number;
 }
 
+/** How often a sleeping refresher checks that its file is still there. */
+const FILE_CHECK_MS = 2000;
+
 /** How long to keep trying while the token service does not answer, past the last token's expiry. */
 const GIVE_UP_AFTER_EXPIRY_S = 600;
 
@@ -248,7 +251,11 @@ export async function refreshLoop(ctx: Context, o: RefreshOptions): Promise<void
   }
   let wait = nextRefreshSeconds(current, o.refreshInterval);
   for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+    // Woken every few seconds to look for the file: a block that ended (its
+    // folder deleted) stops the refresher within seconds, not at the next
+    // refresh, which can be minutes away.
+    const until = Date.now() + wait * 1000;
+    while (Date.now() < until && existsSync(o.tokenFile)) await new Promise((resolve) => setTimeout(resolve, Math.min(FILE_CHECK_MS, until - Date.now())));
     if (!existsSync(o.tokenFile)) return;
     try {
       current = await fetchIdToken(request, o.audience, { ...ctx.retry, maxAttempts: 3 });
