@@ -76,7 +76,7 @@ function explain(said: string, claims: TokenClaims, clientId: string): string[] 
   } else if (/AADSTS700024\b/.test(said)) lines.push("What it means: the token is outside its lifetime by Entra's clock; check the clocks of the agent's host and the token service.");
   else if (/AADSTS700016\b/.test(said)) lines.push(`What it means: tenant has no app with client ID ${clientId}; check --client-id and --tenant-id.`);
   else if (/AADSTS90002\b/.test(said)) lines.push('What it means: the tenant does not exist; check --tenant-id.');
-  else if (/AADSTS50027\b|AADSTS5002727\b/.test(said)) lines.push('What it means: Entra could not verify the token: it accepts RS256-signed tokens only (SIGNING_ALG=RS256 on the token service), and must reach the issuer\'s discovery and JWKS.');
+  else if (/AADSTS50027\b/.test(said)) lines.push('What it means: Entra could not verify the token: it accepts RS256-signed tokens only (SIGNING_ALG=RS256 on the token service), and must reach the issuer\'s discovery and JWKS.');
   return lines;
 }
 

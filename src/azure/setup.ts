@@ -78,8 +78,10 @@ function credentialName(client: string, job: string, ref: string | undefined, ta
     .replace(/^[^A-Za-z0-9]+/, '')
     .slice(0, 112)
     .replace(/-+$/, '');
-  let name = base.length >= 3 ? base : `jenkins-${base}`;
-  for (let n = 2; taken.has(name); n++) name = `${base}-${n}`;
+  const stem = base.length >= 3 ? base : `jenkins-${base}`;
+  // Names are unique per app: two jobs that differ only in characters a name cannot hold get -2, -3...
+  let name = stem;
+  for (let n = 2; taken.has(name); n++) name = `${stem}-${n}`;
   taken.add(name);
   return name;
 }

@@ -46,6 +46,11 @@ test('one credential per job: the issuer as served, the exact sub of its builds,
   expect(built.sub).toBe(setup.credentials[1]!.subject);
 });
 
+test('credential names: only letters, digits, - and _, unique per app', () => {
+  const { setup } = azureSetup(input({ jobs: ['team/app main', 'team/app:main', 'x'] }));
+  expect(setup.credentials.map((c) => c.name)).toEqual(['ci-main-team-app-main', 'ci-main-team-app-main-2', 'ci-main-x']);
+});
+
 test('a sub template with a hashed job and one credential per job and branch', () => {
   const c = client({ subTemplate: '{jenkins_instance}:{job|sha256}:{ref}' });
   const { setup, warnings } = azureSetup(input({ client: c, refs: ['refs/heads/main', 'refs/tags/v1'] }));
