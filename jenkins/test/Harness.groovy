@@ -172,7 +172,7 @@ class Harness {
       try { return body() } finally { h.cwd = before }
     }
     step(b, 'deleteDir') { -> h.cwd.deleteDir() }
-    ['withJenkinsOidc', 'jenkinsOidcToken', 'withAwsOidc', 'withKubernetesOidc', 'withVaultOidc'].each { name ->
+    ['withJenkinsOidc', 'jenkinsOidcToken', 'withAwsOidc', 'withKubernetesOidc', 'withVaultOidc', 'withAzureOidc', 'withGcpOidc'].each { name ->
       step(b, name) { Object... args -> h.load(name, b).invokeMethod('call', args) }
     }
     return b

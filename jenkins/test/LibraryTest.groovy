@@ -46,6 +46,14 @@ import io.jenkinsoidc.TokenService
 @Field String chainedRole = System.getenv('JENKINS_OIDC_TEST_ROLE_CHAINED')
 @Field String kubeServer = System.getenv('JENKINS_OIDC_TEST_KUBE_SERVER')
 @Field String vaultUrl = System.getenv('JENKINS_OIDC_TEST_VAULT_URL')
+/** The Entra stand-in's host (the agent's --authority-host) and the app azure setup configured it with. */
+@Field String entraHost = System.getenv('JENKINS_OIDC_TEST_ENTRA_HOST')
+@Field String azureClientId = System.getenv('JENKINS_OIDC_TEST_AZURE_CLIENT_ID')
+@Field String azureTenantId = System.getenv('JENKINS_OIDC_TEST_AZURE_TENANT_ID')
+/** The Google STS stand-in, the provider gcp setup configured it with, and whether gcloud is here to use them. */
+@Field String gcpSts = System.getenv('JENKINS_OIDC_TEST_GCP_STS')
+@Field String gcpProvider = System.getenv('JENKINS_OIDC_TEST_GCP_PROVIDER')
+@Field boolean gcloud = System.getenv('JENKINS_OIDC_TEST_GCLOUD') == '1'
 assert serviceUrl && clientId && clientSecret && jenkinsUrl
 
 class GitSource extends SCMSource { String remote }
@@ -93,7 +101,7 @@ LibraryConfiguration pinnedLibrary(Map overrides = [:]) {
 
 /** What LibraryAdder records when a build loads the library (as `name` at `version`). */
 LibraryRecord loadedLibrary(String version = 'v1.0.0', boolean trusted = true, String name = 'jenkins-oidc') {
-  new LibraryRecord(name, version, trusted, ['jenkinsOidcToken', 'withAwsOidc', 'withJenkinsOidc', 'withKubernetesOidc', 'withVaultOidc'] as Set)
+  new LibraryRecord(name, version, trusted, ['jenkinsOidcToken', 'withAwsOidc', 'withAzureOidc', 'withGcpOidc', 'withJenkinsOidc', 'withKubernetesOidc', 'withVaultOidc'] as Set)
 }
 
 /** A controller as configured by the admin guide, and one build of one job. */
@@ -392,6 +400,78 @@ tests['withVaultOidc: a Vault token in a private file for the block, revoked at 
   assert hvacLookup(token) == [ok: false, error: 'Forbidden', errors: ['permission denied']]
   assert !h.stepArgumentsText().contains(token) && !h.logText().contains(token)
   assert !new File(file).exists()
+}
+
+tests['withAzureOidc: the ID token in a private file for the Azure SDKs and az, kept fresh, gone at the block\'s end; never a step argument or variable'] = {
+  assert failure(controller()) { withAzureOidc(clientId: azureClientId) { } }.startsWith('withAzureOidc: clientId and tenantId are required')
+  // The Entra stand-in is there only where library.test.ts started it.
+  if (!entraHost) { println 'SKIPPED part: no Entra stand-in (JENKINS_OIDC_TEST_ENTRA_HOST)'; return }
+  // A secret the build's environment has (a node property, an outer withEnv): the SDKs would prefer it.
+  Harness h = controller(buildEnv: [NODE_EXTRA_CA_CERTS: System.getenv('JENKINS_OIDC_TEST_CA'), AZURE_CLIENT_SECRET: 'an-outer-client-secret'])
+  String file, token, mode, outerSecret, configDir
+  Map<String, String> seen
+  h.pipeline {
+    withAzureOidc(clientId: azureClientId, tenantId: azureTenantId, authorityHost: entraHost) {
+      file = env.AZURE_FEDERATED_TOKEN_FILE
+      configDir = env.AZURE_CONFIG_DIR
+      seen = [client: env.AZURE_CLIENT_ID, tenant: env.AZURE_TENANT_ID, authority: env.AZURE_AUTHORITY_HOST]
+      outerSecret = h.sh(returnStdout: true, script: 'printf %s "${AZURE_CLIENT_SECRET:-}"')
+      token = new File(file).text
+      mode = h.sh(returnStdout: true, script: "stat -c %a '${file}'").trim()
+    }
+  }
+  assert seen == [client: azureClientId, tenant: azureTenantId, authority: entraHost]
+  assert outerSecret == '' && mode == '600'
+  // Beside the workspace root, in the block's private folder, with az's own config folder.
+  assert file.contains('@tmp/') && new File(file).name == 'azure-federated-token' && configDir == new File(new File(file).parentFile, 'azure-cli').path
+  Map claims = new JsonSlurper().parseText(new String(Base64.urlDecoder.decode(token.split('\\.')[1]), 'UTF-8')) as Map
+  assert claims.aud == 'api://AzureADTokenExchange' && claims.sub == 'jenkins_instance:ci-main:job:team/app/main'
+  assert !h.stepArgumentsText().contains(token) && !h.logText().contains(token)
+  // Gone when the block ends: the folder, and with it the refresher the agent started.
+  assert !new File(file).parentFile.exists()
+  java.util.regex.Matcher started = h.logText() =~ /keeping \S+ fresh in the background \(pid (\d+)\)/
+  assert started.find()
+  String pid = started.group(1)
+  long deadline = System.currentTimeMillis() + 30000
+  while (new ProcessBuilder('kill', '-0', pid).start().waitFor() == 0 && System.currentTimeMillis() < deadline) Thread.sleep(200)
+  assert new ProcessBuilder('kill', '-0', pid).start().waitFor() != 0
+}
+
+tests['withGcpOidc: an external_account file running the agent, no token in it or in any step; gcloud signs in through it; gone at the block\'s end'] = {
+  assert failure(controller()) { withGcpOidc([:]) { } }.startsWith('withGcpOidc: provider is required')
+  if (!gcpSts) { println 'SKIPPED part: no Google STS stand-in (JENKINS_OIDC_TEST_GCP_STS)'; return }
+  String ca = System.getenv('JENKINS_OIDC_TEST_CA')
+  // An access token file named from outside the block: gcloud would use it before any credential file.
+  Harness h = controller(buildEnv: [NODE_EXTRA_CA_CERTS: ca, CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE: ca, CLOUDSDK_CORE_DISABLE_PROMPTS: '1', REQUESTS_CA_BUNDLE: '',
+                                    CLOUDSDK_AUTH_ACCESS_TOKEN_FILE: '/nonexistent/outer-access-token'])
+  String file, text, mode, outer, configDir, accessToken
+  Map<String, String> seen
+  h.pipeline {
+    withGcpOidc(provider: gcpProvider, tokenUrl: "${gcpSts}/v1/token", tokenInfoUrl: "${gcpSts}/v1/introspect") {
+      file = env.GOOGLE_APPLICATION_CREDENTIALS
+      configDir = env.CLOUDSDK_CONFIG
+      seen = [override: env.CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE, executables: env.GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES]
+      outer = h.sh(returnStdout: true, script: 'printf %s "${CLOUDSDK_AUTH_ACCESS_TOKEN_FILE:-}"')
+      text = new File(file).text
+      mode = h.sh(returnStdout: true, script: "stat -c %a '${file}'").trim()
+      if (gcloud) {
+        h.sh(script: 'gcloud auth login --cred-file="$GOOGLE_APPLICATION_CREDENTIALS"')
+        accessToken = h.sh(returnStdout: true, script: 'gcloud auth print-access-token').trim()
+      }
+    }
+  }
+  assert seen == [override: file, executables: '1'] && outer == '' && mode == '600'
+  assert file.contains('@tmp/') && configDir == new File(new File(file).parentFile, 'gcloud').path
+  Map cred = new JsonSlurper().parseText(text) as Map
+  assert cred.type == 'external_account' && cred.audience == "//iam.googleapis.com/${gcpProvider}".toString() && cred.token_url == "${gcpSts}/v1/token".toString()
+  assert (cred.credential_source.executable.command as String).endsWith(" gcp-credential --audience https://iam.googleapis.com/${gcpProvider}".toString())
+  assert !text.contains('eyJ')
+  if (gcloud) {
+    assert accessToken.startsWith('ya29.') && !h.logText().contains(accessToken) && !h.stepArgumentsText().contains(accessToken)
+  } else {
+    println 'SKIPPED part: gcloud is not installed'
+  }
+  assert !new File(file).parentFile.exists()
 }
 
 tests['withAwsOidc credentials mode: keys only in a private shared-credentials file, never in the environment or a step'] = {
@@ -1045,6 +1125,35 @@ tests['outside a running Pipeline there are no facts to mint with'] = {
   'withVaultOidc$_call_closure1$_closure2#<init>(Object, Object, Reference)': 'the withEnv block', 'withVaultOidc$_call_closure1$_closure2#doCall()': 'calls the captured closure',
   'withVaultOidc$_call_closure1$_closure2#doCall(Object)': 'calls the captured closure', 'withVaultOidc$_call_closure1$_closure2#getBody()': "the caller's own closure",
   'withVaultOidc$_call_closure1$_closure2.body': "the caller's own closure",
+  'withAzureOidc#<init>()': 'the step script', 'withAzureOidc#<init>(Binding)': 'the step script, with the caller\'s binding',
+  'withAzureOidc#main(String[])': 'runs the script body, which defines only methods', 'withAzureOidc#run()': 'the script body: nothing',
+  'withAzureOidc#call(Map, Closure)': 'the step: inside withJenkinsOidc, steps the caller may run itself (writeFile, sh, withEnv); the only controller call is agentSha256; the ID token stays in a file on the agent',
+  'withAzureOidc#quoteAll(List)': 'string function', 'withAzureOidc#folderOf(String)': 'string function',
+  'withAzureOidc#parseVariables(String)': 'string function', 'withAzureOidc#assignments(Map)': 'string function over the caller\'s map',
+  'withAzureOidc$_call_closure1#<init>(Object, Object, Reference, Reference, Reference, Reference)': 'the withJenkinsOidc block, from the caller\'s own values',
+  'withAzureOidc$_call_closure1#doCall()': 'runs the steps of withAzureOidc with the captured options', 'withAzureOidc$_call_closure1#doCall(Object)': 'as doCall()',
+  'withAzureOidc$_call_closure1#getArgs()': "the step's options", 'withAzureOidc$_call_closure1.args': "the step's options",
+  'withAzureOidc$_call_closure1#getAudience()': "the step's audience", 'withAzureOidc$_call_closure1.audience': "the step's audience",
+  'withAzureOidc$_call_closure1#getOidcArgs()': "the step's withJenkinsOidc options", 'withAzureOidc$_call_closure1.oidcArgs': "the step's withJenkinsOidc options",
+  'withAzureOidc$_call_closure1#getBody()': "the caller's own closure", 'withAzureOidc$_call_closure1.body': "the caller's own closure",
+  'withAzureOidc$_call_closure1$_closure2#<init>(Object, Object, Reference)': 'the withEnv block', 'withAzureOidc$_call_closure1$_closure2#doCall()': 'calls the captured closure',
+  'withAzureOidc$_call_closure1$_closure2#doCall(Object)': 'calls the captured closure', 'withAzureOidc$_call_closure1$_closure2#getBody()': "the caller's own closure",
+  'withAzureOidc$_call_closure1$_closure2.body': "the caller's own closure",
+  'withGcpOidc#<init>()': 'the step script', 'withGcpOidc#<init>(Binding)': 'the step script, with the caller\'s binding',
+  'withGcpOidc#main(String[])': 'runs the script body, which defines only methods', 'withGcpOidc#run()': 'the script body: nothing',
+  'withGcpOidc#call(Map, Closure)': 'the step: inside withJenkinsOidc, steps the caller may run itself (writeFile, sh, withEnv); the only controller call is agentSha256; the credential file holds no token',
+  'withGcpOidc#quoteAll(List)': 'string function', 'withGcpOidc#folderOf(String)': 'string function',
+  'withGcpOidc#parseVariables(String)': 'string function', 'withGcpOidc#assignments(Map)': 'string function over the caller\'s map',
+  'withGcpOidc$_call_closure1#<init>(Object, Object, Reference, Reference, Reference, Reference, Reference)': 'the withJenkinsOidc block, from the caller\'s own values',
+  'withGcpOidc$_call_closure1#doCall()': 'runs the steps of withGcpOidc with the captured options', 'withGcpOidc$_call_closure1#doCall(Object)': 'as doCall()',
+  'withGcpOidc$_call_closure1#getArgs()': "the step's options", 'withGcpOidc$_call_closure1.args': "the step's options",
+  'withGcpOidc$_call_closure1#getProvider()': "the step's provider", 'withGcpOidc$_call_closure1.provider': "the step's provider",
+  'withGcpOidc$_call_closure1#getAudience()': "the step's audience", 'withGcpOidc$_call_closure1.audience': "the step's audience",
+  'withGcpOidc$_call_closure1#getOidcArgs()': "the step's withJenkinsOidc options", 'withGcpOidc$_call_closure1.oidcArgs': "the step's withJenkinsOidc options",
+  'withGcpOidc$_call_closure1#getBody()': "the caller's own closure", 'withGcpOidc$_call_closure1.body': "the caller's own closure",
+  'withGcpOidc$_call_closure1$_closure2#<init>(Object, Object, Reference)': 'the withEnv block', 'withGcpOidc$_call_closure1$_closure2#doCall()': 'calls the captured closure',
+  'withGcpOidc$_call_closure1$_closure2#doCall(Object)': 'calls the captured closure', 'withGcpOidc$_call_closure1$_closure2#getBody()': "the caller's own closure",
+  'withGcpOidc$_call_closure1$_closure2.body': "the caller's own closure",
   'withJenkinsOidc#<init>()': 'the step script', 'withJenkinsOidc#<init>(Binding)': 'the step script, with the caller\'s binding',
   'withJenkinsOidc#main(String[])': 'runs the script body, which defines only call()', 'withJenkinsOidc#run()': 'the script body: nothing',
   'withJenkinsOidc#call(Closure)': 'the step', 'withJenkinsOidc#call(Map, Closure)': 'the step',

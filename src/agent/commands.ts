@@ -10,6 +10,7 @@ import { decodeClaims, fetchIdToken, readRequestCredentials, type RequestCredent
 import { quoteCommandArg, quoteShell, writePrivateFile } from './files.js';
 import { exportLines, renderCredentials, type Format } from './output.js';
 import type { RetryOptions } from './retry.js';
+import { AZURE_AUTHORITY_HOST, checkAuthorityHost, checkClientId, checkTenantId, verifyFederatedLogin } from './azure.js';
 import { credentialFile, executableResponse, parseProvider } from './gcp.js';
 import { checkExecInfo, checkServer, execCredential, kubeconfig } from './kubernetes.js';
 import { checkMountPath as checkVaultMountPath, checkRoleName, checkVaultAddr, vaultLogin, vaultRevokeSelf, type VaultTarget } from './vault.js';
@@ -219,6 +220,9 @@ export interface RefreshOptions {
   refreshInterval?: number;
 }
 
+/** How often a sleeping refresher checks that its file is still there. */
+const FILE_CHECK_MS = 2000;
+
 /** How long to keep trying while the token service does not answer, past the last token's expiry. */
 const GIVE_UP_AFTER_EXPIRY_S = 600;
 
@@ -247,7 +251,11 @@ export async function refreshLoop(ctx: Context, o: RefreshOptions): Promise<void
   }
   let wait = nextRefreshSeconds(current, o.refreshInterval);
   for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+    // Woken every few seconds to look for the file: a block that ended (its
+    // folder deleted) stops the refresher within seconds, not at the next
+    // refresh, which can be minutes away.
+    const until = Date.now() + wait * 1000;
+    while (Date.now() < until && existsSync(o.tokenFile)) await new Promise((resolve) => setTimeout(resolve, Math.min(FILE_CHECK_MS, until - Date.now())));
     if (!existsSync(o.tokenFile)) return;
     try {
       current = await fetchIdToken(request, o.audience, { ...ctx.retry, maxAttempts: 3 });
@@ -432,4 +440,49 @@ export async function gcpConfig(ctx: Context, o: { provider: string; audience?: 
     ]),
     notes: [`wrote ${file}: Google's libraries and gcloud run this agent for a fresh ID token (audience ${audience}) whenever they need one`],
   };
+}
+
+// ---- azure-credentials -------------------------------------------------------------
+
+export interface AzureCredentialsOptions {
+  clientId: string;
+  tenantId: string;
+  audience: string;
+  authorityHost?: string;
+  tokenFile?: string;
+  refresh?: boolean;
+  refreshInterval?: number;
+  verify: boolean;
+  json?: boolean;
+}
+
+export async function azureCredentials(ctx: Context, o: AzureCredentialsOptions): Promise<Result> {
+  const clientId = checkClientId(o.clientId);
+  const tenantId = checkTenantId(o.tenantId);
+  const authorityHost = o.authorityHost ?? (ctx.env.AZURE_AUTHORITY_HOST || undefined);
+  const authority = checkAuthorityHost(authorityHost ?? AZURE_AUTHORITY_HOST);
+  const request = creds(ctx);
+  const file = path.resolve(o.tokenFile ?? path.join(buildFolder(ctx, request.token), `azure-federated-token-${createHash('sha256').update(`${tenantId} ${clientId} ${o.audience}`).digest('hex').slice(0, 8)}`));
+  const jwt = await fetchIdToken(request, o.audience, ctx.retry);
+  const notes: string[] = [];
+  if (o.verify) {
+    await verifyFederatedLogin({ authorityHost: authority, tenantId, clientId, jwt, claims: decodeClaims(jwt), retry: ctx.retry });
+    notes.push(`verified: Microsoft Entra signs this build in as app ${clientId} in tenant ${tenantId}`);
+  }
+  writePrivateFile(file, jwt);
+  const vars: [string, string][] = [
+    ['AZURE_CLIENT_ID', clientId],
+    ['AZURE_TENANT_ID', tenantId],
+    ['AZURE_FEDERATED_TOKEN_FILE', file],
+  ];
+  // Only when chosen: the SDKs' default is the public cloud.
+  if (authorityHost) vars.push(['AZURE_AUTHORITY_HOST', authority]);
+  if (o.refresh) {
+    const args = [ctx.self.script, '__refresh', '--token-file', file, '--audience', o.audience];
+    if (o.refreshInterval !== undefined) args.push('--refresh-interval', String(o.refreshInterval));
+    const child = spawn(ctx.self.node, args, { detached: true, stdio: 'ignore', env: ctx.env });
+    child.unref();
+    notes.push(`keeping ${file} fresh in the background (pid ${child.pid}) until the request token stops working, the file is removed, or the build step ends`);
+  }
+  return { stdout: o.json ? `${JSON.stringify(Object.fromEntries(vars), null, 2)}\n` : exportLines(vars), notes };
 }

@@ -15,6 +15,8 @@ Commands:
   kube-credential  print a client.authentication.k8s.io/v1 ExecCredential (what kubectl runs)
   gcp-config     write a Google external_account credential file whose source is this agent
   gcp-credential print the executable-sourced credential answer (what Google's libraries run)
+  azure-credentials  write the ID token to a 0600 file kept fresh, and print AZURE_CLIENT_ID,
+                 AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE for eval (Azure SDKs, az login)
   version        print the agent's version
   help [command] this text, or a command's options
 
@@ -166,4 +168,28 @@ token at Google's STS whenever they need one. The file holds no secret.
 
 Prints the executable-sourced credential answer (version 1) with a fresh ID token; Google's libraries
 run it (see gcp-config). Its output holds the token.`,
+  'azure-credentials': `Usage: jenkins-oidc-agent azure-credentials --client-id ID --tenant-id TENANT [options]
+
+Writes an ID token for Microsoft Entra (audience api://AzureADTokenExchange) to a file (mode 0600)
+and prints export lines for AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE: the
+Azure SDKs (DefaultAzureCredential, WorkloadIdentityCredential) read them and re-read the file
+whenever they need a token. With --refresh the file is kept fresh for as long as the build request
+token lives. The Azure CLI signs in with it:
+  az login --service-principal -u "$AZURE_CLIENT_ID" -t "$AZURE_TENANT_ID" --federated-token "$(cat "$AZURE_FEDERATED_TOKEN_FILE")"
+  --client-id ID              the app registration's application (client) ID (a GUID)
+  --tenant-id TENANT          the directory (tenant) ID, or a domain of the tenant
+  --audience AUD              ID token audience; the federated credential's (default api://AzureADTokenExchange)
+  --token-file FILE           where to write the token (default: a per-build file under $WORKSPACE_TMP)
+  --refresh                   keep the token file fresh in the background until the request token stops
+                              working, the file is removed, or the build step ends
+  --refresh-interval S        seconds between refreshes (default: half the token's lifetime)
+  --authority-host URL        Entra's host (default $AZURE_AUTHORITY_HOST, else https://login.microsoftonline.com);
+                              exported as AZURE_AUTHORITY_HOST when given
+  --no-verify                 do not ask Entra for a token once now to check that a federated credential admits the build
+  --json                      print the three (or four) variables as JSON
+  --retry-max-attempts N      attempts when Entra or the token service does not answer, or answers 5xx/429 (default 5)
+  --retry-base-delay-ms MS    first backoff ceiling (default 500)
+
+When Entra refuses (AADSTS70021: no federated credential matches), the error gives Entra's words and
+the token's iss, aud and sub: a federated credential must match issuer and subject exactly.`,
 };

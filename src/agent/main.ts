@@ -7,7 +7,8 @@
 // This file parses flags, prints, and alone sets the exit code.
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { assumeRole, awsConfig, claims, refreshLoop, token, vaultLoginCommand, vaultRevokeCommand, kubeCredential, kubeconfigCommand, gcpConfig, gcpCredential, type Context, type Result } from './commands.js';
+import { assumeRole, awsConfig, claims, refreshLoop, token, vaultLoginCommand, vaultRevokeCommand, kubeCredential, kubeconfigCommand, gcpConfig, gcpCredential, azureCredentials, type Context, type Result } from './commands.js';
+import { AZURE_AUDIENCE } from './azure.js';
 import { AgentError, EXIT, usage } from './errors.js';
 import { COMMAND_HELP, MAIN_HELP } from './help.js';
 import { FORMATS, type Format } from './output.js';
@@ -53,6 +54,7 @@ const OPTIONS: Record<string, Options> = {
   kubeconfig: { ...COMMON, server: str, 'certificate-authority': str, audience: str, out: str },
   'gcp-config': { ...COMMON, provider: str, audience: str, 'service-account': str, 'token-url': str, 'token-info-url': str, out: str },
   'gcp-credential': { ...COMMON, audience: str },
+  'azure-credentials': { ...COMMON, 'client-id': str, 'tenant-id': str, audience: str, 'authority-host': str, 'token-file': str, refresh: bool, 'refresh-interval': str, 'no-verify': bool, json: bool },
   __refresh: { ...COMMON, 'token-file': str, audience: str, 'refresh-interval': str },
 };
 
@@ -105,7 +107,7 @@ async function run(argv: string[], ctx: Omit<Context, 'retry'>): Promise<Result 
   }
   if (command === 'version' || command === '--version') return { stdout: `${VERSION}\n`, notes: [] };
   const options = OPTIONS[command];
-  if (!options) throw usage(`unknown command "${command}"`, ['Commands: token, claims, assume-role, aws-config, vault-login, vault-revoke, kubeconfig, kube-credential, gcp-config, gcp-credential, version, help']);
+  if (!options) throw usage(`unknown command "${command}"`, ['Commands: token, claims, assume-role, aws-config, vault-login, vault-revoke, kubeconfig, kube-credential, gcp-config, gcp-credential, azure-credentials, version, help']);
   let values: Values;
   try {
     ({ values } = parseArgs({ args: rest, options, strict: true, allowPositionals: false }));
@@ -180,6 +182,18 @@ async function run(argv: string[], ctx: Omit<Context, 'retry'>): Promise<Result 
       });
     case 'gcp-credential':
       return gcpCredential(full, { audience: required(values, 'audience', command) });
+    case 'azure-credentials':
+      return azureCredentials(full, {
+        clientId: required(values, 'client-id', command),
+        tenantId: required(values, 'tenant-id', command),
+        audience: s(values, 'audience') ?? AZURE_AUDIENCE,
+        authorityHost: s(values, 'authority-host'),
+        tokenFile: s(values, 'token-file'),
+        refresh: Boolean(values.refresh),
+        refreshInterval: values['refresh-interval'] === undefined ? undefined : int(values, 'refresh-interval', 60, 1, 3600),
+        verify: !values['no-verify'],
+        json: Boolean(values.json),
+      });
     case '__refresh':
       await refreshLoop(full, {
         tokenFile: required(values, 'token-file', command),

@@ -10,6 +10,7 @@ import { DomainError } from '../errors.js';
 import { VERSION } from '../version.js';
 import * as audit from './commands/audit.js';
 import * as aws from './commands/aws.js';
+import * as azure from './commands/azure.js';
 import * as clients from './commands/clients.js';
 import * as gcp from './commands/gcp.js';
 import * as keys from './commands/keys.js';
@@ -34,7 +35,7 @@ Getting started:
   jenkins-oidc aws cloudformation --client ci-main --role-name deploy --sub 'jenkins_instance:ci-main:job:team/app/*'
   jenkins-oidc audit list --since 1h`);
   // In this order in --help.
-  for (const group of [serve, migrate, clients, keys, audit, aws, vault, kubernetes, gcp]) group.register(program);
+  for (const group of [serve, migrate, clients, keys, audit, aws, vault, kubernetes, gcp, azure]) group.register(program);
   return program;
 }
 

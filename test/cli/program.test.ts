@@ -58,6 +58,8 @@ test('every command and subcommand, in help order, with its description', () => 
     ['kubernetes setup', 'print the AuthenticationConfiguration (or the --oidc-* flags) that makes kube-apiserver authenticate builds of one controller'],
     ['gcp', 'set up Google Cloud Workload Identity Federation for builds (see docs/gcp.md)'],
     ['gcp setup', 'print the gcloud commands (or, with --json, the provider settings) that make Google Cloud trust builds of one controller'],
+    ['azure', 'set up Microsoft Entra workload identity federation for builds (see docs/azure.md)'],
+    ['azure setup', 'print the az ad app federated-credential create commands (or, with --json, the credentials) that let jobs of one controller sign in as an app'],
   ]);
 });
 
@@ -65,7 +67,7 @@ test('every leaf command offers --json, except serve (logs JSON lines) and audit
   const leaves = commands.filter((c) => c.leaf);
   expect(leaves.filter((c) => !c.json).map((c) => c.name)).toEqual(['serve', 'audit export']);
   // The groups themselves only hold subcommands.
-  expect(commands.filter((c) => !c.leaf).map((c) => c.name)).toEqual(['clients', 'keys', 'audit', 'aws', 'vault', 'kubernetes', 'gcp']);
+  expect(commands.filter((c) => !c.leaf).map((c) => c.name)).toEqual(['clients', 'keys', 'audit', 'aws', 'vault', 'kubernetes', 'gcp', 'azure']);
 });
 
 test('serve --help lists every setting and points at docs/configuration.md', () => {

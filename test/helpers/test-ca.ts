@@ -55,3 +55,22 @@ export function createTestCa(): TestCa {
     intermediateSha1: createHash('sha1').update(new X509Certificate(intermediatePem).raw).digest('hex'),
   };
 }
+
+/**
+ * A server certificate for other names, from the same intermediate: for a
+ * stand-in that answers as a public host (login.microsoftonline.com) to a
+ * client routed to it through a proxy and told to trust this CA.
+ */
+export function issueServerCertificate(ca: TestCa, dnsNames: string[]): { keyPem: string; chainPem: string } {
+  const stem = `host-${createHash('sha256').update(dnsNames.join(',')).digest('hex').slice(0, 8)}`;
+  const f = (name: string) => path.join(ca.dir, `${stem}.${name}`);
+  const openssl = (...args: string[]) => execFileSync('/usr/bin/openssl', args, { cwd: ca.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  writeFileSync(
+    f('ext'),
+    `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=${dnsNames.map((n) => `DNS:${n}`).join(',')}\nauthorityKeyIdentifier=keyid\n`,
+  );
+  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', f('key'));
+  openssl('req', '-new', '-key', f('key'), '-subj', `/CN=${dnsNames[0]}`, '-out', f('csr'));
+  openssl('x509', '-req', '-in', f('csr'), '-CA', 'int.pem', '-CAkey', 'int.key', '-CAcreateserial', '-days', '2', '-extfile', f('ext'), '-out', f('pem'));
+  return { keyPem: readFileSync(f('key'), 'utf8'), chainPem: readFileSync(f('pem'), 'utf8') + ca.intermediatePem };
+}

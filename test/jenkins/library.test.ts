@@ -13,11 +13,16 @@ import { checkTool } from '../helpers/tools.js';
 import { buildStandIn, goToolchainPresent, startKubeApiserver, type KubeApiserver } from '../helpers/kube-apiserver.js';
 import { kubernetesSetup } from '../../src/kubernetes/setup.js';
 import { vaultSetup } from '../../src/vault/setup.js';
+import { azureSetup } from '../../src/azure/setup.js';
+import { EntraStandIn } from '../helpers/entra-stand-in.js';
+import { gcpSetup } from '../../src/gcp/setup.js';
+import { GoogleStsStandIn } from '../helpers/google-sts-stand-in.js';
 import { VaultStandIn } from '../helpers/vault-stand-in.js';
 
 // Debian's python3-hvac is installed for the system Python (see test/vault/vault.test.ts).
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
+const GCP_PROVIDER = 'projects/123456789012/locations/global/workloadIdentityPools/jenkins/providers/ci-main';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const LIBRARY = path.join(ROOT, 'jenkins');
 const JAVA_HOME = process.env.JAVA_HOME ?? '/usr/lib/jvm/java-17-openjdk-amd64';
@@ -79,7 +84,11 @@ run('Jenkins pipeline library (Groovy 2.4)', () => {
   });
   let kube: KubeApiserver | undefined;
   let vault: VaultStandIn | undefined;
+  let entra: EntraStandIn | undefined;
+  let googleSts: GoogleStsStandIn | undefined;
   afterAll(async () => {
+    await googleSts?.stop();
+    await entra?.stop();
     await vault?.stop();
     await kube?.stop();
     await lab?.stop();
@@ -87,7 +96,27 @@ run('Jenkins pipeline library (Groovy 2.4)', () => {
 
   test('every library test passes against the live service', async () => {
     expect(existsSync(path.join(LIBRARY, 'vars/withJenkinsOidc.groovy'))).toBe(true);
-    await lab.addClient({ name: 'ci-main', audiences: ['sts.amazonaws.com', 'kubernetes', 'vault'] });
+    await lab.addClient({ name: 'ci-main', audiences: ['sts.amazonaws.com', 'kubernetes', 'vault', 'api://AzureADTokenExchange', `https://iam.googleapis.com/${GCP_PROVIDER}`] });
+    // The Entra stand-in (Node only, always there), configured from azure setup's credentials for
+    // team/app/main; withAzureOidc's agent checks the sign-in against it (--authority-host).
+    const AZURE_CLIENT_ID = '0b1c2d3e-4f50-4617-8899-aabbccddeeff';
+    const AZURE_TENANT_ID = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+    entra = await new EntraStandIn(lab.ca).start();
+    const azure = azureSetup({
+      issuer: lab.issuer, signingAlg: 'RS256', app: AZURE_CLIENT_ID, jobs: ['team/app/main'], refs: [],
+      client: { name: 'ci-main', jenkinsUrl: 'https://jenkins.example.com', audiences: ['api://AzureADTokenExchange'], subClaims: ['jenkins_instance', 'job'], subTemplate: null },
+    });
+    expect(azure.warnings).toEqual([]);
+    entra.addApp(AZURE_TENANT_ID, AZURE_CLIENT_ID, azure.setup.credentials);
+    // The Google STS stand-in (Node only), configured from gcp setup's provider; gcloud signs in
+    // through withGcpOidc's credential file where the machine has it.
+    googleSts = await new GoogleStsStandIn(lab.ca).start();
+    const gcp = gcpSetup({
+      issuer: lab.issuer, projectId: 'acme-prod', projectNumber: '123456789012', pool: 'jenkins', provider: 'ci-main', conditions: [], subjects: [], serviceAccount: undefined,
+      client: { name: 'ci-main', audiences: [`https://iam.googleapis.com/${GCP_PROVIDER}`], claimTypes: 'string', subClaims: ['jenkins_instance', 'job'], subTemplate: null },
+    });
+    googleSts.addProvider(gcp.setup.providerName, gcp.setup.provider);
+    const gcloudPresent = spawnSync('gcloud', ['--version'], { stdio: 'ignore', timeout: 60_000 }).status === 0;
     // The Vault stand-in, configured from the generator's output, where hvac can check the token.
     const vaultEnv: Record<string, string> = {};
     if (spawnSync(PYTHON, ['-c', 'import hvac'], { stdio: 'ignore' }).status === 0) {
@@ -145,6 +174,12 @@ run('Jenkins pipeline library (Groovy 2.4)', () => {
       JENKINS_OIDC_TEST_ROLE_CHAINED: chained('210987654321', 'prod-deploy', `arn:aws:iam::${ACCOUNT}:role/deploy`),
       ...kubeEnv,
       ...vaultEnv,
+      JENKINS_OIDC_TEST_ENTRA_HOST: `https://localhost:${entra.port}`,
+      JENKINS_OIDC_TEST_AZURE_CLIENT_ID: AZURE_CLIENT_ID,
+      JENKINS_OIDC_TEST_AZURE_TENANT_ID: AZURE_TENANT_ID,
+      JENKINS_OIDC_TEST_GCP_STS: googleSts.url,
+      JENKINS_OIDC_TEST_GCP_PROVIDER: GCP_PROVIDER,
+      JENKINS_OIDC_TEST_GCLOUD: gcloudPresent ? '1' : '',
       JENKINS_OIDC_TEST_CLIENT_ID: 'ci-main',
       JENKINS_OIDC_TEST_CLIENT_SECRET: secret,
       JENKINS_OIDC_TEST_JENKINS_URL: 'https://jenkins.example.com',
@@ -160,6 +195,15 @@ run('Jenkins pipeline library (Groovy 2.4)', () => {
     expect(result.code).toBe(0);
     // The secret never reaches the build log the harness printed.
     expect(result.out).not.toContain(secret);
+    // withAzureOidc's one sign-in check, for the job's exact sub.
+    expect(entra.exchanges).toEqual([{ outcome: 'ok', clientId: AZURE_CLIENT_ID, subject: 'jenkins_instance:ci-main:job:team/app/main' }]);
+    // withGcpOidc's gcloud sign-in: every exchange admitted, for the job's principal.
+    if (gcloudPresent) {
+      expect(googleSts.exchanges.length).toBeGreaterThan(0);
+      expect(new Set(googleSts.exchanges.map((e) => `${e.outcome} ${e.principal}`))).toEqual(
+        new Set([`ok principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/jenkins/subject/jenkins_instance:ci-main:job:team/app/main`]),
+      );
+    }
     // The service saw every library-minted token revoked.
     const [row] = await lab.t.database.query<{ open: number }>(
       "SELECT count(*)::int AS open FROM request_tokens WHERE revoked_at IS NULL AND client_name = 'ci-main'",
