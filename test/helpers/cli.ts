@@ -22,7 +22,9 @@ export type CliResult = AgentResult;
 // (test/process/workers.test.ts); by default production mode would fork one per core.
 // PORT 0: the service binds a free port itself and logs it (ServeProcess.url);
 // a port found free beforehand could be taken by another process of the run.
-const BASE_ENV = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', SHUTDOWN_GRACE: '0', WORKERS: '1', PORT: '0' };
+// DATABASE_ACQUIRE_TIMEOUT: the product's 3 s wait for a pooled connection
+// answers 503 on a busy test machine where nothing is wrong (helpers/service.ts).
+const BASE_ENV = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', SHUTDOWN_GRACE: '0', WORKERS: '1', PORT: '0', DATABASE_ACQUIRE_TIMEOUT: '60' };
 
 export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<CliResult> {
   return runNode([CLI, ...args], { LOG_LEVEL: 'info', ...env }, timeoutMs);

@@ -57,6 +57,14 @@ function trustStore(caFile: string): string {
   return file;
 }
 
+/**
+ * The harness's own bound, inside the test's (600 s): a harness still running
+ * then is stopped here and its output so far reported, which says how far it
+ * got, instead of jest tearing the lab down under it (every later call then
+ * fails with a ConnectException that hides where the time went).
+ */
+const HARNESS_TIMEOUT_MS = 570_000;
+
 function groovyRun(classes: string, trust: string, env: Record<string, string>): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn('groovy', ['-cp', classes, path.join(LIBRARY, 'test/LibraryTest.groovy')], {
@@ -72,7 +80,14 @@ function groovyRun(classes: string, trust: string, env: Record<string, string>):
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     child.stderr.on('data', (c) => (out += c));
-    child.on('close', (code) => resolve({ code, out }));
+    const timer = setTimeout(() => {
+      out += `\nthe harness did not finish within ${HARNESS_TIMEOUT_MS / 1000} s: stopped\n`;
+      child.kill('SIGKILL');
+    }, HARNESS_TIMEOUT_MS);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
   });
 }
 
