@@ -267,7 +267,7 @@ test('the example overlay: its namespace everywhere, restricted Pod Security, it
   for (const o of objects) expect(o.kind === 'Namespace' ? o.metadata.name : o.metadata.namespace).toBe('jenkins-oidc');
   expect(one(objects, 'Namespace').metadata.labels).toEqual({ 'pod-security.kubernetes.io/enforce': 'restricted' });
   for (const o of objects) {
-    for (const spec of podSpecs(o) as Any[]) expect(spec.containers[0].image).toBe('registry.example.com/platform/jenkins-oidc:0.1.0');
+    for (const spec of podSpecs(o) as Any[]) expect(spec.containers[0].image).toBe('registry.example.com/platform/jenkins-oidc:0.2.0');
   }
   expect(one(objects, 'ConfigMap').data).toEqual({ ISSUER: 'https://oidc.acme.example', TRUST_PROXY: 'true', LOG_LEVEL: 'info', DATABASE_POOL_SIZE: '10', WORKERS: '1' });
   const server = one(objects, 'Deployment').spec.template.spec.containers[0];

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { registerClient } from '../../src/clients/commands.js';
 import { ensureSigningKey } from '../../src/signing-keys/lifecycle.js';
 import { type Db } from '../../src/store/prisma.js';
+import { VERSION } from '../../src/version.js';
 import { runNode } from '../helpers/agent.js';
 import { runCli, scratchDir, startServe, type ServeProcess } from '../helpers/cli.js';
 import { createEmptyDatabase, createTestDatabase, testPrisma } from '../helpers/database.js';
@@ -209,7 +210,7 @@ describe('WORKERS=2: one port, two workers, each a whole replica', () => {
     expect(sampleValue(text, `jenkins_oidc_tokens_issued_total{kind="request_token",client="${client}"}`)).toBe(1);
     expect(sampleValue(text, `jenkins_oidc_tokens_issued_total{kind="id_token",client="${client}"}`)).toBe(1);
     // Facts every worker reads alike are not multiplied by the number of workers.
-    expect(sampleValue(text, `jenkins_oidc_build_info{version="0.1.0",node="${process.version}",alg="RS256"}`)).toBe(1);
+    expect(sampleValue(text, `jenkins_oidc_build_info{version="${VERSION}",node="${process.version}",alg="RS256"}`)).toBe(1);
     expect(sampleValue(text, 'jenkins_oidc_database_up')).toBe(1);
     expect(sampleValue(text, 'jenkins_oidc_signing_keys{status="active"}')).toBe(1);
     // A limit of each process (as the primary's, which they inherit), not their sum.
