@@ -192,7 +192,13 @@ describe('PostgreSQL stopped and started again under load', () => {
     const allBack = Math.max(...every.map((k) => recovered(k)!.ended));
     await waitFor('every kind served once more', () => every.every((k) => seen(k, 200, allBack)));
     await traffic.stop();
-    const after = await readyz(f.t.url);
+    // Readiness answers from a probe at most a second old (http/readiness.ts): one taken
+    // while the server was still starting may stand for that second. Wait for a fresh one.
+    const after = await waitFor('/readyz to say ready again', async () => {
+      const r = await readyz(f.t.url);
+      last = r;
+      return r.status === 200 && r;
+    }, { detail: () => JSON.stringify(last) });
 
     const { samples } = traffic;
     const recovery = Object.fromEntries(every.map((k) => [k, recovered(k)!.ended - up]));
