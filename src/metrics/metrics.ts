@@ -23,7 +23,7 @@ import type { TokenPathHealth } from '../request-tokens/path-health.js';
 import type { Readiness } from '../http/readiness.js';
 import type { ConnectionCounts } from '../store/deadlines.js';
 import { retentionLockConnections } from '../retention/lock-connections.js';
-import type { Db } from '../store/prisma.js';
+import { poolOf, type Db } from '../store/prisma.js';
 
 /** OAuth error codes and our own refusal reasons; anything else is counted as `other`. */
 const REASONS = new Set([
@@ -251,7 +251,9 @@ export class Metrics {
       if (Date.now() - cached.at > 1000) {
         try {
           const rows = await Promise.race([
-            db.signingKey.findMany({ where: { status: { not: 'removed' } }, select: { status: true, activatedAt: true, activateAfter: true } }),
+            poolOf(db)
+              .query<KeyRow>(`SELECT status, activated_at AS "activatedAt", activate_after AS "activateAfter" FROM signing_keys WHERE status <> 'removed'`)
+              .then((r) => r.rows),
             new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref()),
           ]);
           cached = { at: Date.now(), rows, up: true };

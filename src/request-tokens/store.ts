@@ -89,8 +89,40 @@ export async function createRequestToken(db: Db, record: MintRecord): Promise<Mi
   return { token, id, expiresAt, newSource: rows[0]?.new_source === true };
 }
 
-export async function findRequestToken(db: Db, token: string) {
-  return db.requestToken.findUnique({ where: { tokenHash: hashSecret(token) } });
+/** The columns of request_tokens, named as the RequestToken model names them. */
+const REQUEST_TOKEN_COLUMNS = `id, token_hash AS "tokenHash", client_name AS "clientName", job, build_number AS "buildNumber", claims, audiences,
+  created_at AS "createdAt", expires_at AS "expiresAt", revoked_at AS "revokedAt", revoked_by AS "revokedBy"`;
+
+/** A request_tokens row, read in SQL: `serve` sends no Prisma query (store/sql.ts). */
+export interface RequestTokenRow {
+  id: string;
+  tokenHash: string;
+  clientName: string;
+  job: string;
+  buildNumber: number;
+  claims: unknown;
+  audiences: string[];
+  createdAt: Date;
+  expiresAt: Date;
+  revokedAt: Date | null;
+  revokedBy: string | null;
+}
+
+async function requestTokenWhere(db: Db, column: 'token_hash' | 'id', value: string): Promise<RequestTokenRow | undefined> {
+  const { rows } = await poolOf(db).query<RequestTokenRow>(
+    `SELECT ${REQUEST_TOKEN_COLUMNS} FROM request_tokens WHERE ${column} = $1${column === 'id' ? '::uuid' : ''}`,
+    [value],
+  );
+  return rows[0];
+}
+
+export async function findRequestToken(db: Db, token: string): Promise<RequestTokenRow | undefined> {
+  return requestTokenWhere(db, 'token_hash', hashSecret(token));
+}
+
+/** By id (a UUID: callers check isRequestTokenId first, so nothing else reaches PostgreSQL's uuid cast). */
+export async function findRequestTokenById(db: Db, id: string): Promise<RequestTokenRow | undefined> {
+  return requestTokenWhere(db, 'id', id);
 }
 
 export interface Revoker {
@@ -101,30 +133,36 @@ export interface Revoker {
   secret?: 'current' | 'previous';
 }
 
-type Row = NonNullable<Awaited<ReturnType<Db['requestToken']['findUnique']>>>;
+/**
+ * The revocation and its audit row in one statement: the row is written only
+ * when this call is the one that revoked (a second revocation, or one racing
+ * it, changes nothing and records nothing).
+ */
+const REVOKE_STATEMENT = `
+  WITH revoked AS (
+    UPDATE request_tokens SET revoked_at = $2, revoked_by = $3
+    WHERE id = $1::uuid AND revoked_at IS NULL
+    RETURNING id, client_name, job, build_number
+  )
+  INSERT INTO audit_events (event, client_name, job, build_number, request_token_id, remote_addr, detail)
+  SELECT $4, client_name, job, build_number, id, $5, $6::jsonb FROM revoked`;
 
-async function revokeRow(db: Db, row: Row, who: Revoker): Promise<boolean> {
+async function revokeRow(db: Db, row: RequestTokenRow, who: Revoker): Promise<boolean> {
   if (row.revokedAt) return false;
-  const [{ count }] = await db.$transaction([
-    db.requestToken.updateMany({ where: { id: row.id, revokedAt: null }, data: { revokedAt: new Date(), revokedBy: who.by } }),
-    db.auditEvent.create({
-      data: {
-        event: AUDIT_EVENTS.requestTokenRevoked,
-        clientName: row.clientName,
-        job: row.job,
-        buildNumber: row.buildNumber,
-        requestTokenId: row.id,
-        remoteAddr: who.remoteAddr,
-        detail: { revoked_by: who.by, ...(who.secret && { client_secret: who.secret }) },
-      },
-    }),
+  const { rowCount } = await poolOf(db).query(REVOKE_STATEMENT, [
+    row.id,
+    new Date(),
+    who.by,
+    AUDIT_EVENTS.requestTokenRevoked,
+    who.remoteAddr ?? null,
+    JSON.stringify({ revoked_by: who.by, ...(who.secret && { client_secret: who.secret }) }),
   ]);
-  return count === 1;
+  return rowCount === 1;
 }
 
 /** Idempotent: revoking twice keeps the first time and actor. */
 export async function revokeRequestToken(db: Db, token: string, who: Revoker): Promise<boolean> {
-  const row = await db.requestToken.findUnique({ where: { tokenHash: hashSecret(token) } });
+  const row = await findRequestToken(db, token);
   return row ? revokeRow(db, row, who) : false;
 }
 
@@ -141,7 +179,8 @@ export async function revokeRequestTokenById(
   build: { clientName: string; job: string; buildNumber: number },
   who: Revoker,
 ): Promise<'revoked' | 'already' | 'other_build'> {
-  const row = await db.requestToken.findUnique({ where: { id } });
+  if (!isRequestTokenId(id)) return 'already';
+  const row = await findRequestTokenById(db, id);
   if (!row || row.clientName !== build.clientName) return 'already';
   if (row.job !== build.job || row.buildNumber !== build.buildNumber) return 'other_build';
   return (await revokeRow(db, row, who)) ? 'revoked' : 'already';

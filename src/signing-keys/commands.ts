@@ -5,7 +5,8 @@ import { DomainError, NotFoundError } from '../errors.js';
 import type { Db } from '../store/prisma.js';
 import { decryptPrivateKey, encryptPrivateKey, KeyDecryptionError } from './encryption.js';
 import type { KeyStatus, SigningAlg } from './keys.js';
-import { announce, createKey, KEY_LOCK, KEY_TX_OPTIONS, move, promote, type Step, type Tx } from './lifecycle.js';
+import { announce, createKey, move, promote, recordStep, withKeyLock, type Step, type Tx } from './lifecycle.js';
+import { keyByKid, keysIn } from './rows.js';
 
 export interface KeyEventView {
   at: string;
@@ -29,13 +30,6 @@ export interface KeyView {
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-async function locked<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  return db.$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${KEY_LOCK})`;
-    return fn(tx);
-  }, KEY_TX_OPTIONS);
-}
-
 export async function listKeys(db: Db): Promise<KeyView[]> {
   const rows = await db.signingKey.findMany({ orderBy: { createdAt: 'asc' }, include: { events: { orderBy: { id: 'asc' } } } });
   return rows.map((k) => ({
@@ -53,7 +47,7 @@ export async function listKeys(db: Db): Promise<KeyView[]> {
 
 /** The emergency path: a key signs now (the pending one if any, it is already published). */
 async function rotateNowIn(tx: Tx, kek: Buffer, alg: SigningAlg, actor: string, reason: string, now: Date): Promise<Step[]> {
-  const pending = await tx.signingKey.findFirst({ where: { status: 'pending', alg }, orderBy: { createdAt: 'desc' } });
+  const pending = (await keysIn(tx, ['pending'])).filter((k) => k.alg === alg).at(-1);
   const steps: Step[] = [];
   let kid = pending?.kid;
   if (!kid) {
@@ -76,12 +70,12 @@ export interface RotateOptions {
 /** Planned: publish a new key now, it signs after the lead. With `now`: it signs at once. */
 export async function rotateKeys(db: Db, kek: Buffer, opts: RotateOptions): Promise<Step[]> {
   const now = opts.clock ?? new Date();
-  return locked(db, async (tx) => {
+  return withKeyLock(db, async (tx) => {
     let steps: Step[];
     if (opts.now) {
       steps = await rotateNowIn(tx, kek, opts.alg, opts.actor, 'emergency rotation', now);
     } else {
-      const pending = await tx.signingKey.findFirst({ where: { status: 'pending' } });
+      const [pending] = await keysIn(tx, ['pending']);
       if (pending) {
         throw new DomainError(
           `a rotation is already under way: ${pending.kid} is published and starts signing at ${pending.activateAfter?.toISOString()}`,
@@ -102,8 +96,8 @@ export async function rotateKeys(db: Db, kek: Buffer, opts: RotateOptions): Prom
  */
 export async function revokeKey(db: Db, kek: Buffer, kid: string, opts: { actor: string; rotate?: boolean; alg: SigningAlg; clock?: Date }): Promise<Step[]> {
   const now = opts.clock ?? new Date();
-  return locked(db, async (tx) => {
-    const key = await tx.signingKey.findUnique({ where: { kid } });
+  return withKeyLock(db, async (tx) => {
+    const key = await keyByKid(tx, kid);
     if (!key) throw new NotFoundError(`signing key ${kid}`, 'list keys with: jenkins-oidc keys list');
     if (key.status === 'removed') throw new DomainError(`signing key ${kid} is already removed`);
     const steps: Step[] = [];
@@ -116,7 +110,7 @@ export async function revokeKey(db: Db, kek: Buffer, kid: string, opts: { actor:
       }
       steps.push(...(await rotateNowIn(tx, kek, opts.alg, opts.actor, `emergency rotation: ${kid} revoked`, now)));
     }
-    const status = (await tx.signingKey.findUniqueOrThrow({ where: { kid } })).status as KeyStatus;
+    const status = (await keyByKid(tx, kid))!.status as KeyStatus;
     const removed = await move(tx, kid, status, 'removed', opts.actor, 'revoked (compromised)', now);
     if (removed) steps.push(removed);
     await announce(tx);
@@ -129,8 +123,8 @@ export async function revokeKey(db: Db, kek: Buffer, kid: string, opts: { actor:
  * nothing: a key that decrypts under neither key stops it with nothing written.
  */
 export async function rewrapKeys(db: Db, previous: Buffer, next: Buffer, actor: string): Promise<{ rewrapped: string[]; alreadyCurrent: string[] }> {
-  return locked(db, async (tx) => {
-    const rows = await tx.signingKey.findMany({ where: { privateKeyEncrypted: { not: null } }, orderBy: { createdAt: 'asc' } });
+  return withKeyLock(db, async (tx) => {
+    const rows = (await keysIn(tx, ['pending', 'active', 'retired', 'removed'])).filter((k) => k.privateKeyEncrypted !== null);
     const result = { rewrapped: [] as string[], alreadyCurrent: [] as string[] };
     const now = new Date();
     for (const row of rows) {
@@ -150,8 +144,8 @@ export async function rewrapKeys(db: Db, previous: Buffer, next: Buffer, actor: 
           'check that KEY_ENCRYPTION_KEY_PREVIOUS is the key the service runs with today',
         );
       }
-      await tx.signingKey.update({ where: { kid: row.kid }, data: { privateKeyEncrypted: encryptPrivateKey(next, row.kid, der) } });
-      await tx.signingKeyEvent.create({ data: { kid: row.kid, fromStatus: row.status, toStatus: row.status, actor, reason: 'rewrapped under a new key-encryption key', at: now } });
+      await tx.query('UPDATE signing_keys SET private_key_encrypted = $2 WHERE kid = $1', [row.kid, encryptPrivateKey(next, row.kid, der)]);
+      await recordStep(tx, row.kid, row.status as KeyStatus, row.status as KeyStatus, actor, 'rewrapped under a new key-encryption key', now);
       result.rewrapped.push(row.kid);
     }
     return result;

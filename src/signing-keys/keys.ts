@@ -2,7 +2,8 @@
 // (decrypting) the published ones. The private part only ever exists in clear
 // in process memory. Lifecycle steps live in lifecycle.ts.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import type { Db } from '../store/prisma.js';
+import { poolOf, type Db } from '../store/prisma.js';
+import { keysIn } from './rows.js';
 import { decryptPrivateKey } from './encryption.js';
 
 export type KeyStatus = 'pending' | 'active' | 'retired' | 'removed';
@@ -56,7 +57,7 @@ export function newKid(): string {
 
 /** Loads every published key (pending, active, retired) and decrypts its private part; a wrong KEK fails naming the kid. */
 export async function loadSigningKeys(db: Db, kek: Buffer): Promise<LoadedKey[]> {
-  const rows = await db.signingKey.findMany({ where: { status: { in: ['pending', 'active', 'retired'] } }, orderBy: { createdAt: 'asc' } });
+  const rows = await keysIn(poolOf(db), ['pending', 'active', 'retired']);
   return rows.map((row) => {
     const der = decryptPrivateKey(kek, row.kid, row.privateKeyEncrypted ?? '');
     return {

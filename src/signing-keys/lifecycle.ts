@@ -12,24 +12,44 @@
 // one transaction that holds an advisory lock shared by every replica, so
 // exactly one replica performs each step and a process killed mid-way leaves
 // nothing half-done: the next run of the schedule simply does the step again.
-import type { Prisma } from '../generated/prisma/client.js';
 import type { Db } from '../store/prisma.js';
+import { inTransaction, type Sql } from '../store/sql.js';
 import { encryptPrivateKey } from './encryption.js';
 import { generateKeyPair, newKid, publicJwkOf, type KeyStatus, type SigningAlg } from './keys.js';
+import { keysIn } from './rows.js';
 
-export type Tx = Prisma.TransactionClient;
+/**
+ * A key transaction: one connection inside BEGIN ... COMMIT, in SQL rather
+ * than Prisma so that `serve`, which runs the schedule, never loads Prisma's
+ * query compiler (store/sql.ts).
+ */
+export type Tx = Sql;
 
 /** Arbitrary constant shared by every replica: "jenkins-oidc signing keys". */
 export const KEY_LOCK = 727_001_002;
 /**
- * Key transactions generate keys and wait for the key lock: under load they
- * can outlast Prisma's 5 s interactive-transaction default, which would abort
- * them half-way (nothing is written, but the command fails).
+ * How long a key transaction waits for the key lock before it fails (55P03):
+ * another replica or an admin's command holds it for milliseconds, so a wait
+ * this long means something is stuck, and a command must not hang on it.
  */
-export const KEY_TX_OPTIONS = { maxWait: 10_000, timeout: 60_000 };
+export const KEY_LOCK_WAIT = '60s';
 
 /** Channel on which key changes are announced to every replica. */
 export const KEYS_CHANNEL = 'jenkins_oidc_keys';
+
+/** Runs `fn` in a key transaction that holds the key lock (waiting for it up to KEY_LOCK_WAIT). */
+export async function withKeyLock<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return inTransaction(db, async (tx) => {
+    await tx.query(`SET LOCAL lock_timeout = '${KEY_LOCK_WAIT}'`);
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [KEY_LOCK]);
+    return fn(tx);
+  });
+}
+
+/** The row of signing_key_events that goes with every change of a key. */
+export async function recordStep(tx: Tx, kid: string, from: KeyStatus | null, to: KeyStatus, actor: string, reason: string | null, at: Date): Promise<void> {
+  await tx.query('INSERT INTO signing_key_events (kid, from_status, to_status, actor, reason, at) VALUES ($1, $2, $3, $4, $5, $6)', [kid, from, to, actor, reason, at]);
+}
 
 export interface Timing {
   rotationInterval: number;
@@ -56,41 +76,42 @@ export async function createKey(
 ): Promise<Step> {
   const kid = newKid();
   const privateKey = generateKeyPair(opts.alg);
-  await tx.signingKey.create({
-    data: {
+  await tx.query(
+    `INSERT INTO signing_keys (kid, alg, status, created_at, activate_after, activated_at, public_jwk, private_key_encrypted)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)`,
+    [
       kid,
-      alg: opts.alg,
-      status: opts.status,
-      createdAt: opts.now,
-      activateAfter: opts.activateAfter ?? null,
-      activatedAt: opts.status === 'active' ? opts.now : null,
-      publicJwk: publicJwkOf(kid, opts.alg, privateKey) as object,
-      privateKeyEncrypted: encryptPrivateKey(kek, kid, privateKey.export({ format: 'der', type: 'pkcs8' })),
-    },
-  });
-  await tx.signingKeyEvent.create({ data: { kid, fromStatus: null, toStatus: opts.status, actor: opts.actor, reason: opts.reason, at: opts.now } });
+      opts.alg,
+      opts.status,
+      opts.now,
+      opts.activateAfter ?? null,
+      opts.status === 'active' ? opts.now : null,
+      JSON.stringify(publicJwkOf(kid, opts.alg, privateKey)),
+      encryptPrivateKey(kek, kid, privateKey.export({ format: 'der', type: 'pkcs8' })),
+    ],
+  );
+  await recordStep(tx, kid, null, opts.status, opts.actor, opts.reason, opts.now);
   return { kid, from: null, to: opts.status, reason: opts.reason };
 }
 
 /** Moves one key from `from` to `to` if (and only if) it is still in `from`. */
 export async function move(tx: Tx, kid: string, from: KeyStatus, to: KeyStatus, actor: string, reason: string, now: Date): Promise<Step | undefined> {
-  const data: Prisma.SigningKeyUpdateManyMutationInput = { status: to };
-  if (to === 'active') data.activatedAt = now;
-  if (to === 'retired') data.retiredAt = now;
-  if (to === 'removed') {
-    data.removedAt = now;
-    data.privateKeyEncrypted = null;
-  }
-  const { count } = await tx.signingKey.updateMany({ where: { kid, status: from }, data });
-  if (count === 0) return undefined;
-  await tx.signingKeyEvent.create({ data: { kid, fromStatus: from, toStatus: to, actor, reason, at: now } });
+  // The timestamp column of the state entered; a removed key loses its private part.
+  const stamp = { pending: undefined, active: 'activated_at', retired: 'retired_at', removed: 'removed_at' }[to];
+  const { rowCount } = await tx.query(
+    `UPDATE signing_keys SET status = $3${stamp ? `, ${stamp} = $4` : ''}${to === 'removed' ? ', private_key_encrypted = NULL' : ''}
+     WHERE kid = $1 AND status = $2`,
+    stamp ? [kid, from, to, now] : [kid, from, to],
+  );
+  if (rowCount === 0) return undefined;
+  await recordStep(tx, kid, from, to, actor, reason, now);
   return { kid, from, to, reason };
 }
 
 /** Makes `kid` the signing key; whatever signed before is retired (published until its tokens expire). */
 export async function promote(tx: Tx, kid: string, actor: string, reason: string, now: Date): Promise<Step[]> {
   const steps: Step[] = [];
-  const current = await tx.signingKey.findMany({ where: { status: 'active', kid: { not: kid } } });
+  const current = (await keysIn(tx, ['active'])).filter((k) => k.kid !== kid);
   for (const old of current) {
     const s = await move(tx, old.kid, 'active', 'retired', actor, `replaced by ${kid}`, now);
     if (s) steps.push(s);
@@ -101,7 +122,7 @@ export async function promote(tx: Tx, kid: string, actor: string, reason: string
 }
 
 export async function announce(tx: Tx): Promise<void> {
-  await tx.$executeRaw`SELECT pg_notify(${KEYS_CHANNEL}, '')`;
+  await tx.query('SELECT pg_notify($1, $2)', [KEYS_CHANNEL, '']);
 }
 
 /**
@@ -109,11 +130,11 @@ export async function announce(tx: Tx): Promise<void> {
  * when there was nothing to do or another replica holds the lock right now.
  */
 export async function runSchedule(db: Db, kek: Buffer, timing: Timing, alg: SigningAlg, now = new Date()): Promise<Step[]> {
-  return db.$transaction(async (tx) => {
-    const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${KEY_LOCK}) AS locked`;
+  return inTransaction(db, async (tx) => {
+    const { rows: [lock] } = await tx.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [KEY_LOCK]);
     if (!lock?.locked) return [];
     const steps: Step[] = [];
-    const keys = await tx.signingKey.findMany({ where: { status: { not: 'removed' } }, orderBy: { createdAt: 'asc' } });
+    const keys = await keysIn(tx, ['pending', 'active', 'retired']);
 
     // 1. A pending key whose publish lead has passed starts signing.
     const due = keys.filter((k) => k.status === 'pending' && k.activateAfter && k.activateAfter <= now);
@@ -145,7 +166,7 @@ export async function runSchedule(db: Db, kek: Buffer, timing: Timing, alg: Sign
     }
     if (steps.length) await announce(tx);
     return steps;
-  }, KEY_TX_OPTIONS);
+  });
 }
 
 /**
@@ -154,9 +175,8 @@ export async function runSchedule(db: Db, kek: Buffer, timing: Timing, alg: Sign
  * changed, a key of the new algorithm is published and signs after the lead.
  */
 export async function ensureSigningKey(db: Db, kek: Buffer, alg: SigningAlg, timing: Timing, now = new Date()): Promise<Step[]> {
-  return db.$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${KEY_LOCK})`;
-    const keys = await tx.signingKey.findMany({ where: { status: { in: ['pending', 'active'] } } });
+  return withKeyLock(db, async (tx) => {
+    const keys = await keysIn(tx, ['pending', 'active']);
     const active = keys.find((k) => k.status === 'active');
     if (!active) {
       const pending = keys.find((k) => k.status === 'pending');
@@ -179,5 +199,5 @@ export async function ensureSigningKey(db: Db, kek: Buffer, alg: SigningAlg, tim
       return [step];
     }
     return [];
-  }, KEY_TX_OPTIONS);
+  });
 }

@@ -34,9 +34,10 @@ export interface WatcherOptions {
 }
 
 export async function keySetFingerprint(db: Db): Promise<string> {
-  const [row] = await db.$queryRaw<{ f: string }[]>`
-    SELECT coalesce(string_agg(kid || ':' || status, ',' ORDER BY kid), '') AS f FROM signing_keys WHERE status <> 'removed'`;
-  return row?.f ?? '';
+  const { rows } = await poolOf(db).query<{ f: string }>(
+    `SELECT coalesce(string_agg(kid || ':' || status, ',' ORDER BY kid), '') AS f FROM signing_keys WHERE status <> 'removed'`,
+  );
+  return rows[0]?.f ?? '';
 }
 
 export class KeyWatcher {

@@ -9,15 +9,22 @@
 //   (with every interactive feature disabled, nothing is expected there).
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { REQUEST_TOKEN_PREFIX, hasShape } from '../secrets/bearer-secrets.js';
-import { findRequestToken, isRequestTokenId } from '../request-tokens/store.js';
+import { findRequestToken, findRequestTokenById, isRequestTokenId } from '../request-tokens/store.js';
 import { MINT_GRANT_TYPE } from '../grants/token-types.js';
 import { BUILD_CLIENT_ID, isClientName } from '../clients/validation.js';
-import type { Db } from './prisma.js';
+import { poolOf, type Db } from './prisma.js';
 
-/** Client metadata oidc-provider builds a Client from; the extra properties ride along for the mint grant. */
-export function clientMetadata(row: {
+/**
+ * The columns of clients that a token request needs, named as the Client
+ * model names them; read in SQL, as everything `serve` reads (store/sql.ts).
+ */
+export const CLIENT_COLUMNS = `name, jenkins_url AS "jenkinsUrl", audiences, sub_claims AS "subClaims", sub_template AS "subTemplate",
+  claim_types AS "claimTypes", max_request_token_ttl AS "maxRequestTokenTtl", session_tag_claims AS "sessionTagClaims",
+  transitive_tag_keys AS "transitiveTagKeys", source_identity AS "sourceIdentity", allowed_sources AS "allowedSources", enabled,
+  secret_hash AS "secretHash", previous_secret_hash AS "previousSecretHash", previous_secret_expires_at AS "previousSecretExpiresAt"`;
+
+export interface ClientRow {
   name: string;
-  secretHash: string;
   jenkinsUrl: string;
   audiences: string[];
   subClaims: string[];
@@ -28,9 +35,14 @@ export function clientMetadata(row: {
   transitiveTagKeys: string[];
   sourceIdentity: string | null;
   allowedSources: string[];
+  enabled: boolean;
+  secretHash: string;
   previousSecretHash: string | null;
   previousSecretExpiresAt: Date | null;
-}): AdapterPayload {
+}
+
+/** Client metadata oidc-provider builds a Client from; the extra properties ride along for the mint grant. */
+export function clientMetadata(row: Omit<ClientRow, 'enabled'>): AdapterPayload {
   return {
     client_id: row.name,
     client_secret: row.secretHash,
@@ -64,7 +76,7 @@ export function createAdapterFactory(db: Db) {
       if (this.name === 'Client') {
         // Not a possible client name: no lookup (a NUL or junk must never reach PostgreSQL).
         if (id === BUILD_CLIENT_ID || !isClientName(id)) return undefined;
-        const row = await db.client.findUnique({ where: { name: id } });
+        const { rows: [row] } = await poolOf(db).query<ClientRow>(`SELECT ${CLIENT_COLUMNS} FROM clients WHERE name = $1`, [id]);
         // A disabled controller cannot authenticate at all.
         return row && row.enabled ? clientMetadata(row) : undefined;
       }
@@ -74,7 +86,7 @@ export function createAdapterFactory(db: Db) {
         // by id at a block's end, so nothing needs to be read back from the agent.
         const byId = isRequestTokenId(id);
         if (!byId && !hasShape(id, REQUEST_TOKEN_PREFIX)) return undefined;
-        const row = byId ? await db.requestToken.findUnique({ where: { id } }) : await findRequestToken(db, id);
+        const row = byId ? await findRequestTokenById(db, id) : await findRequestToken(db, id);
         if (!row || row.revokedAt) return undefined;
         return {
           jti: id,
@@ -84,9 +96,18 @@ export function createAdapterFactory(db: Db) {
           exp: Math.floor(row.expiresAt.getTime() / 1000),
         };
       }
-      const row = await db.oidcModel.findUnique({ where: { kind_id: { kind: this.name, id } } });
+      const row = await this.model(id);
       if (!row || (row.expiresAt && row.expiresAt.getTime() <= Date.now())) return undefined;
       return row.payload as AdapterPayload;
+    }
+
+    /** Everything else oidc-provider might keep (nothing, with every interactive feature disabled). */
+    private async model(id: string): Promise<{ payload: unknown; expiresAt: Date | null } | undefined> {
+      const { rows } = await poolOf(db).query<{ payload: unknown; expiresAt: Date | null }>(
+        'SELECT payload, expires_at AS "expiresAt" FROM oidc_models WHERE kind = $1 AND id = $2',
+        [this.name, id],
+      );
+      return rows[0];
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
@@ -94,11 +115,11 @@ export function createAdapterFactory(db: Db) {
         throw new Error(`${this.name} records are written by jenkins-oidc itself, not by oidc-provider`);
       }
       const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
-      await db.oidcModel.upsert({
-        where: { kind_id: { kind: this.name, id } },
-        create: { kind: this.name, id, payload: payload as object, expiresAt },
-        update: { payload: payload as object, expiresAt },
-      });
+      await poolOf(db).query(
+        `INSERT INTO oidc_models (kind, id, payload, expires_at) VALUES ($1, $2, $3::jsonb, $4)
+         ON CONFLICT (kind, id) DO UPDATE SET payload = EXCLUDED.payload, expires_at = EXCLUDED.expires_at`,
+        [this.name, id, JSON.stringify(payload), expiresAt],
+      );
     }
 
     // Revocation of request tokens is done by the revocation policy (it knows
@@ -106,16 +127,14 @@ export function createAdapterFactory(db: Db) {
     // row is already revoked.
     async destroy(id: string): Promise<void> {
       if (this.name === 'Client' || this.name === 'AccessToken') return;
-      await db.oidcModel.deleteMany({ where: { kind: this.name, id } });
+      await poolOf(db).query('DELETE FROM oidc_models WHERE kind = $1 AND id = $2', [this.name, id]);
     }
 
     async consume(id: string): Promise<void> {
-      const row = await db.oidcModel.findUnique({ where: { kind_id: { kind: this.name, id } } });
-      if (!row) return;
-      await db.oidcModel.update({
-        where: { kind_id: { kind: this.name, id } },
-        data: { payload: { ...(row.payload as object), consumed: Math.floor(Date.now() / 1000) } },
-      });
+      await poolOf(db).query(
+        `UPDATE oidc_models SET payload = payload || jsonb_build_object('consumed', $3::bigint) WHERE kind = $1 AND id = $2`,
+        [this.name, id, Math.floor(Date.now() / 1000)],
+      );
     }
 
     async findByUid(): Promise<undefined> {

@@ -3,6 +3,7 @@
 // KEY_CHECK_INTERVAL it checks the key set, and one check is enough.
 // (The fast path, LISTEN/NOTIFY, is notify.test.ts.)
 import { createKey } from '../../src/signing-keys/lifecycle.js';
+import { inTransaction } from '../../src/store/sql.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -15,7 +16,7 @@ afterAll(async () => t.stop());
 /** A pending ES256 key written straight to the database, without the NOTIFY every admin command sends. */
 async function silentKey(): Promise<string> {
   const kek = t.config.keyEncryptionKey!;
-  const step = await t.database.db.$transaction((tx) =>
+  const step = await inTransaction(t.database.db, (tx) =>
     createKey(tx, kek, { alg: 'ES256', status: 'pending', actor: 'test', reason: 'silent change', now: new Date(), activateAfter: new Date(Date.now() + 3600_000) }),
   );
   return step.kid;
