@@ -1,19 +1,20 @@
 // `serve` with the settings the deployments use and nothing else exercised:
 // MIGRATE_ON_START=false (the Kubernetes Deployment: a Job runs
-// `jenkins-oidc migrate` first) and OPTIMIZE_FOR=memory (docs/
-// performance.md). Real processes, real PostgreSQL, clients added with the CLI
+// `jenkins-oidc migrate` first), and the V8 heap it runs with, OPTIMIZE_FOR
+// included (process/runtime.ts, docs/performance.md). Real processes, real PostgreSQL, clients added with the CLI
 // and a mint and an exchange over HTTP, as an operator and a build do.
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { SERVE_HEAP_FLAGS } from '../../src/process/runtime.js';
 import { readMigrations } from '../../src/store/migrate.js';
 import { runCli, startServe, type ServeProcess } from '../helpers/cli.js';
 import { createEmptyDatabase } from '../helpers/database.js';
 import { basic, EXCHANGE, MINT, REQUEST_TOKEN_TYPE } from '../helpers/service.js';
 
 const KEK = randomBytes(32).toString('base64');
-const RECORD_V8_FLAGS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../helpers/record-v8-flags.mjs');
+const RECORD_RUNTIME = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../helpers/record-runtime.mjs');
 const cleanups: (() => Promise<void>)[] = [];
 const running: ServeProcess[] = [];
 afterAll(async () => {
@@ -52,8 +53,8 @@ const envFor = (database: Database, extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
-async function serve(env: Record<string, string>): Promise<ServeProcess> {
-  const s = await startServe(env);
+async function serve(env: Record<string, string>, nodeArgs: string[] = []): Promise<ServeProcess> {
+  const s = await startServe(env, undefined, { nodeArgs });
   running.push(s);
   return s;
 }
@@ -129,29 +130,54 @@ describe('MIGRATE_ON_START=false', () => {
   });
 });
 
-describe('OPTIMIZE_FOR', () => {
+describe('the heap serve runs with (process/runtime.ts)', () => {
   let database: Database;
   beforeAll(async () => {
     database = await emptyDatabase();
     expect((await runCli(['migrate'], envFor(database))).code).toBe(0);
   });
 
-  // NODE_OPTIONS preloads a recorder of the flags serve sets on V8 (helpers/record-v8-flags.mjs).
-  const flagsSet = (s: ServeProcess) => s.output().split('\n').filter((l) => l.startsWith('v8.setFlagsFromString('));
+  interface Runtime {
+    pid: number;
+    execArgv: string[];
+    heapSizeLimitMb: number;
+  }
+  // NODE_OPTIONS preloads a reporter into every process serve becomes (helpers/record-runtime.mjs).
+  const runtimes = (s: ServeProcess): Runtime[] =>
+    s.output().split('\n').filter((l) => l.startsWith('runtime: ')).map((l) => JSON.parse(l.slice('runtime: '.length)) as Runtime);
 
-  test('memory: serve has V8 optimize for size, and serves', async () => {
-    const s = await serve(envFor(database, { OPTIMIZE_FOR: 'memory', NODE_OPTIONS: `--import=${RECORD_V8_FLAGS}` }));
+  test('by default, serve replaces itself (same pid) with the heap flags, and serves', async () => {
+    const s = await serve(envFor(database, { NODE_OPTIONS: `--import=${RECORD_RUNTIME}` }));
     expect(s.url).toBeDefined();
-    expect(flagsSet(s)).toEqual(['v8.setFlagsFromString("--optimize-for-size")']);
+    const [started, serving, ...more] = runtimes(s);
+    expect(more).toEqual([]);
+    expect(started!.execArgv).toEqual([]);
+    expect(serving).toEqual({ pid: started!.pid, execArgv: [...SERVE_HEAP_FLAGS], heapSizeLimitMb: expect.any(Number) });
+    expect(serving!.pid).toBe(s.child.pid);
+    // Three semi-spaces of 8 MB instead of V8's largest (64 MB on a large host, 16 MB on a small one).
+    expect(serving!.heapSizeLimitMb).toBeLessThan(started!.heapSizeLimitMb);
+    expect(await mintAndExchange(s, database)).toEqual({ mint: 200, exchange: 200 });
+    await stop(s);
+    expect(s.lines().filter((l) => /running without/.test(String(l.msg)))).toEqual([]);
+  });
+
+  test('OPTIMIZE_FOR=memory adds --optimize-for-size, and serves', async () => {
+    const s = await serve(envFor(database, { OPTIMIZE_FOR: 'memory', NODE_OPTIONS: `--import=${RECORD_RUNTIME}` }));
+    expect(runtimes(s).map((r) => r.execArgv)).toEqual([[], [...SERVE_HEAP_FLAGS, '--optimize-for-size']]);
     expect(await mintAndExchange(s, database)).toEqual({ mint: 200, exchange: 200 });
     await stop(s);
   });
 
-  test('speed (the default): serve leaves V8 as it is', async () => {
-    const s = await serve(envFor(database, { NODE_OPTIONS: `--import=${RECORD_V8_FLAGS}` }));
-    expect(s.url).toBeDefined();
-    expect(flagsSet(s)).toEqual([]);
+  test('a heap flag the operator set is kept as set: only the other one is added', async () => {
+    const s = await serve(envFor(database, { NODE_OPTIONS: `--max-semi-space-size=16 --import=${RECORD_RUNTIME}` }));
+    expect(runtimes(s).map((r) => r.execArgv)).toEqual([[], ['--heap-growing-percent=30']]);
     expect(await mintAndExchange(s, database)).toEqual({ mint: 200, exchange: 200 });
+    await stop(s);
+  });
+
+  test('with every flag given on node\'s command line, serve does not replace itself', async () => {
+    const s = await serve(envFor(database, { NODE_OPTIONS: `--import=${RECORD_RUNTIME}` }), [...SERVE_HEAP_FLAGS]);
+    expect(runtimes(s).map((r) => r.execArgv)).toEqual([[...SERVE_HEAP_FLAGS]]);
     await stop(s);
   });
 });

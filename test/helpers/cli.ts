@@ -54,6 +54,8 @@ export function jsonLines(output: string): LogLine[] {
 }
 
 export interface ServeOptions {
+  /** Flags for node itself, before the CLI's path. */
+  nodeArgs?: string[];
   /** Its own process group (so that a test can signal the group, as a terminal does). */
   detached?: boolean;
 }
@@ -64,7 +66,7 @@ export interface ServeOptions {
  */
 export async function startServe(env: Record<string, string>, timeoutMs = 120_000, options: ServeOptions = {}): Promise<ServeProcess> {
   const readyMsg = env.WORKERS && env.WORKERS !== '1' ? 'jenkins-oidc workers listening' : 'jenkins-oidc listening';
-  const child = spawn(process.execPath, [CLI, 'serve'], { env: { ...BASE_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, 'serve'], { env: { ...BASE_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false });
   let out = '';
   let stdout = '';
   child.stdout!.on('data', (c) => {

@@ -4,12 +4,12 @@
 // same command again: first a one-shot one that applies migrations and
 // ensures the signing key, then the workers.
 import cluster from 'node:cluster';
-import v8 from 'node:v8';
 import type { Command } from 'commander';
 import { loadConfig, VARIABLES, type Config } from '../../config.js';
 import { DomainError } from '../../errors.js';
 import { createLogger, flushLogs, type Logger } from '../../logger.js';
 import { RetentionScheduler } from '../../retention/scheduler.js';
+import { applyServeRuntime } from '../../process/runtime.js';
 import { PREPARE_VARIABLE, WORKER_SLOT_VARIABLE, type StartFailure } from '../../process/worker-protocol.js';
 import { note } from '../output.js';
 
@@ -27,10 +27,9 @@ Each one's default and meaning: docs/configuration.md in the source repository
 (generated from the same declarations). No DATABASE_URL: embedded PostgreSQL in DATA_DIR.`)
     .action(async () => {
     const config = loadConfig();
-    // Before the service's modules load and V8 sizes its heap for them: V8 then
-    // grows the heap slowly and collects young objects often (docs/
-    // performance.md has the measured trade).
-    if (config.optimizeFor === 'memory') v8.setFlagsFromString('--optimize-for-size');
+    // Before anything is loaded or written: the heap flags are start-up flags,
+    // so this replaces the process with itself plus them (process/runtime.ts).
+    const withoutFlags = applyServeRuntime(config);
     // Set by the primary for each worker it forks (not a setting): the worker's
     // number, 1..WORKERS, kept by its replacement. A cluster worker without it
     // was forked by something else (a process manager's cluster mode): it runs
@@ -42,6 +41,9 @@ Each one's default and meaning: docs/configuration.md in the source repository
     // Several processes on one stdout: keep each write a whole number of lines (logger.ts).
     const root = createLogger(config.logLevel, undefined, { sharedStdout: primary || preparing || slot !== undefined });
     const logger = slot === undefined ? root : root.child({ worker: slot });
+    if (withoutFlags.length > 0 && !cluster.isWorker) {
+      logger.warn({ flags: withoutFlags }, `running without ${withoutFlags.join(' ')}: V8's default heap grows to about twice the memory under load; this Node cannot restart itself with them (process.execve came in 22.15), so start node with them (docs/performance.md#memory)`);
+    }
     // A crash leaves its reason in the JSON log; pino's exit hook then writes
     // out every line still buffered.
     process.on('uncaughtException', (err) => {
