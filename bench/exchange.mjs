@@ -3,8 +3,10 @@
 // `jenkins-oidc serve`, production mode) on a scratch database is driven by
 // wrk (a C load generator: its own CPU cost is small) when it is installed,
 // else by a Node client in this process (said in the output). Every figure is
-// printed beside the bare signing rate of the very same key, measured in the
-// same run: the ratio says how much the service costs beyond the signature.
+// printed beside the bare signing rate of the very same key (jose over
+// WebCrypto, the plain way; the service's own signer is measured beside it),
+// in the same run: the ratio says how much the service costs beyond the
+// signature.
 //
 // Measured: exchange and GET /id-token at 64 connections, exchange p50/p99 at
 // 16, JWKS and discovery, mint, and the service's peak RSS; for RS256 and then
@@ -18,20 +20,24 @@
 // OPTIMIZE_FOR, default speed), BENCH_WORKERS (the service's
 // WORKERS; default 1, so figures stay comparable with earlier runs),
 // BENCH_NODE_OPTIONS (the service's NODE_OPTIONS: V8 flags such as
-// --max-semi-space-size=16, to measure them), BENCH_ONLY (some measures
+// --max-semi-space-size=16, to measure them), BENCH_NODE_ARGS (flags on the
+// service's node command line, for those NODE_OPTIONS refuses, such as
+// --heap-growing-percent), BENCH_SERVICE_ENV ("NAME=value NAME=value": more of
+// the service's environment, to measure a setting), BENCH_ONLY (some measures
 // only: exchange64, idtoken64, exchange16, mint, jwks, discovery),
 // BENCH_SEED_ROWS (after the measures: exchange and the
 // audit commands on the empty database, then again once bench/seed.mjs has
 // written that many audit rows and a tenth as many request tokens).
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SignJWT } from 'jose';
 import pg from 'pg';
 import { loadSigningKeys } from '../dist/signing-keys/keys.js';
 import { LocalKeySigner } from '../dist/signing-keys/signer.js';
@@ -92,6 +98,18 @@ async function scratchDatabase() {
       await embedded?.stop();
     },
   };
+}
+
+/**
+ * The baseline's signer: jose over WebCrypto with a non-extractable key, the
+ * plain way to sign a JWT in Node (the issue that set the targets measured
+ * against it), independent of how the service signs (its own signer is
+ * measured beside it).
+ */
+async function joseSigner(kid, alg, privateKey) {
+  const params = alg === 'RS256' ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } : { name: 'ECDSA', namedCurve: 'P-256' };
+  const key = await webcrypto.subtle.importKey('pkcs8', privateKey.export({ format: 'der', type: 'pkcs8' }), params, false, ['sign']);
+  return { sign: (payload) => new SignJWT(payload).setProtectedHeader({ alg, kid, typ: 'JWT' }).sign(key) };
 }
 
 async function measureSigning(signer, seconds, concurrency) {
@@ -353,9 +371,11 @@ async function benchOne(alg, scratch) {
     WORKERS: process.env.BENCH_WORKERS ?? '1',
     OPTIMIZE_FOR: process.env.BENCH_OPTIMIZE_FOR ?? 'speed',
     ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+    // BENCH_SERVICE_ENV="MALLOC_ARENA_MAX=2 METRICS_PORT=9464": more of the service's environment, to measure a setting.
+    ...Object.fromEntries((process.env.BENCH_SERVICE_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
   };
   log(`${alg}: starting the service`);
-  const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROFILE] : []), CLI, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean), ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROFILE] : []), CLI, 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   // The service's warnings and errors (LOG_LEVEL=warn), counted by message: a failure in the table comes with its reason.
   const warnings = new Map();
   let partial = '';
@@ -382,7 +402,8 @@ async function benchOne(alg, scratch) {
     const prisma = createPrisma(db.url, 2);
     const { secret } = await registerClient(prisma, { name: 'bench', jenkinsUrl: 'https://jenkins.example.com', audiences: ['sts.amazonaws.com'] }, 86400);
     const [key] = (await loadSigningKeys(prisma, Buffer.from(kek, 'base64'))).filter((k) => k.status === 'active');
-    const signer = await LocalKeySigner.create(key.kid, key.alg, key.privateKey);
+    const signer = await joseSigner(key.kid, key.alg, key.privateKey);
+    const serviceSigner = await LocalKeySigner.create(key.kid, key.alg, key.privateKey);
     await prisma.$disconnect();
     const auth = `Basic ${Buffer.from(`bench:${secret}`).toString('base64')}`;
     const tokens = [];
@@ -391,9 +412,11 @@ async function benchOne(alg, scratch) {
       tokens.push(res.json.access_token);
     }
 
-    log(`${alg}: baseline, bare signing with key ${key.kid}, ${SECONDS} s at concurrency 64`);
+    log(`${alg}: baseline, bare signing with key ${key.kid} (jose, WebCrypto), ${SECONDS} s at concurrency 64`);
     const signing = await measureSigning(signer, SECONDS, 64);
     const baseline = signing.perSecond;
+    log(`${alg}: bare signing with the service's own signer, ${SECONDS} s at concurrency 64`);
+    const serviceSigning = await measureSigning(serviceSigner, SECONDS, 64);
     const load = (req, c) => (WRK ? loadWithWrk(port, req, c, SECONDS, scratch) : loadWithNode(port, req, c, SECONDS));
     // Warm-up: JIT, pool, caches.
     await load(exchangeRequest(tokens), 16);
@@ -429,7 +452,7 @@ async function benchOne(alg, scratch) {
     log(`${alg}: ${IDLE_CONNECTIONS} idle connections`);
     const idleRssMb = await rssWithIdleConnections(port, child.pid);
     const scale = SEED_ROWS > 0 ? await measureAtScale({ databaseUrl: db.url, rows: SEED_ROWS, cli: CLI, exchange: () => load(exchangeRequest(tokens), 64), log: (m) => log(`${alg}: ${m}`) }) : undefined;
-    return { alg, baseline, signingCpuUs: signing.cpuUs, results, peakRssMb: peak, loadRssMb, idleRssMb, scale, warnings: Object.fromEntries(warnings) };
+    return { alg, baseline, signingCpuUs: signing.cpuUs, serviceSigning, results, peakRssMb: peak, loadRssMb, idleRssMb, scale, warnings: Object.fromEntries(warnings) };
   } finally {
     child.kill('SIGTERM');
     // A service that has died already will not close again: waiting for it would end the bench here, its database kept.
@@ -450,7 +473,8 @@ async function main() {
   process.stdout.write(`\nload generator: ${WRK ? `wrk (${THREADS} threads)` : 'Node client in the bench process (install wrk for lower client cost)'}; ${os.cpus().length} CPUs; node ${process.version}; ${process.env.DATABASE_URL ? 'PostgreSQL from DATABASE_URL' : 'embedded PostgreSQL'}; ${SECONDS} s per measure\n`);
   for (const run of runs) {
     process.stdout.write(`\n${run.alg}\n\n| measure | req/s | ratio to bare signing | p50 ms | p99 ms | failures | CPU µs per request: service main thread / other threads / PostgreSQL / wrk | signature's share of that CPU |\n|---|---|---|---|---|---|---|---|\n`);
-    process.stdout.write(`| bare ${run.alg} signing, same key, concurrency 64 (baseline) | ${fmt(run.baseline)} | 1.00 | | | | ${run.signingCpuUs} in all | 1.00 |\n`);
+    process.stdout.write(`| bare ${run.alg} signing, same key, jose + WebCrypto, concurrency 64 (baseline) | ${fmt(run.baseline)} | 1.00 | | | | ${run.signingCpuUs} in all | 1.00 |\n`);
+    process.stdout.write(`| bare ${run.alg} signing, same key, the service's signer (LocalKeySigner), concurrency 64 | ${fmt(run.serviceSigning.perSecond)} | ${(run.serviceSigning.perSecond / run.baseline).toFixed(2)} | | | | ${run.serviceSigning.cpuUs} in all | |\n`);
     for (const [label, r] of Object.entries(run.results)) {
       const ratio = /exchange|id-token|mint/.test(label) ? (r.perSecond / run.baseline).toFixed(2) : '';
       // The CPU an ID token cost on the whole machine, against the CPU of its bare signature: unlike the

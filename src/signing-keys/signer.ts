@@ -2,8 +2,8 @@
 // compact JWT back. Today the only implementation holds the private key in
 // process memory (LocalKeySigner); a cloud KMS signer would implement the same
 // three members and nothing in grants/ or claims/ would change.
-import { SignJWT, type JWTPayload } from 'jose';
-import { webcrypto, type KeyObject } from 'node:crypto';
+import type { JWTPayload } from 'jose';
+import { sign as cryptoSign, type KeyObject } from 'node:crypto';
 
 export interface Signer {
   readonly kid: string;
@@ -11,27 +11,51 @@ export interface Signer {
   sign(payload: JWTPayload): Promise<string>;
 }
 
-const IMPORT_PARAMS = {
-  RS256: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
-  ES256: { name: 'ECDSA', namedCurve: 'P-256' },
-} as const;
-
+/**
+ * A JWS compact serialization (RFC 7515, section 7.1) of the claims, signed
+ * with the key in process memory. What can be computed once is: the encoded
+ * protected header (`alg`, `kid`, `typ`) is the same for every token of a key.
+ * Per token: the claims as base64url JSON, one signature, the joins.
+ *
+ * - ES256 signs on the event loop: a P-256 signature costs about 30 µs of CPU
+ *   there, less than handing it to libuv's thread pool and back (about 50 µs
+ *   in all, measured on Node 24), and its encoding is the JWS one (r || s,
+ *   RFC 7518 section 3.4: dsaEncoding ieee-p1363).
+ * - RS256 signs on the thread pool (the callback form of crypto.sign): a
+ *   2048-bit RSA signature costs 300 µs to 1 ms, which would stall every
+ *   other request on the event loop.
+ */
 export class LocalKeySigner implements Signer {
+  private readonly header: string;
+
   private constructor(
     readonly kid: string,
     readonly alg: 'RS256' | 'ES256',
-    private readonly key: webcrypto.CryptoKey,
-  ) {}
+    private readonly key: KeyObject,
+  ) {
+    this.header = Buffer.from(JSON.stringify({ alg, kid, typ: 'JWT' })).toString('base64url');
+  }
 
-  // A non-extractable WebCrypto key: jose signs with it through WebCrypto, which
-  // runs on libuv's thread pool, so signing does not stall the event loop.
   static async create(kid: string, alg: 'RS256' | 'ES256', privateKey: KeyObject): Promise<LocalKeySigner> {
-    const der = privateKey.export({ format: 'der', type: 'pkcs8' });
-    const key = await webcrypto.subtle.importKey('pkcs8', der, IMPORT_PARAMS[alg], false, ['sign']);
-    return new LocalKeySigner(kid, alg, key);
+    const type = privateKey.asymmetricKeyType;
+    if ((alg === 'RS256' && type !== 'rsa') || (alg === 'ES256' && (type !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1'))) {
+      throw new TypeError(`signing key ${kid} is not ${alg === 'RS256' ? 'an RSA' : 'a P-256'} key`);
+    }
+    return new LocalKeySigner(kid, alg, privateKey);
   }
 
   sign(payload: JWTPayload): Promise<string> {
-    return new SignJWT(payload).setProtectedHeader({ alg: this.alg, kid: this.kid, typ: 'JWT' }).sign(this.key);
+    const input = `${this.header}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+    if (this.alg === 'ES256') {
+      try {
+        const signature = cryptoSign('sha256', Buffer.from(input), { key: this.key, dsaEncoding: 'ieee-p1363' });
+        return Promise.resolve(`${input}.${signature.toString('base64url')}`);
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    }
+    return new Promise((resolve, reject) => {
+      cryptoSign('sha256', Buffer.from(input), this.key, (err, signature) => (err ? reject(err) : resolve(`${input}.${signature.toString('base64url')}`)));
+    });
   }
 }
