@@ -260,7 +260,7 @@ export const VARIABLES = {
   },
   OPTIMIZE_FOR: {
     default: '`speed`',
-    meaning: '`memory`: V8 optimizes `serve` for size; resident memory stays near 150 MB per process instead of about 350 MB under load, for more CPU per request. See [Performance](performance.md).',
+    meaning: '`speed`: `serve` runs with a heap sized for the service (8 MB semi-spaces, 30 % old-generation growth): about 135 MB resident per process under load. `memory`: V8 also optimizes for size, for 1.6 to 1.8 times the CPU per request. A heap flag given to node by hand is kept. See [Performance](performance.md#memory).',
   },
   WORKERS: {
     default: '`auto` with `DATABASE_URL`; `1` in embedded mode',

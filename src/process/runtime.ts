@@ -24,7 +24,7 @@ import type { Config } from '../config.js';
  */
 export const SERVE_HEAP_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=30'] as const;
 
-/** OPTIMIZE_FOR=memory: V8 also compiles for size (about twice the CPU per request, measured). */
+/** OPTIMIZE_FOR=memory: V8 also optimizes for size (1.6 to 1.8 times the CPU per request, docs/performance.md). */
 export const MEMORY_FLAGS = ['--optimize-for-size'] as const;
 
 /** Set on the replacement process: it never replaces itself again. */
