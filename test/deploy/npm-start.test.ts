@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVE_HEAP_FLAGS } from '../../src/process/runtime.js';
 import { jsonLines, scratchDir } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -74,7 +75,8 @@ test.each(['SIGTERM', 'SIGINT'] as const)('%s to npm start\'s PID stops node and
   const children = readFileSync(`/proc/${npm.pid}/task/${npm.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
   expect(children).toHaveLength(1);
   const nodePid = children[0]!;
-  expect(readFileSync(`/proc/${nodePid}/cmdline`, 'utf8').split('\0').slice(1, 3)).toEqual(['dist/cli/main.js', 'serve']);
+  // (Node itself, replaced once by itself with the heap flags: src/process/runtime.ts.)
+  expect(readFileSync(`/proc/${nodePid}/cmdline`, 'utf8').split('\0').slice(1, -1)).toEqual([...SERVE_HEAP_FLAGS, path.join(ROOT, 'dist/cli/main.js'), 'serve']);
   const postgresPid = Number(readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
   expect(alive(postgresPid)).toBe(true);
 
