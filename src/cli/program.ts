@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { InputError } from '../claims/text.js';
 import { ConfigError, misspelledVariables } from '../config.js';
 import { DomainError } from '../errors.js';
+import { RUNTIME_VARIABLE } from '../process/runtime.js';
 import { VERSION } from '../version.js';
 import * as audit from './commands/audit.js';
 import * as aws from './commands/aws.js';
@@ -46,8 +47,9 @@ Getting started:
  */
 export async function main(argv = process.argv): Promise<void> {
   // A misspelt variable is silently ignored otherwise (DATABSE_URL would mean
-  // embedded mode). Said once: not again by each worker of `serve`.
-  if (!cluster.isWorker) for (const warning of misspelledVariables()) note(`warning: ${warning}`);
+  // embedded mode). Said once: not again by each worker of `serve`, nor by the
+  // process `serve` replaces itself with (process/runtime.ts).
+  if (!cluster.isWorker && process.env[RUNTIME_VARIABLE] !== '1') for (const warning of misspelledVariables()) note(`warning: ${warning}`);
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {

@@ -161,6 +161,15 @@ describe('the heap serve runs with (process/runtime.ts)', () => {
     expect(s.lines().filter((l) => /running without/.test(String(l.msg)))).toEqual([]);
   });
 
+  test('a misspelt variable is named once, not again by the process serve replaces itself with', async () => {
+    const s = await serve(envFor(database, { AUDIT_RETENTON: '30d', NODE_OPTIONS: `--import=${RECORD_RUNTIME}` }));
+    expect(runtimes(s)).toHaveLength(2);
+    expect(s.output().split('\n').filter((l) => l.startsWith('warning: '))).toEqual([
+      'warning: AUDIT_RETENTON is not a setting of jenkins-oidc and is ignored; did you mean AUDIT_RETENTION?',
+    ]);
+    await stop(s);
+  });
+
   test('OPTIMIZE_FOR=memory adds --optimize-for-size, and serves', async () => {
     const s = await serve(envFor(database, { OPTIMIZE_FOR: 'memory', NODE_OPTIONS: `--import=${RECORD_RUNTIME}` }));
     expect(runtimes(s).map((r) => r.execArgv)).toEqual([[], [...SERVE_HEAP_FLAGS, '--optimize-for-size']]);
