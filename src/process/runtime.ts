@@ -44,13 +44,16 @@ function flagName(arg: string): string {
 
 /**
  * Replaces this process with itself plus the flags it lacks. Returns only
- * when there is nothing to add, when it already is the replacement, or on a
- * Node without process.execve (before 22.15); then with the flags it runs
- * without, for `serve` to warn about.
+ * when there is nothing to add, when it already is the replacement, when it
+ * has an IPC channel, or on a Node without process.execve (before 22.15);
+ * then with the flags it runs without, for `serve` to warn about.
  */
 export function applyServeRuntime(config: Pick<Config, 'optimizeFor'>): string[] {
   const missing = missingFlags(config, process.execArgv, process.env.NODE_OPTIONS);
-  if (missing.length === 0 || process.env[RUNTIME_VARIABLE] === '1' || typeof process.execve !== 'function') return missing;
+  // A process with an IPC channel (forked by a process manager, or a cluster
+  // worker of one) keeps it only as long as it stays the same program: it is
+  // not replaced. Workers of `serve` itself inherit the flags instead.
+  if (missing.length === 0 || process.env[RUNTIME_VARIABLE] === '1' || typeof process.execve !== 'function' || process.channel) return missing;
   process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)], {
     ...process.env,
     [RUNTIME_VARIABLE]: '1',

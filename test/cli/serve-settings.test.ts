@@ -184,6 +184,16 @@ describe('the heap serve runs with (process/runtime.ts)', () => {
     await stop(s);
   });
 
+  test('forked with an IPC channel (a process manager), serve keeps its channel: it is not replaced, and says which flags it runs without', async () => {
+    const s = await startServe(envFor(database, { NODE_OPTIONS: `--import=${RECORD_RUNTIME}` }), undefined, { ipc: true });
+    running.push(s);
+    expect(s.url).toBeDefined();
+    expect(runtimes(s).map((r) => r.execArgv)).toEqual([[]]);
+    expect(s.lines().filter((l) => String(l.msg).startsWith('running without')).map((l) => l.flags)).toEqual([[...SERVE_HEAP_FLAGS]]);
+    expect(await mintAndExchange(s, database)).toEqual({ mint: 200, exchange: 200 });
+    await stop(s);
+  });
+
   test('with every flag given on node\'s command line, serve does not replace itself', async () => {
     const s = await serve(envFor(database, { NODE_OPTIONS: `--import=${RECORD_RUNTIME}` }), [...SERVE_HEAP_FLAGS]);
     expect(runtimes(s).map((r) => r.execArgv)).toEqual([[...SERVE_HEAP_FLAGS]]);

@@ -56,6 +56,8 @@ export function jsonLines(output: string): LogLine[] {
 export interface ServeOptions {
   /** Flags for node itself, before the CLI's path. */
   nodeArgs?: string[];
+  /** An IPC channel to this process, as a process manager's fork gives. */
+  ipc?: boolean;
   /** Its own process group (so that a test can signal the group, as a terminal does). */
   detached?: boolean;
 }
@@ -66,7 +68,7 @@ export interface ServeOptions {
  */
 export async function startServe(env: Record<string, string>, timeoutMs = 120_000, options: ServeOptions = {}): Promise<ServeProcess> {
   const readyMsg = env.WORKERS && env.WORKERS !== '1' ? 'jenkins-oidc workers listening' : 'jenkins-oidc listening';
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, 'serve'], { env: { ...BASE_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, 'serve'], { env: { ...BASE_ENV, ...env }, stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false });
   let out = '';
   let stdout = '';
   child.stdout!.on('data', (c) => {

@@ -42,7 +42,7 @@ Each one's default and meaning: docs/configuration.md in the source repository
     const root = createLogger(config.logLevel, undefined, { sharedStdout: primary || preparing || slot !== undefined });
     const logger = slot === undefined ? root : root.child({ worker: slot });
     if (withoutFlags.length > 0 && !cluster.isWorker) {
-      logger.warn({ flags: withoutFlags }, `running without ${withoutFlags.join(' ')}: V8's default heap grows to about twice the memory under load; this Node cannot restart itself with them (process.execve came in 22.15), so start node with them (docs/performance.md#memory)`);
+      logger.warn({ flags: withoutFlags }, `running without ${withoutFlags.join(' ')}: V8's default heap grows to about twice the memory under load; serve could not restart itself with them (a Node before 22.15 has no process.execve; a process forked by a process manager keeps its channel only as it is), so give them to node (docs/performance.md#memory)`);
     }
     // A crash leaves its reason in the JSON log; pino's exit hook then writes
     // out every line still buffered.
