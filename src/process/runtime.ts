@@ -54,9 +54,14 @@ export function applyServeRuntime(config: Pick<Config, 'optimizeFor'>): string[]
   // worker of one) keeps it only as long as it stays the same program: it is
   // not replaced. Workers of `serve` itself inherit the flags instead.
   if (missing.length === 0 || process.env[RUNTIME_VARIABLE] === '1' || typeof process.execve !== 'function' || process.channel) return missing;
-  process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)], {
-    ...process.env,
-    [RUNTIME_VARIABLE]: '1',
-  });
-  return missing; // not reached: process.execve does not return
+  try {
+    process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)], {
+      ...process.env,
+      [RUNTIME_VARIABLE]: '1',
+    });
+  } catch {
+    // The binary could not be executed again (replaced or removed by an
+    // upgrade while it ran): serve on as it is, with the warning.
+  }
+  return missing; // reached only when process.execve failed
 }
