@@ -19,6 +19,7 @@ if (report && process.env.JENKINS_OIDC_RUNTIME === '1') {
       return;
     }
     const { statistics } = profiler.stop();
+    profiler = undefined;
     const oldUsed = (stats) => stats.heapSpaceStatistics.filter((s) => s.spaceName === 'old_space' || s.spaceName === 'large_object_space').reduce((sum, s) => sum + s.spaceUsedSize, 0);
     const minor = statistics.filter((s) => s.gcType === 'Scavenge');
     writeFileSync(report, JSON.stringify({

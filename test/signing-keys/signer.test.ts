@@ -29,3 +29,14 @@ test('a key of the other algorithm is refused when the signer is made, not at th
   await expect(LocalKeySigner.create('k1', 'ES256', generateKeyPair('RS256'))).rejects.toThrow('signing key k1 is not a P-256 key');
   await expect(LocalKeySigner.create('k2', 'RS256', generateKeyPair('ES256'))).rejects.toThrow('signing key k2 is not an RSA key');
 });
+
+test('RS256: many signatures at once on the thread pool each come back to the token that asked for it', async () => {
+  const kid = newKid();
+  const privateKey = generateKeyPair('RS256');
+  const signer = await LocalKeySigner.create(kid, 'RS256', privateKey);
+  const publicKey = await importJWK(publicJwkOf(kid, 'RS256', privateKey), 'RS256');
+  const jtis = Array.from({ length: 40 }, (_, i) => `x-${i}`);
+  const jwts = await Promise.all(jtis.map((jti) => signer.sign({ ...claims, jti })));
+  const verified = await Promise.all(jwts.map(async (jwt) => (await jwtVerify(jwt, publicKey, { algorithms: ['RS256'] })).payload.jti));
+  expect(verified).toEqual(jtis);
+});
