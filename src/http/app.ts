@@ -48,11 +48,14 @@ function runMiddleware(middleware: Middleware[], ctx: Context): Promise<void> {
  * response, form, rows, headers), survived every minor collection until the
  * next full one. The young generation promoted about 12 % of everything a
  * token request allocates, and full collections ran 8 times a second under
- * load (docs/performance.md, "Garbage collection"). A getter kept in this
- * closure is an ordinary young object that dies with its request.
+ * load (docs/performance.md, "Garbage collection"). The view takes that one
+ * definition and holds the OIDCContext as a plain property instead: the
+ * getter only builds it on first use and does nothing else, and by then the
+ * router has set the route name its constructor reads. No accessor pair is
+ * made, and the OIDCContext dies young with its request.
  *
- * The fix belongs in oidc-provider (a getter on the context's prototype, or
- * a plain property): until it lands there, this view keeps the library
+ * The fix belongs in oidc-provider (`ctx.oidc = new this.OIDCContext(ctx)`
+ * in ensureOIDC): until it lands there, this view keeps the library
  * unmodified. Everything else goes to the context itself, with the view as
  * the receiver, so Koa's accessors see what they always saw.
  */
