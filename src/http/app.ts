@@ -36,8 +36,8 @@ function runMiddleware(middleware: Middleware[], ctx: Context): Promise<void> {
 
 /**
  * The request's context as oidc-provider sees it: the same context, except
- * that the `oidc` accessor oidc-provider defines on it is kept here instead of
- * being defined on the object.
+ * that the `oidc` accessor oidc-provider defines on it becomes a plain
+ * property holding the same OIDCContext.
  *
  * Why: oidc-provider attaches its per-request state with
  * `Object.defineProperty(ctx, 'oidc', { get: () => ... })`

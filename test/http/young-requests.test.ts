@@ -35,7 +35,7 @@ import { waitFor } from '../helpers/wait.js';
 const RECORD_PROMOTION = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../helpers/record-promotion.mjs');
 
 let database: Awaited<ReturnType<typeof createEmptyDatabase>>;
-const serves: ServeProcess[] = [];
+const serves: Measured[] = [];
 
 interface Measured {
   s: ServeProcess;
@@ -59,21 +59,25 @@ async function startMeasuredServe(alg: 'RS256' | 'ES256', databaseUrl: string): 
     PROMOTION_REPORT: report,
   };
   const s = await startServe(env);
-  serves.push(s);
+  const measured = { s, env, report };
+  serves.push(measured);
   expect(s.url).toBeDefined();
-  return { s, env, report };
+  return measured;
+}
+
+/** Stops a serve of this file, if it still runs. */
+async function stop(s: ServeProcess): Promise<void> {
+  if (s.child.exitCode === null && s.child.signalCode === null) {
+    s.child.kill('SIGTERM');
+    await s.exited;
+  }
 }
 
 beforeAll(async () => {
   database = await createEmptyDatabase();
 });
 afterAll(async () => {
-  for (const s of serves) {
-    if (s.child.exitCode === null && s.child.signalCode === null) {
-      s.child.kill('SIGTERM');
-      await s.exited;
-    }
-  }
+  for (const { s } of serves) await stop(s);
   await database.drop();
 });
 
@@ -189,11 +193,8 @@ describe.each(['RS256', 'ES256'] as const)('%s', (alg) => {
       expect(measured.minorCollections).toBeGreaterThanOrEqual(5);
       expect(measured.perRequest).toBeLessThan(MAX_PROMOTED_PER_ID_TOKEN);
     } finally {
-      const s = serves.pop();
-      if (s && s.child.exitCode === null && s.child.signalCode === null) {
-        s.child.kill('SIGTERM');
-        await s.exited;
-      }
+      // Its database goes now: its serve first.
+      for (const { s, env } of serves) if (env.DATABASE_URL === own.url) await stop(s);
       await own.drop();
     }
   }, 180_000);
