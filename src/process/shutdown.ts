@@ -19,6 +19,7 @@
 import type http from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { Lifecycle } from '../http/deps.js';
+import { InFlight } from './in-flight.js';
 
 /** How long connections accepted before the listener closed get to present their request before idle ones are closed. */
 const SETTLE_MS = 250;
@@ -34,13 +35,16 @@ export interface DrainResult {
 
 export class HttpDrain implements Lifecycle {
   private stopped = false;
-  private readonly responses = new Set<http.ServerResponse>();
-  private readonly sockets = new Set<Socket>();
+  // Not Sets: a Set made here at start-up holds its entries in the old
+  // generation, and kept every finished request alive through minor
+  // collections (in-flight.ts).
+  private readonly responses = new InFlight<http.ServerResponse>();
+  private readonly sockets = new InFlight<Socket>();
 
   constructor(private readonly server: http.Server) {
     server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
+      const held = this.sockets.add(socket);
+      socket.once('close', () => this.sockets.take(held));
     });
   }
 
@@ -51,8 +55,8 @@ export class HttpDrain implements Lifecycle {
   /** Wraps the app's request listener: tracks requests in flight and says Connection: close once stopping. */
   wrap(listener: http.RequestListener): http.RequestListener {
     return (req, res) => {
-      this.responses.add(res);
-      res.once('close', () => this.responses.delete(res));
+      const held = this.responses.add(res);
+      res.once('close', () => this.responses.take(held));
       if (this.stopped) res.setHeader('Connection', 'close');
       listener(req, res);
     };
