@@ -4,6 +4,7 @@
 // the published public key: the header, the claims byte for byte, and the
 // signature encoding JWS requires (RFC 7518 section 3.4: r || s, 64 bytes for
 // ES256; 256 bytes for a 2048-bit RS256 key).
+import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 import { importJWK, jwtVerify, decodeProtectedHeader } from 'jose';
 import { generateKeyPair, newKid, publicJwkOf, type SigningAlg } from '../../src/signing-keys/keys.js';
 import { LocalKeySigner } from '../../src/signing-keys/signer.js';
@@ -39,4 +40,28 @@ test('RS256: many signatures at once on the thread pool each come back to the to
   const jwts = await Promise.all(jtis.map((jti) => signer.sign({ ...claims, jti })));
   const verified = await Promise.all(jwts.map(async (jwt) => (await jwtVerify(jwt, publicKey, { algorithms: ['RS256'] })).payload.jti));
   expect(verified).toEqual(jtis);
+});
+
+test('RS256: a signature asked for inside a request\'s async context resumes in that context, and the job itself starts outside it', async () => {
+  // oidc-provider reads its request back from an AsyncLocalStorage after the
+  // signature; the job on the thread pool must not hold the request
+  // (signing-keys/signer.ts, outsideRequests).
+  const requestStore = new AsyncLocalStorage<{ request: string }>();
+  const signer = await LocalKeySigner.create(newKid(), 'RS256', generateKeyPair('RS256'));
+  const seen: string[] = [];
+  const hook = createHook({
+    init(_id, type) {
+      if (type === 'SIGNREQUEST') seen.push(requestStore.getStore()?.request ?? 'none');
+    },
+  }).enable();
+  try {
+    const stores = await Promise.all(['a', 'b'].map((request) => requestStore.run({ request }, async () => {
+      await signer.sign({ ...claims, jti: request });
+      return requestStore.getStore()?.request;
+    })));
+    expect(stores).toEqual(['a', 'b']);
+    expect(seen).toEqual(['none', 'none']);
+  } finally {
+    hook.disable();
+  }
 });
