@@ -4,8 +4,9 @@
 //
 // Why not a Set or a Map: V8 gives a Set or Map a new table when it grows or
 // has too many deleted entries, allocates it in the generation of the table
-// it replaces, and leaves the entries in the table it replaced (for
-// iterators still walking it). A collection made at start-up and idle for a
+// it replaces, and leaves the entries in the table it replaced, for
+// iterators still walking it (OrderedHashTable::Rehash in V8's
+// src/objects/ordered-hash-table.cc). A collection made at start-up and idle for a
 // few collections has an old-generation table, so all its tables are old from
 // then on, and every replaced one, dead but old, keeps what it held alive
 // through minor collections until the next full one. A Set of the responses
