@@ -76,7 +76,8 @@ export function createAdapterFactory(db: Db) {
       if (this.name === 'Client') {
         // Not a possible client name: no lookup (a NUL or junk must never reach PostgreSQL).
         if (id === BUILD_CLIENT_ID || !isClientName(id)) return undefined;
-        const { rows: [row] } = await poolOf(db).query<ClientRow>(`SELECT ${CLIENT_COLUMNS} FROM clients WHERE name = $1`, [id]);
+        // Prepared once per connection, as the mint's own statement (request-tokens/store.ts): every mint looks its controller up.
+        const { rows: [row] } = await poolOf(db).query<ClientRow>({ name: 'jenkins_oidc_client_v1', text: `SELECT ${CLIENT_COLUMNS} FROM clients WHERE name = $1`, values: [id] });
         // A disabled controller cannot authenticate at all.
         return row && row.enabled ? clientMetadata(row) : undefined;
       }
