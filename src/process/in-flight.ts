@@ -6,15 +6,15 @@
 // has too many deleted entries, allocates it in the generation of the table
 // it replaces, and leaves the entries in the table it replaced, for
 // iterators still walking it (OrderedHashTable::Rehash in V8's
-// src/objects/ordered-hash-table.cc). A collection made at start-up and idle for a
-// few collections has an old-generation table, so all its tables are old from
-// then on, and every replaced one, dead but old, keeps what it held alive
-// through minor collections until the next full one. A Set of the responses
-// in flight thus promoted whole requests to the old generation: GET /id-token,
-// ES256, 4 connections, 2,335 bytes promoted per request (with this: 144);
-// the exchange at 16 connections 3,196 (397); a Set aged before use, 11.7 KB
-// for each 12 KB entry (with this: 1 byte). An array's slot that is emptied
-// holds nothing (docs/performance.md, "Garbage collection").
+// src/objects/ordered-hash-table.cc). A collection made at start-up and idle
+// for a few collections has an old-generation table, so all its tables are
+// old from then on, and every replaced one, dead but old, keeps what it held
+// alive through minor collections until the next full one. A Set of the
+// responses in flight thus promoted whole requests to the old generation:
+// GET /id-token, ES256, 4 connections, 2,335 bytes promoted per request (with
+// this: 144); the exchange at 16 connections 3,196 (397); a Set aged before
+// use, 11.7 KB for each 12 KB entry (with this: 1 byte). An array's slot that
+// is emptied holds nothing (docs/performance.md, "Garbage collection").
 export class InFlight<T extends object> {
   private readonly slots: ({ item: T; ticket: number } | undefined)[] = [];
   /** Empty slots, reused before the array grows. */
