@@ -19,7 +19,6 @@ export class InFlight<T extends object> {
   private readonly slots: ({ item: T; ticket: number } | undefined)[] = [];
   /** Empty slots, reused before the array grows. */
   private readonly free: number[] = [];
-  private count = 0;
   private nextTicket = 0;
 
   /**
@@ -31,7 +30,6 @@ export class InFlight<T extends object> {
     const slot = this.free.pop() ?? this.slots.length;
     const ticket = this.nextTicket++;
     this.slots[slot] = { item, ticket };
-    this.count += 1;
     return { slot, ticket };
   }
 
@@ -41,12 +39,12 @@ export class InFlight<T extends object> {
     if (entry === undefined || entry.ticket !== held.ticket) return undefined;
     this.slots[held.slot] = undefined;
     this.free.push(held.slot);
-    this.count -= 1;
     return entry.item;
   }
 
+  /** Every slot is either held or free. */
   get size(): number {
-    return this.count;
+    return this.slots.length - this.free.length;
   }
 
   *[Symbol.iterator](): IterableIterator<T> {

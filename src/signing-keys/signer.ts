@@ -87,7 +87,7 @@ const outsideRequests = new AsyncResource('jenkins-oidc.rs256-signer');
  * Measured with V8's GC counters: a callback that resolved the request's
  * promise itself kept every RS256 request alive through minor collections
  * after it had run, until a full one (1.95 KB promoted per ID token one at a
- * time, against 0.1 KB for ES256, which signs in line; with the number, 0.3
+ * time, against 0.1 KB for ES256, which signs in line; with a number, 0.3
  * KB). The jobs are held in an InFlight, not a Map: a Map kept them alive
  * the same way once several were signed at once (RS256 ID tokens 16 at a
  * time: 1,245 bytes promoted each with a Map, 116 without;

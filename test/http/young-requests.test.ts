@@ -15,7 +15,7 @@
 //   passes the arguments on one by one now.
 // - signing-keys/signer.ts handed crypto.sign (RS256, on the thread pool) a
 //   callback that resolved the request's promise itself: a finished job kept
-//   it, and the request, alive as long. The callback holds a number now.
+//   it, and the request, alive as long. The callback holds a ticket now.
 // - process/shutdown.ts held the responses in flight in a Set made at
 //   start-up: V8 keeps such a Set's tables in the old generation, and each
 //   table it replaces keeps its entries, so requests overlapping one another
