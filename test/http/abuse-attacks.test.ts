@@ -108,7 +108,9 @@ describe('bodies that never come', () => {
   let t: TestService;
   let auth: string;
   beforeAll(async () => {
-    t = await startTestService({ MAX_IN_FLIGHT: '16', REQUEST_BODY_TIMEOUT: '2s', FAILED_ATTEMPTS_PER_MINUTE: '1000' });
+    // 5 s: every one of the 64 sockets has sent its headers long before the first 408 frees a
+    // slot, even on a busy machine, so the split below is exact (with 2 s it was not always).
+    t = await startTestService({ MAX_IN_FLIGHT: '16', REQUEST_BODY_TIMEOUT: '5s', FAILED_ATTEMPTS_PER_MINUTE: '1000' });
     auth = basic('ci-main', (await addClient(t)).secret);
   });
   afterAll(async () => t.stop());
@@ -127,7 +129,7 @@ describe('bodies that never come', () => {
     const raws = await Promise.all(slow);
     expect(raws.filter((r) => statusOf(r) === 429)).toHaveLength(48);
     expect(raws.filter((r) => statusOf(r) === 408)).toHaveLength(16);
-    expect(raws.find((r) => statusOf(r) === 408)).toContain('{"error":"invalid_request","error_description":"the request body did not arrive within 2 s of its headers"}');
+    expect(raws.find((r) => statusOf(r) === 408)).toContain('{"error":"invalid_request","error_description":"the request body did not arrive within 5 s of its headers"}');
     expect(raws.find((r) => statusOf(r) === 429)).toContain('"error":"slow_down","error_description":"this address has 16 requests still sending their bodies; finish those first"');
   });
 });
@@ -146,12 +148,14 @@ describe('trust is earned by a proof of possession only', () => {
     const revoked = await request(t, { path: '/token/revocation', method: 'POST', from: '127.0.0.4', headers: formHeaders(form({ client_id: 'jenkins-build', token: junk })), body: form({ client_id: 'jenkins-build', token: junk }) });
     expect(revoked.status).toBe(200);
     const answers: Answer[] = [];
+    const started = performance.now();
     while (answers.length < 30 && !answers.some((a) => a.status === 429)) answers.push(await idToken(t, junk, { from: '127.0.0.4' }));
-    // 10 attempts a minute: the revocation spent one.
+    // 10 attempts a minute: the revocation spent one; one more back for every 6 s the loop took.
+    const refill = Math.ceil((performance.now() - started) / 6000);
     expect(answers.at(-1)!.status).toBe(429);
     expect(answers.slice(0, -1).every((a) => a.status === 401)).toBe(true);
     expect(answers.length - 1).toBeGreaterThanOrEqual(9);
-    expect(answers.length - 1).toBeLessThanOrEqual(10);
+    expect(answers.length - 1).toBeLessThanOrEqual(9 + refill);
   });
 
   test('a valid token that keeps asking for audiences it lacks gets 429 after its budget, its refusals are a few rows, and another build is unharmed', async () => {
@@ -159,17 +163,20 @@ describe('trust is earned by a proof of possession only', () => {
     const other = await mintToken(t, auth);
     expect((await idToken(t, token, { from: '127.0.0.5' })).status).toBe(200);
     const answers: Answer[] = [];
+    const started = performance.now();
     for (let i = 0; i < 40; i++) answers.push(await idToken(t, token, { from: '127.0.0.5', audience: `not-allowed-${i}` }));
+    // The credential's budget: 10 a minute, one more back for every 6 s the loop took.
+    const refill = Math.ceil((performance.now() - started) / 6000);
     const counts = tally(answers);
     expect(counts[400]).toBeGreaterThanOrEqual(10);
-    expect(counts[400]).toBeLessThanOrEqual(11);
+    expect(counts[400]).toBeLessThanOrEqual(10 + refill);
     expect(counts[429]).toBe(40 - counts[400]!);
     expect(answers.find((a) => a.status === 429)!.body).toEqual({ error: 'slow_down', error_description: expect.stringMatching(/^too many failed attempts with this credential; retry in \d+ s$/) });
     // The same address, another build's token: served.
     expect((await idToken(t, other, { from: '127.0.0.5' })).status).toBe(200);
     await t.service.audit.flush(true);
     const rows = await t.database.query<{ request_token_id: string; count: number; audience: string }>(
-      "SELECT request_token_id, (detail->>'count')::int AS count, audience FROM audit_events WHERE event = 'id_token.refused' AND remote_addr = '127.0.0.5'",
+      "SELECT request_token_id, (detail->>'count')::int AS count, audience FROM audit_events WHERE event = 'id_token.refused' AND remote_addr = '127.0.0.5' ORDER BY id",
     );
     expect(rows.length).toBeLessThanOrEqual(2);
     expect(rows.reduce((n, r) => n + r.count, 0)).toBe(counts[400]);
@@ -240,8 +247,11 @@ describe('every attack at once', () => {
     const slow = Array.from({ length: 64 }, async () => statusOf(await silentBody(t, '127.0.0.2')));
     // 3. Spoofed addresses: junk tokens, a fresh left-most X-Forwarded-For each, through the "proxy" at 198.51.100.7.
     const spoofed: number[] = [];
+    let spoofSeconds = 0;
     const spoofing = (async () => {
+      const started = performance.now();
       for (let i = 0; attacking && i < 200; i++) spoofed.push((await idToken(t, `jort_${String(i).padStart(43, 'y')}`, { from: '127.0.0.5', forwardedFor: `10.${i % 250}.0.1, 198.51.100.7` })).status);
+      spoofSeconds = (performance.now() - started) / 1000;
     })();
     // The honest build, behind the proxy at its own address, while all three run.
     await waitFor('the readiness flood to be under way', () => readiness.length >= 200);
@@ -263,9 +273,11 @@ describe('every attack at once', () => {
     expect(count(honest)).toEqual({ 200: 40 });
     // Readiness stayed true (nothing is wrong with the service) at any rate.
     expect(count(readiness)).toEqual({ 200: readiness.length });
-    // The spoofer's budget is the proxy-appended address's: 30 refusals, then 429s.
+    // The spoofer's budget is the proxy-appended address's: 30 refusals, then 429s, and one more
+    // refusal for every 2 s the spoofer kept going (the budget refills at 30 a minute). Its run
+    // time grows with the machine's load, so the bound is worked out from it (10 s quiet: 35).
     expect(spoofed.filter((s) => s === 401).length).toBeGreaterThanOrEqual(30);
-    expect(spoofed.filter((s) => s === 401).length).toBeLessThanOrEqual(40);
+    expect(spoofed.filter((s) => s === 401).length).toBeLessThanOrEqual(30 + Math.ceil(spoofSeconds / 2) + 1);
     expect(spoofed.filter((s) => s !== 401 && s !== 429)).toEqual([]);
     // Slow bodies: at most 16 at a time wait out the body deadline (408), the others are turned
     // away at once (429). On a busy machine the 64 connect over more than the 2 s deadline, so a
