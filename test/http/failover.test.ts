@@ -35,6 +35,20 @@ const STATEMENT_SECONDS = 2;
 const REQUEST_DEADLINE_MS = (2 * ACQUIRE_SECONDS + STATEMENT_SECONDS + 1) * 1000;
 /** The issue's bound: no request unanswered longer than its deadline plus a second. */
 const ANSWERED_WITHIN_MS = REQUEST_DEADLINE_MS + 1000;
+/**
+ * The clients run in this process, beside the service: a stall of its event
+ * loop on a busy machine delays what their clocks measure, not the service's
+ * answer (database-outage.test.ts saw 3 s at a load of 10). The service's own
+ * measure, its request log line, is held to the bound exactly; the clients'
+ * clocks with this slack, which still catches a hang.
+ */
+const CLIENT_SLACK_MS = 5_000;
+/** The service's own time for every token request so far (its request log lines) is within the bound. */
+function expectServiceAnsweredInTime(): void {
+  const answers = t.logs.filter((l) => l.msg === 'request' && (l.route === 'token' || l.route === 'id-token'));
+  expect(answers.length).toBeGreaterThan(0);
+  expect(answers.filter((l) => (l.ms as number) > ANSWERED_WITHIN_MS).map((l) => ({ route: l.route, status: l.status, ms: l.ms }))).toEqual([]);
+}
 /** A client's own limit, far past any deadline: a request still open then is counted as unanswered. */
 const CLIENT_GIVES_UP_MS = 30_000;
 
@@ -73,7 +87,10 @@ beforeAll(async () => {
   viaRelay.hostname = '127.0.0.1';
   viaRelay.port = String(relay.port);
   t = await startTestService(
-    { DATABASE_URL: viaRelay.toString(), DATABASE_ACQUIRE_TIMEOUT: String(ACQUIRE_SECONDS), DATABASE_STATEMENT_TIMEOUT: String(STATEMENT_SECONDS), KEY_CHECK_INTERVAL: '1' },
+    // A pool of 8 (the suite's default is 4): 6 clients, the readiness probe and the key watcher
+    // never wait for a connection once the database is back, so the 1 s acquire timeout only acts
+    // during the outage, not on a busy machine after it.
+    { DATABASE_URL: viaRelay.toString(), DATABASE_ACQUIRE_TIMEOUT: String(ACQUIRE_SECONDS), DATABASE_STATEMENT_TIMEOUT: String(STATEMENT_SECONDS), KEY_CHECK_INTERVAL: '1', DATABASE_POOL_SIZE: '8' },
     database,
   );
   ({ secret } = await addClient(t));
@@ -205,7 +222,8 @@ test('silence, a standby as the only server, promotion: 503s within the deadline
   // Only 200 or an exact 503, each within its deadline plus a second: no 500, no hang.
   expect(samples.filter((s) => s.status !== 200 && s.status !== 503).map((s) => ({ kind: s.kind, status: s.status, body: s.body, failure: s.failure }))).toEqual([]);
   for (const s of unavailable) expect({ kind: s.kind, body: s.body, retryAfter: s.retryAfter }).toEqual({ kind: s.kind, body: UNAVAILABLE, retryAfter: '3' });
-  expect(samples.filter((s) => s.ended - s.started > ANSWERED_WITHIN_MS).map((s) => ({ kind: s.kind, status: s.status, ms: s.ended - s.started }))).toEqual([]);
+  expectServiceAnsweredInTime();
+  expect(samples.filter((s) => s.ended - s.started > ANSWERED_WITHIN_MS + CLIENT_SLACK_MS).map((s) => ({ kind: s.kind, status: s.status, ms: s.ended - s.started }))).toEqual([]);
   for (const kind of every) expect(recoveryMs[kind]).toBeLessThan(10_000);
   // Once every kind was served again, nothing failed any more.
   expect(samples.filter((s) => s.started >= back && s.status !== 200).map((s) => ({ kind: s.kind, status: s.status, body: s.body }))).toEqual([]);
@@ -273,7 +291,8 @@ test('only the open connections go silent, new ones reach the same server (issue
     existingSilenced: { requests: after.length, ok: after.filter((s) => s.status === 200).length, unavailable: after.filter((s) => s.status === 503).length, servedAgainMs: back - silent, slowestMs: Math.max(...after.map((s) => s.ended - s.started)) },
   }));
   expect(samples.filter((s) => s.status !== 200 && s.status !== 503).map((s) => ({ kind: s.kind, status: s.status, failure: s.failure }))).toEqual([]);
-  expect(samples.filter((s) => s.ended - s.started > ANSWERED_WITHIN_MS).map((s) => ({ kind: s.kind, status: s.status, ms: s.ended - s.started }))).toEqual([]);
+  expectServiceAnsweredInTime();
+  expect(samples.filter((s) => s.ended - s.started > ANSWERED_WITHIN_MS + CLIENT_SLACK_MS).map((s) => ({ kind: s.kind, status: s.status, ms: s.ended - s.started }))).toEqual([]);
   // Before issue 17: no exchange for as long as TCP took to give up (about 15 minutes).
   expect(back - silent).toBeLessThan(REQUEST_DEADLINE_MS + 10_000);
   expect(connectionCountsOf(poolOf(t.service.database.db)).deadlinesMissed).toBeGreaterThan(before);
