@@ -140,12 +140,15 @@ test('a batch that fails without the server refusing it (a lost connection) fail
   const proxy = await startTcpProxy(port);
   const url = new URL(database.url);
   url.port = String(proxy.port);
-  // A 2 s connect timeout: a connection through the blackholed proxy fails
-  // soon, and the batch waiting behind the first two statements (the same
-  // bound) is still waiting when the proxy drops them.
-  const db: Db = createPrisma(url.toString(), 4, 2);
+  // A 5 s connect timeout: a connection through the blackholed proxy fails
+  // within it, and the batch waiting behind the first two statements (the
+  // same bound, from when it was queued) is still waiting when the proxy
+  // drops them, even on a busy machine (with 2 s it sometimes was not).
+  const db: Db = createPrisma(url.toString(), 4, 5);
   const locker = await poolOf(database.db).connect();
   try {
+    // The first two statements' connections, opened before the clock starts.
+    await Promise.all([poolOf(db).query('SELECT 1'), poolOf(db).query('SELECT 1')]);
     const queue = redeemQueueOf(db);
     expect(redeemQueueOf(db)).toBe(queue);
     const token = await mint('ci-main', 400);
@@ -185,6 +188,9 @@ test('a redeem waits for a statement no longer than for a pooled connection; pas
   const db: Db = createPrisma(database.url, 4, 1);
   const locker = await poolOf(database.db).connect();
   try {
+    // The first two statements' connections, opened before the clock starts: a connect slower
+    // than the 1 s bound on a busy machine would fail them instead of leaving them on the lock.
+    await Promise.all([poolOf(db).query('SELECT 1'), poolOf(db).query('SELECT 1')]);
     const queue = redeemQueueOf(db);
     const token = await mint('ci-main', 500);
     await locker.query('BEGIN');
