@@ -83,6 +83,8 @@ test('serve goes through every statement it has without loading Prisma\'s query 
   expect(rotated.code).toBe(0);
   const newKid = (JSON.parse(rotated.stdout) as { kid: string }[])[0]!.kid;
   await waitFor('the schedule in serve to promote the rotated key', async () => s!.lines().some((l) => l.msg === 'signing key step' && l.kid === newKid && l.to === 'active'));
+  // The step is logged before the process swaps its signer in: an exchange between the two signs with the old key.
+  await waitFor('serve to sign with the rotated key', async () => s!.lines().some((l) => l.msg === 'signing keys swapped' && l.kid === newKid));
   const third = await mintOne();
   const afterRotation = await form(`${s.url}/token`, { grant_type: EXCHANGE, client_id: 'jenkins-build', subject_token: third.access_token, subject_token_type: REQUEST_TOKEN_TYPE });
   const kid = decodeJwt(((await afterRotation.json()) as { access_token: string }).access_token).header.kid;
