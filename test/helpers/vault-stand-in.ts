@@ -108,6 +108,8 @@ export class VaultStandIn {
   readonly rootToken = `hvs.root${randomBytes(8).toString('hex')}`;
   readonly logins: LoginRecord[] = [];
   clockOffsetSeconds = 0;
+  /** The stand-in's clock stopped at this second: a test of a boundary needs the exact second, not a race with its client's start-up. */
+  frozenAt: number | undefined;
   private server?: http.Server;
   private readonly mounts = new Map<string, Mount>();
   private readonly tokens = new Map<string, VaultToken>();
@@ -119,6 +121,7 @@ export class VaultStandIn {
   }
 
   now(): number {
+    if (this.frozenAt !== undefined) return this.frozenAt;
     return Math.floor(Date.now() / 1000) + this.clockOffsetSeconds;
   }
 
