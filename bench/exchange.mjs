@@ -24,7 +24,7 @@
 // service's node command line, for those NODE_OPTIONS refuses, such as
 // --heap-growing-percent), BENCH_SERVICE_ENV ("NAME=value NAME=value": more of
 // the service's environment, to measure a setting), BENCH_ONLY (some measures
-// only: exchange64, idtoken64, exchange16, mint, jwks, discovery),
+// only: exchange64, idtoken64, exchange16, mint, jwks, discovery, ceiling),
 // BENCH_SEED_ROWS (after the measures: exchange and the
 // audit commands on the empty database, then again once bench/seed.mjs has
 // written that many audit rows and a tenth as many request tokens).
@@ -128,6 +128,33 @@ async function measureSigning(signer, seconds, concurrency) {
   return { perSecond: done / seconds, cpuUs: Math.round((cpu.user + cpu.system) / done) };
 }
 
+/**
+ * The machine's ceiling for JWKS and discovery: a bare node:http server (a
+ * child process, the service's own Node) answering the service's JWKS bytes
+ * with the same headers, nothing else. Whatever rate and tail it gets under
+ * the same wrk is what loopback, the kernel, wrk and Node's HTTP parser leave
+ * on this machine at this moment; the service's documents are read against
+ * it, as tokens are against bare signing.
+ */
+async function startCeilingServer(servicePort) {
+  const res = await fetch(`http://127.0.0.1:${servicePort}/jwks`);
+  const body = Buffer.from(await res.arrayBuffer());
+  const headers = { 'Content-Type': res.headers.get('content-type'), 'Cache-Control': res.headers.get('cache-control'), 'Content-Length': String(body.length) };
+  const script = `
+    const http = require('node:http');
+    const body = Buffer.from(process.env.CEILING_BODY, 'base64');
+    const headers = JSON.parse(process.env.CEILING_HEADERS);
+    const server = http.createServer((req, res) => { res.writeHead(200, headers); res.end(body); });
+    server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));`;
+  const child = spawn(process.execPath, ['-e', script], { env: { CEILING_BODY: body.toString('base64'), CEILING_HEADERS: JSON.stringify(headers) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.stdout.once('data', (d) => resolve(Number(String(d).trim())));
+  });
+  return { pid: child.pid, port, stop: () => new Promise((resolve) => { child.once('close', resolve); child.kill('SIGTERM'); }) };
+}
+
+const CEILING_LABEL = 'bare node:http server, the same JWKS bytes, 64 connections (the machine\'s ceiling for JWKS and discovery)';
 const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const RTT = 'urn:jenkins-oidc:token-type:build-request-token';
 const MINT = 'urn:jenkins-oidc:grant-type:build-request-token';
@@ -428,6 +455,7 @@ async function benchOne(alg, scratch) {
       ['mint', 'mint, 16 connections', mintRequest(auth), 16],
       ['jwks', 'JWKS, 64 connections', staticRequest('jwks', '/jwks'), 64],
       ['discovery', 'discovery, 64 connections', staticRequest('discovery', '/.well-known/openid-configuration'), 64],
+      ['ceiling', CEILING_LABEL, staticRequest('jwks', '/jwks'), 64],
     ];
     const unknown = ONLY.filter((k) => !measures.some(([key]) => key === k));
     if (unknown.length > 0) throw new Error(`BENCH_ONLY: unknown measure ${unknown.join(', ')} (known: ${measures.map(([k]) => k).join(', ')})`);
@@ -435,6 +463,18 @@ async function benchOne(alg, scratch) {
     for (const [key, label, req, c] of measures) {
       if (ONLY.length > 0 && !ONLY.includes(key)) continue;
       log(`${alg}: ${label}, ${SECONDS} s`);
+      if (key === 'ceiling') {
+        // Not the service: its CPU columns are the bare server's.
+        const ceiling = await startCeilingServer(port);
+        try {
+          const before = cpuTicks(ceiling.pid);
+          results[label] = await (WRK ? loadWithWrk(ceiling.port, req, c, SECONDS, scratch) : loadWithNode(ceiling.port, req, c, SECONDS));
+          results[label].cpuUsPerRequest = cpuPerRequest(before, cpuTicks(ceiling.pid), results[label].requests);
+        } finally {
+          await ceiling.stop();
+        }
+        continue;
+      }
       const before = cpuTicks(child.pid);
       // Resident memory sampled while the load runs: VmHWM would also count start-up's transient
       // peak (compiling Prisma's WebAssembly query compiler), which no load ever sees again.
