@@ -1,5 +1,5 @@
 import com.cloudbees.groovy.cps.NonCPS
-import io.jenkinsoidc.JenkinsOidcException
+import io.jenkinsoidc.AgentCommands
 import io.jenkinsoidc.StepOptions
 import io.jenkinsoidc.TokenService
 
@@ -42,7 +42,7 @@ def call(Map stepArgs, Closure body) {
 
   withJenkinsOidc(oidcArgs) {
     // The request token's private folder: withJenkinsOidc deletes it, and all in it, at the end.
-    String folder = parentOf(env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE as String)
+    String folder = AgentCommands.folderOfAnyAgent('withAwsOidc', env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE as String)
     boolean unix = isUnix()
     boolean node = args.useNode == 'false' ? false : unix ? sh(returnStatus: true, script: 'command -v node >/dev/null 2>&1', label: 'jenkins-oidc: look for Node.js') == 0
                         : bat(returnStatus: true, script: '@where node >nul 2>nul', label: 'jenkins-oidc: look for Node.js') == 0
@@ -69,7 +69,7 @@ def call(Map stepArgs, Closure body) {
       for (String name : other + ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_CREDENTIAL_EXPIRATION']) {
         if (!vars.containsKey(name)) { vars[name] = ''; cleared << name }
       }
-      withEnv(assignments(vars)) {
+      withEnv(AgentCommands.assignments(vars)) {
         String ambient = unix ? sh(returnStdout: true, script: ambientCheck(cleared), label: 'jenkins-oidc: no ambient AWS credentials')
                               : powershell(returnStdout: true, script: psAmbientCheck(cleared), label: 'jenkins-oidc: no ambient AWS credentials')
         if (ambient.trim()) {
@@ -111,13 +111,13 @@ private Map<String, String> viaAgent(Map args, String mode, String audience, Str
                                 : ['--format', 'shared-credentials', '--out', credentials]
   String out
   if (unix) {
-    sh(script: quoteAll(fetch), label: 'jenkins-oidc: fetch the agent')
-    out = sh(script: quoteAll(cmd), returnStdout: true, label: "jenkins-oidc: assume ${args.roleArn}")
+    sh(script: AgentCommands.shLine(fetch), label: 'jenkins-oidc: fetch the agent')
+    out = sh(script: AgentCommands.shLine(cmd), returnStdout: true, label: "jenkins-oidc: assume ${args.roleArn}")
   } else {
-    powershell(script: psAll(fetch), label: 'jenkins-oidc: fetch the agent')
-    out = powershell(script: psAll(cmd), returnStdout: true, label: "jenkins-oidc: assume ${args.roleArn}")
+    powershell(script: AgentCommands.powershellLine(fetch), label: 'jenkins-oidc: fetch the agent')
+    out = powershell(script: AgentCommands.powershellLine(cmd), returnStdout: true, label: "jenkins-oidc: assume ${args.roleArn}")
   }
-  if (mode == 'web-identity') return parseVariables(out)
+  if (mode == 'web-identity') return AgentCommands.variables('withAwsOidc', out, [])
   Map<String, String> vars = [AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_PROFILE: 'jenkins-oidc']
   if (args.region) vars += [AWS_REGION: args.region as String, AWS_DEFAULT_REGION: args.region as String]
   return vars
@@ -127,7 +127,7 @@ private Map<String, String> viaAgent(Map args, String mode, String audience, Str
 private Map<String, String> viaCurl(Map args, String audience, String folder) {
   String file = "${folder}/web-identity-token"
   writeFile(file: "${folder}/refresh-token.sh", text: libraryResource('io/jenkinsoidc/refresh-token.sh'))
-  sh(script: quoteAll(['sh', "${folder}/refresh-token.sh", file, audience, (args.refreshInterval ?: 120) as String]), label: 'jenkins-oidc: get a web identity token')
+  sh(script: AgentCommands.shLine(['sh', "${folder}/refresh-token.sh", file, audience, (args.refreshInterval ?: 120) as String]), label: 'jenkins-oidc: get a web identity token')
   Map<String, String> vars = [AWS_ROLE_ARN: args.roleArn as String, AWS_WEB_IDENTITY_TOKEN_FILE: file,
                               AWS_ROLE_SESSION_NAME: (args.sessionName ?: "jenkins-${currentBuild.number}") as String]
   if (args.region) vars += [AWS_REGION: args.region as String, AWS_DEFAULT_REGION: args.region as String]
@@ -147,49 +147,4 @@ private static String psAmbientCheck(List<String> names) {
   List<String> quoted = []
   for (String name : names) quoted << "'${name}'".toString()
   return "foreach (\$v in @(${quoted.join(', ')})) { if ([Environment]::GetEnvironmentVariable(\$v)) { Write-Output \$v } }"
-}
-
-/** The folder of a path on the agent, whichever separator the agent uses. */
-@NonCPS
-private static String parentOf(String path) {
-  if (!path) throw new JenkinsOidcException('withAwsOidc: JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE is not set inside withJenkinsOidc')
-  return path.substring(0, Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')))
-}
-
-@NonCPS
-private static List<String> assignments(Map<String, String> vars) {
-  List<String> out = []
-  for (Map.Entry<String, String> e : vars.entrySet()) out << "${e.key}=${e.value}".toString()
-  return out
-}
-
-/** One sh command line: each word single-quoted. */
-@NonCPS
-private static String quoteAll(List<String> words) {
-  List<String> quoted = []
-  for (String w : words) quoted << ("'" + w.replace("'", "'\\''") + "'")
-  return quoted.join(' ')
-}
-
-/** One PowerShell command line: each word single-quoted. */
-@NonCPS
-private static String psAll(List<String> words) {
-  List<String> quoted = []
-  for (String w : words) quoted << ("'" + w.replace("'", "''") + "'")
-  return '& ' + quoted.join(' ')
-}
-
-/** KEY=value and `export KEY='value'` lines, as the agent prints them. */
-@NonCPS
-private static Map<String, String> parseVariables(String text) {
-  Map<String, String> vars = [:]
-  for (String line : (text ?: '').readLines()) {
-    java.util.regex.Matcher m = line =~ /^(?:export )?([A-Z_][A-Z0-9_]*)=(.*)$/
-    if (!m.matches()) continue
-    String v = m.group(2)
-    if (v.length() >= 2 && v.startsWith("'") && v.endsWith("'")) v = v.substring(1, v.length() - 1).replace("'\\''", "'")
-    vars[m.group(1)] = v
-  }
-  if (!vars) throw new JenkinsOidcException('the jenkins-oidc agent printed no variables')
-  return vars
 }

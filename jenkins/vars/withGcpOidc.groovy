@@ -1,7 +1,6 @@
-import com.cloudbees.groovy.cps.NonCPS
+import io.jenkinsoidc.AgentCommands
 import io.jenkinsoidc.JenkinsOidcException
 import io.jenkinsoidc.StepOptions
-import io.jenkinsoidc.TokenService
 
 /**
  * withGcpOidc(provider: 'projects/123456789012/locations/global/workloadIdentityPools/jenkins/providers/ci-main') { sh 'gcloud storage ls gs://acme-artifacts' }
@@ -34,67 +33,24 @@ def call(Map stepArgs, Closure body) {
   Map oidcArgs = [audience: [audience]] + args.subMap(['serviceUrl', 'credentialsId'])
 
   withJenkinsOidc(oidcArgs) {
-    if (!isUnix()) error('withGcpOidc: needs a Linux or macOS agent')
-    if (sh(returnStatus: true, script: 'command -v node >/dev/null 2>&1', label: 'jenkins-oidc: look for Node.js') != 0) {
-      error('withGcpOidc: needs Node.js 18+ on the PATH of the agent')
-    }
-    // The request token's private folder: withJenkinsOidc deletes it, and all in it, at the end.
-    String folder = folderOf(env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE as String)
-    String agent = "${folder}/jenkins-oidc-agent.mjs"
-    String serviceUrl = env.JENKINS_ID_TOKEN_REQUEST_URL.replaceFirst(/\/id-token\?api-version=1$/, '')
-    writeFile(file: "${folder}/fetch-agent.cjs", text: libraryResource('io/jenkinsoidc/fetch-agent.cjs'))
-    sh(script: quoteAll(['node', "${folder}/fetch-agent.cjs", "${serviceUrl}/agent/jenkins-oidc-agent.mjs", TokenService.agentSha256(oidcArgs), agent]), label: 'jenkins-oidc: fetch the agent')
+    // The agent, in the request token's private folder (withJenkinsOidc deletes it, and all in it, at the end).
+    Map<String, String> fetched = AgentCommands.fetchOnUnix(this, 'withGcpOidc', oidcArgs, '')
+    String folder = fetched.folder
+    String agent = fetched.agent
     String file = "${folder}/gcp-credentials.json"
     List<String> cmd = ['node', agent, 'gcp-config', '--provider', provider, '--audience', audience, '--out', file]
     if (args.serviceAccount) cmd += ['--service-account', args.serviceAccount as String]
     if (args.tokenUrl) cmd += ['--token-url', args.tokenUrl as String]
     if (args.tokenInfoUrl) cmd += ['--token-info-url', args.tokenInfoUrl as String]
-    Map<String, String> vars = parseVariables(sh(script: quoteAll(cmd), returnStdout: true, label: 'jenkins-oidc: Google external_account credentials'))
+    Map<String, String> vars = AgentCommands.variables('withGcpOidc', sh(script: AgentCommands.shLine(cmd), returnStdout: true, label: 'jenkins-oidc: Google external_account credentials'), ['GOOGLE_APPLICATION_CREDENTIALS'])
     if (vars.GOOGLE_APPLICATION_CREDENTIALS != file) throw new JenkinsOidcException('withGcpOidc: the agent wrote the credential file somewhere else than asked')
     vars.CLOUDSDK_CONFIG = "${folder}/gcloud".toString()
     // gcloud uses an access token (file) before any credential file, and
     // Terraform's google provider GOOGLE_OAUTH_ACCESS_TOKEN and
     // GOOGLE_CREDENTIALS: cleared, so the block acts as the build.
     for (String name : ['CLOUDSDK_AUTH_ACCESS_TOKEN_FILE', 'CLOUDSDK_AUTH_ACCESS_TOKEN', 'GOOGLE_OAUTH_ACCESS_TOKEN', 'GOOGLE_CREDENTIALS']) vars[name] = ''
-    withEnv(assignments(vars)) {
+    withEnv(AgentCommands.assignments(vars)) {
       body()
     }
   }
-}
-
-/** The folder of the request token file (a Unix path: the step runs on Unix agents only). */
-@NonCPS
-private static String folderOf(String path) {
-  if (!path) throw new JenkinsOidcException('withGcpOidc: JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE is not set inside withJenkinsOidc')
-  return path.substring(0, path.lastIndexOf('/'))
-}
-
-/** One sh command line: each word single-quoted. */
-@NonCPS
-private static String quoteAll(List<String> words) {
-  List<String> quoted = []
-  for (String w : words) quoted << ("'" + w.replace("'", "'\\''") + "'")
-  return quoted.join(' ')
-}
-
-@NonCPS
-private static List<String> assignments(Map<String, String> vars) {
-  List<String> out = []
-  for (Map.Entry<String, String> e : vars.entrySet()) out << "${e.key}=${e.value}".toString()
-  return out
-}
-
-/** `export KEY='value'` lines, as the agent prints them. */
-@NonCPS
-private static Map<String, String> parseVariables(String text) {
-  Map<String, String> vars = [:]
-  for (String line : (text ?: '').readLines()) {
-    java.util.regex.Matcher m = line =~ /^export ([A-Z_][A-Z0-9_]*)=(.*)$/
-    if (!m.matches()) continue
-    String v = m.group(2)
-    if (v.length() >= 2 && v.startsWith("'") && v.endsWith("'")) v = v.substring(1, v.length() - 1).replace("'\\''", "'")
-    vars[m.group(1)] = v
-  }
-  if (!vars.GOOGLE_APPLICATION_CREDENTIALS) throw new JenkinsOidcException('withGcpOidc: the jenkins-oidc agent did not print GOOGLE_APPLICATION_CREDENTIALS')
-  return vars
 }

@@ -1,7 +1,5 @@
-import com.cloudbees.groovy.cps.NonCPS
-import io.jenkinsoidc.JenkinsOidcException
+import io.jenkinsoidc.AgentCommands
 import io.jenkinsoidc.StepOptions
-import io.jenkinsoidc.TokenService
 
 /**
  * withKubernetesOidc(server: 'https://k8s.example.com:6443', certificateAuthority: 'k8s/cluster-ca.pem') { sh 'kubectl apply -f k8s/' }
@@ -25,37 +23,16 @@ def call(Map stepArgs, Closure body) {
   Map oidcArgs = [audience: [audience]] + args.subMap(['serviceUrl', 'credentialsId'])
 
   withJenkinsOidc(oidcArgs) {
-    if (!isUnix()) error('withKubernetesOidc: needs a Linux or macOS agent')
-    if (sh(returnStatus: true, script: 'command -v node >/dev/null 2>&1', label: 'jenkins-oidc: look for Node.js') != 0) {
-      error('withKubernetesOidc: needs Node.js 18+ on the PATH of the agent (kubectl runs the jenkins-oidc agent for tokens)')
-    }
-    // The request token's private folder: withJenkinsOidc deletes it, and all in it, at the end.
-    String folder = folderOf(env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE as String)
-    String agent = "${folder}/jenkins-oidc-agent.mjs"
-    String serviceUrl = env.JENKINS_ID_TOKEN_REQUEST_URL.replaceFirst(/\/id-token\?api-version=1$/, '')
-    writeFile(file: "${folder}/fetch-agent.cjs", text: libraryResource('io/jenkinsoidc/fetch-agent.cjs'))
-    sh(script: quoteAll(['node', "${folder}/fetch-agent.cjs", "${serviceUrl}/agent/jenkins-oidc-agent.mjs", TokenService.agentSha256(oidcArgs), agent]), label: 'jenkins-oidc: fetch the agent')
+    // The agent, in the request token's private folder (withJenkinsOidc deletes it, and all in it, at the end).
+    Map<String, String> fetched = AgentCommands.fetchOnUnix(this, 'withKubernetesOidc', oidcArgs, ' (kubectl runs the jenkins-oidc agent for tokens)')
+    String folder = fetched.folder
+    String agent = fetched.agent
     String kubeconfig = "${folder}/kubeconfig"
     List<String> cmd = ['node', agent, 'kubeconfig', '--server', args.server as String, '--audience', audience, '--out', kubeconfig]
     if (args.certificateAuthority) cmd += ['--certificate-authority', args.certificateAuthority as String]
-    sh(script: quoteAll(cmd), label: "jenkins-oidc: kubeconfig for ${args.server}")
+    sh(script: AgentCommands.shLine(cmd), label: "jenkins-oidc: kubeconfig for ${args.server}")
     withEnv(["KUBECONFIG=${kubeconfig}"]) {
       body()
     }
   }
-}
-
-/** The folder of the request token file (a Unix path: the step runs on Unix agents only). */
-@NonCPS
-private static String folderOf(String path) {
-  if (!path) throw new JenkinsOidcException('withKubernetesOidc: JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE is not set inside withJenkinsOidc')
-  return path.substring(0, path.lastIndexOf('/'))
-}
-
-/** One sh command line: each word single-quoted. */
-@NonCPS
-private static String quoteAll(List<String> words) {
-  List<String> quoted = []
-  for (String w : words) quoted << ("'" + w.replace("'", "'\\''") + "'")
-  return quoted.join(' ')
 }

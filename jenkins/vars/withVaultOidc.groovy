@@ -1,7 +1,5 @@
-import com.cloudbees.groovy.cps.NonCPS
-import io.jenkinsoidc.JenkinsOidcException
+import io.jenkinsoidc.AgentCommands
 import io.jenkinsoidc.StepOptions
-import io.jenkinsoidc.TokenService
 
 /**
  * withVaultOidc(vaultAddr: 'https://vault.example.com', role: 'app-deploy') { sh 'VAULT_TOKEN=$(cat "$JENKINS_OIDC_VAULT_TOKEN_FILE") vault kv get secret/app' }
@@ -25,21 +23,15 @@ def call(Map stepArgs, Closure body) {
   Map oidcArgs = [audience: [audience]] + args.subMap(['serviceUrl', 'credentialsId'])
 
   withJenkinsOidc(oidcArgs) {
-    if (!isUnix()) error('withVaultOidc: needs a Linux or macOS agent')
-    if (sh(returnStatus: true, script: 'command -v node >/dev/null 2>&1', label: 'jenkins-oidc: look for Node.js') != 0) {
-      error('withVaultOidc: needs Node.js 18+ on the PATH of the agent')
-    }
-    // The request token's private folder: withJenkinsOidc deletes it, and all in it, at the end.
-    String folder = folderOf(env.JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE as String)
-    String agent = "${folder}/jenkins-oidc-agent.mjs"
-    String serviceUrl = env.JENKINS_ID_TOKEN_REQUEST_URL.replaceFirst(/\/id-token\?api-version=1$/, '')
-    writeFile(file: "${folder}/fetch-agent.cjs", text: libraryResource('io/jenkinsoidc/fetch-agent.cjs'))
-    sh(script: quoteAll(['node', "${folder}/fetch-agent.cjs", "${serviceUrl}/agent/jenkins-oidc-agent.mjs", TokenService.agentSha256(oidcArgs), agent]), label: 'jenkins-oidc: fetch the agent')
+    // The agent, in the request token's private folder (withJenkinsOidc deletes it, and all in it, at the end).
+    Map<String, String> fetched = AgentCommands.fetchOnUnix(this, 'withVaultOidc', oidcArgs, '')
+    String folder = fetched.folder
+    String agent = fetched.agent
     String tokenFile = "${folder}/vault-token"
     List<String> target = ['--vault-addr', args.vaultAddr as String]
     if (args.namespace) target += ['--namespace', args.namespace as String]
     List<String> login = ['node', agent, 'vault-login', '--role', args.role as String, '--path', (args.path ?: 'jwt') as String, '--audience', audience, '--out', tokenFile] + target
-    sh(script: quoteAll(login), label: "jenkins-oidc: Vault login as role ${args.role}")
+    sh(script: AgentCommands.shLine(login), label: "jenkins-oidc: Vault login as role ${args.role}")
     try {
       List<String> vars = ["VAULT_ADDR=${args.vaultAddr}".toString(), "JENKINS_OIDC_VAULT_TOKEN_FILE=${tokenFile}".toString(), 'VAULT_TOKEN=']
       if (args.namespace) vars << "VAULT_NAMESPACE=${args.namespace}".toString()
@@ -49,25 +41,10 @@ def call(Map stepArgs, Closure body) {
     } finally {
       // On its own: with the agent gone this sh throws, and must not replace the block's own error.
       try {
-        sh(script: quoteAll(['node', agent, 'vault-revoke', '--token-file', tokenFile] + target), label: 'jenkins-oidc: revoke the Vault token', returnStatus: true)
+        sh(script: AgentCommands.shLine(['node', agent, 'vault-revoke', '--token-file', tokenFile] + target), label: 'jenkins-oidc: revoke the Vault token', returnStatus: true)
       } catch (Exception ignored) {
         // The token expires on its own (the role's token_ttl).
       }
     }
   }
-}
-
-/** The folder of the request token file (a Unix path: the step runs on Unix agents only). */
-@NonCPS
-private static String folderOf(String path) {
-  if (!path) throw new JenkinsOidcException('withVaultOidc: JENKINS_ID_TOKEN_REQUEST_TOKEN_FILE is not set inside withJenkinsOidc')
-  return path.substring(0, path.lastIndexOf('/'))
-}
-
-/** One sh command line: each word single-quoted. */
-@NonCPS
-private static String quoteAll(List<String> words) {
-  List<String> quoted = []
-  for (String w : words) quoted << ("'" + w.replace("'", "'\\''") + "'")
-  return quoted.join(' ')
 }
