@@ -109,7 +109,7 @@ describe('bodies that never come', () => {
   let auth: string;
   beforeAll(async () => {
     // 5 s: every one of the 64 sockets has sent its headers long before the first 408 frees a
-    // slot, even on a busy machine, so the split below is exact (with 2 s it was not always).
+    // slot, even on a busy machine, so the split below is exact (2 s left a busy machine little room).
     t = await startTestService({ MAX_IN_FLIGHT: '16', REQUEST_BODY_TIMEOUT: '5s', FAILED_ATTEMPTS_PER_MINUTE: '1000' });
     auth = basic('ci-main', (await addClient(t)).secret);
   });

@@ -143,7 +143,7 @@ test('a batch that fails without the server refusing it (a lost connection) fail
   // A 5 s connect timeout: a connection through the blackholed proxy fails
   // within it, and the batch waiting behind the first two statements (the
   // same bound, from when it was queued) is still waiting when the proxy
-  // drops them, even on a busy machine (with 2 s it sometimes was not).
+  // drops them, even on a busy machine (2 s left it little room).
   const db: Db = createPrisma(url.toString(), 4, 5);
   const locker = await poolOf(database.db).connect();
   try {
