@@ -9,6 +9,7 @@ import { loadConfig, VARIABLES, type Config } from '../../config.js';
 import { DomainError } from '../../errors.js';
 import { createLogger, flushLogs, type Logger } from '../../logger.js';
 import { RetentionScheduler } from '../../retention/scheduler.js';
+import { exitOnCrash } from '../../process/crash.js';
 import { applyServeRuntime } from '../../process/runtime.js';
 import { PREPARE_VARIABLE, WORKER_SLOT_VARIABLE, type StartFailure } from '../../process/worker-protocol.js';
 import { note } from '../output.js';
@@ -44,16 +45,8 @@ Each one's default and meaning: docs/configuration.md in the source repository
     if (withoutFlags.length > 0 && !cluster.isWorker) {
       logger.warn({ flags: withoutFlags }, `running without ${withoutFlags.join(' ')}: V8's default heap grows to about twice the memory under load; serve could not restart itself with them (a Node before 22.15 has no process.execve; a process forked by a process manager keeps its channel only as it is), so give them to node (docs/performance.md#memory)`);
     }
-    // A crash leaves its reason in the JSON log; pino's exit hook then writes
-    // out every line still buffered.
-    process.on('uncaughtException', (err) => {
-      logger.fatal({ err }, 'uncaught exception: exiting');
-      process.exit(1);
-    });
-    process.on('unhandledRejection', (err) => {
-      logger.fatal({ err }, 'unhandled promise rejection: exiting');
-      process.exit(1);
-    });
+    // A crash leaves its reason in the JSON log, as its last line (process/crash.ts).
+    exitOnCrash(logger);
     if (primary) {
       // The primary supervises only: it never loads oidc-provider.
       const { runPrimary } = await import('../../process/cluster.js');

@@ -1,0 +1,34 @@
+// What `serve` does when a bug escapes every handler (an uncaught exception
+// or an unhandled rejection): the reason goes into the JSON log as its last
+// line, after every line logged before it, and the process exits 1.
+//
+// Not "logger.fatal, then process.exit(1)" at once. The log's writer
+// (logger.ts) writes asynchronously, and one of its writes may be under way on
+// libuv's thread pool right then (blocked on a full stdout pipe while a log
+// collector reads slowly, say). pino's fatal() writes everything still
+// buffered synchronously, at once, beside that write rather than after it:
+// the fatal line came before lines logged earlier (seen in
+// test/process/shutdown.test.ts under load), and two writes into a full pipe
+// interleave, cutting lines in two (test/process/crash.test.ts). So the crash
+// first lets the writer finish what it has, in order (flushLogs, bounded by
+// `timeoutMs`), then logs the reason and exits. The process runs on for those
+// milliseconds; a second crash meanwhile logs and exits at once.
+import type { Logger } from '../logger.js';
+import { flushLogs } from '../logger.js';
+
+export function exitOnCrash(logger: Logger, timeoutMs = 2000): void {
+  let crashing = false;
+  const crash = (msg: string) => (err: unknown) => {
+    if (crashing) {
+      logger.fatal({ err }, msg);
+      process.exit(1);
+    }
+    crashing = true;
+    void flushLogs(logger, timeoutMs).then(() => {
+      logger.fatal({ err }, msg);
+      process.exit(1);
+    });
+  };
+  process.on('uncaughtException', crash('uncaught exception: exiting'));
+  process.on('unhandledRejection', crash('unhandled promise rejection: exiting'));
+}
