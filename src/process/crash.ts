@@ -6,15 +6,16 @@
 // (logger.ts) writes asynchronously, and one of its writes may be under way on
 // libuv's thread pool right then (blocked on a full stdout pipe while a log
 // collector reads slowly, say). pino's fatal() writes everything still
-// buffered synchronously, at once, beside that write rather than after it:
-// the fatal line came before lines logged earlier (seen in
-// test/process/shutdown.test.ts under load), and two writes into a full pipe
-// interleave, cutting lines in two (test/process/crash.test.ts). So the crash
-// first lets the writer finish what it has, in order (flushLogs, bounded by
-// `timeoutMs`), then logs the reason and exits. The process runs on for those
-// milliseconds; a second crash meanwhile logs and exits at once.
-import type { Logger } from '../logger.js';
-import { flushLogs } from '../logger.js';
+// buffered synchronously, beside that write rather than after it: lines
+// logged before the crash came after the fatal one (seen in
+// test/process/shutdown.test.ts under load; test/process/crash.test.ts holds
+// the write deterministically), and two writes into a full pipe can
+// interleave, cutting a line in two (seen with a log reader that started
+// late). So the crash first lets the writer finish what it has, in order
+// (flushLogs, bounded by `timeoutMs`), then logs the reason and exits. The
+// process runs on for those milliseconds; a second crash meanwhile logs and
+// exits at once.
+import { flushLogs, type Logger } from '../logger.js';
 
 export function exitOnCrash(logger: Logger, timeoutMs = 2000): void {
   let crashing = false;
